@@ -1,0 +1,170 @@
+//! Admin access control: the IP allow list (403) for every endpoint, then key or basic auth (401)
+//! for everything but the health probes.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::connect_info::MockConnectInfo;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderName;
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ipnet::IpNet;
+
+use super::AppError;
+use crate::config::{AuthMethod, Config};
+
+/// What a request must show to reach the admin API.
+#[derive(Debug, Clone)]
+pub struct AccessPolicy {
+    allow_list: Vec<IpNet>,
+    auth: Auth,
+}
+
+#[derive(Debug, Clone)]
+enum Auth {
+    None,
+    Key {
+        header: HeaderName,
+        keys: Vec<String>,
+    },
+    Basic {
+        users: Vec<(String, String)>,
+    },
+}
+
+/// Endpoints that answer without credentials (still subject to the allow list).
+const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+
+impl AccessPolicy {
+    pub fn from_config(config: &Config) -> AccessPolicy {
+        let admin = &config.admin;
+        let auth = match admin.auth_method {
+            AuthMethod::None => Auth::None,
+            AuthMethod::Key => {
+                let key_auth =
+                    admin
+                        .key_auth
+                        .clone()
+                        .unwrap_or_else(|| crate::config::KeyAuthConfig {
+                            keys: vec![],
+                            header_name: crate::config::defaults::KEY_HEADER.into(),
+                        });
+                Auth::Key {
+                    // Validated by Config::validate.
+                    header: HeaderName::from_bytes(key_auth.header_name.as_bytes())
+                        .unwrap_or(HeaderName::from_static("x-dgate-key")),
+                    keys: key_auth.keys,
+                }
+            }
+            AuthMethod::Basic => Auth::Basic {
+                users: admin
+                    .basic_auth
+                    .iter()
+                    .flat_map(|b| b.users.iter())
+                    .map(|u| (u.username.clone(), u.password.clone()))
+                    .collect(),
+            },
+        };
+        AccessPolicy {
+            allow_list: config.allow_list(),
+            auth,
+        }
+    }
+
+    fn allows_ip(&self, ip: Option<IpAddr>) -> bool {
+        if self.allow_list.is_empty() {
+            return true;
+        }
+        let Some(ip) = ip else { return false };
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.allow_list.iter().any(|net| net.contains(&ip))
+    }
+
+    fn check_credentials(&self, req: &Request) -> Result<(), AppError> {
+        match &self.auth {
+            Auth::None => Ok(()),
+            Auth::Key { header, keys } => {
+                let given = req.headers().get(header).map(|v| v.as_bytes());
+                match given {
+                    Some(given) if keys.iter().any(|k| constant_time_eq(k.as_bytes(), given)) => {
+                        Ok(())
+                    }
+                    Some(_) => Err(AppError::Unauthorized {
+                        message: format!("invalid key in header {header}"),
+                        basic: false,
+                    }),
+                    None => Err(AppError::Unauthorized {
+                        message: format!("missing key: send it in header {header}"),
+                        basic: false,
+                    }),
+                }
+            }
+            Auth::Basic { users } => {
+                let creds = req
+                    .headers()
+                    .get(axum::http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Basic "))
+                    .and_then(|b| BASE64.decode(b.trim()).ok())
+                    .and_then(|b| String::from_utf8(b).ok());
+                let Some(creds) = creds else {
+                    return Err(AppError::Unauthorized {
+                        message: "missing basic credentials".into(),
+                        basic: true,
+                    });
+                };
+                let (user, pass) = creds.split_once(':').unwrap_or((&creds, ""));
+                // Compare against every user so the time taken does not tell which names exist.
+                let ok = users.iter().fold(false, |ok, (u, p)| {
+                    let hit = constant_time_eq(u.as_bytes(), user.as_bytes())
+                        & constant_time_eq(p.as_bytes(), pass.as_bytes());
+                    ok | hit
+                });
+                if ok {
+                    Ok(())
+                } else {
+                    Err(AppError::Unauthorized {
+                        message: "invalid username or password".into(),
+                        basic: true,
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// Equality whose running time depends only on the lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub async fn enforce(
+    State(policy): State<std::sync::Arc<AccessPolicy>>,
+    req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    // Like axum's ConnectInfo extractor: the real peer, or the one a test injected.
+    let ext = req.extensions();
+    let peer = ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .or_else(|| ext.get::<MockConnectInfo<SocketAddr>>().map(|m| m.0.ip()));
+    if !policy.allows_ip(peer) {
+        let who = peer.map_or("unknown address".to_string(), |ip| ip.to_string());
+        return Err(AppError::Forbidden(format!(
+            "{who} is not in the admin allow list"
+        )));
+    }
+    if !PUBLIC_PATHS.contains(&req.uri().path()) {
+        policy.check_credentials(&req)?;
+    }
+    Ok(next.run(req).await)
+}

@@ -1,0 +1,112 @@
+//! The admin API (axum): `/api/v1/<kind>` resources, `/healthz`, `/readyz`, `/metrics`.
+//!
+//! Handlers are thin: they parse and validate input, hand a [`ChangeCommand`] to the cluster layer
+//! and render what comes back. Every failure goes through [`AppError`]; no handler writes storage.
+//!
+//! [`ChangeCommand`]: crate::resources::ChangeCommand
+
+mod auth;
+mod error;
+mod metrics;
+mod resources;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use serde_json::json;
+
+pub use auth::AccessPolicy;
+pub use error::AppError;
+pub use metrics::Metrics;
+
+use crate::cluster::Cluster;
+use crate::config::Config;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AdminState {
+    pub cluster: Cluster,
+    pub metrics: Arc<Metrics>,
+    pub node_name: Arc<str>,
+    pub max_body_size: u64,
+}
+
+/// Builds the admin Router for `cluster` under `config`'s access policy and body cap.
+pub fn router(config: &Config, cluster: Cluster, metrics: Arc<Metrics>) -> Router {
+    let max_body_size = config.admin.max_body_size.0;
+    let state = AdminState {
+        cluster,
+        metrics: metrics.clone(),
+        node_name: config.node_name().into(),
+        max_body_size,
+    };
+    let policy = Arc::new(AccessPolicy::from_config(config));
+    let api = Router::new()
+        .route(
+            "/{kind}",
+            get(resources::list)
+                .put(resources::put)
+                .delete(resources::delete),
+        )
+        .route(
+            "/{kind}/{name}",
+            get(resources::get).delete(resources::delete_by_path),
+        );
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .nest("/api/v1", api)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(metrics, metrics::record))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(
+            usize::try_from(max_body_size).unwrap_or(usize::MAX),
+        ))
+        .layer(middleware::from_fn_with_state(policy, auth::enforce))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AdminState>) -> Response {
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "node": &*state.node_name,
+    }))
+    .into_response()
+}
+
+async fn readyz(State(state): State<AdminState>) -> Response {
+    if state.cluster.is_ready() {
+        Json(json!({ "status": "ready" })).into_response()
+    } else {
+        AppError::Unavailable("not ready: storage is not initialized".into()).into_response()
+    }
+}
+
+async fn render_metrics(State(state): State<AdminState>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found(uri: Uri) -> AppError {
+    AppError::NotFound(format!("no admin endpoint at {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> AppError {
+    AppError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}

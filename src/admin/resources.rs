@@ -1,0 +1,278 @@
+//! `/api/v1/<kind>` handlers: thin translations between HTTP and [`ChangeCommand`]s / reads.
+
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AdminState, AppError, error::json_error};
+use crate::resources::validate;
+use crate::resources::{
+    ChangeCommand, ChangeOutcome, DEFAULT_NAMESPACE, Kind, Resource, ResourceKey,
+};
+
+/// `?namespace=&collection=` on every resource endpoint.
+#[derive(Debug, Default, Deserialize)]
+pub struct Scope {
+    namespace: Option<String>,
+    collection: Option<String>,
+}
+
+/// The body of `DELETE /api/v1/<kind>`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    collection: Option<String>,
+}
+
+fn kind(s: &str) -> Result<Kind, AppError> {
+    s.parse().map_err(|_| {
+        let known: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        AppError::NotFound(format!(
+            "unknown resource kind {s:?} (one of {})",
+            known.join(", ")
+        ))
+    })
+}
+
+fn scope(q: Result<Query<Scope>, QueryRejection>) -> Result<Scope, AppError> {
+    q.map(|Query(s)| s)
+        .map_err(|e| AppError::BadRequest(format!("invalid query string: {}", e.body_text())))
+}
+
+fn body(b: Result<Bytes, BytesRejection>, limit: u64) -> Result<Bytes, AppError> {
+    b.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(limit),
+        _ => AppError::BadRequest(format!("cannot read request body: {}", e.body_text())),
+    })
+}
+
+fn ok_json(status: StatusCode, data: Value, count: Option<usize>) -> Response {
+    let mut body = json!({ "status_code": status.as_u16(), "data": data });
+    if let Some(n) = count {
+        body["count"] = json!(n);
+    }
+    (status, Json(body)).into_response()
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// `PUT /api/v1/<kind>`: create or replace one resource.
+pub async fn put(
+    State(state): State<AdminState>,
+    Path(kind_s): Path<String>,
+    q: Result<Query<Scope>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let kind = kind(&kind_s)?;
+    let scope = scope(q)?;
+    let bytes = body(b, state.max_body_size)?;
+    if bytes.is_empty() {
+        return Err(AppError::BadRequest(format!(
+            "request body is empty: send the {kind} as JSON"
+        )));
+    }
+    let mut resource =
+        Resource::from_json(kind, &bytes).map_err(|e| json_error(kind.as_str(), &e))?;
+    apply_scope(&mut resource, &scope);
+    validate::resource(&mut resource)?;
+    let now = now_rfc3339();
+    match &mut resource {
+        Resource::Document(d) => {
+            d.created_at = Some(now.clone());
+            d.updated_at = Some(now);
+        }
+        Resource::Secret(s) => {
+            s.created_at = Some(now.clone());
+            s.updated_at = Some(now);
+        }
+        _ => {}
+    }
+    let outcome = state.cluster.write(ChangeCommand::put(resource)).await?;
+    Ok(match outcome {
+        ChangeOutcome::Created(r) => ok_json(StatusCode::CREATED, r.to_public_json(), None),
+        ChangeOutcome::Updated(r) => ok_json(StatusCode::OK, r.to_public_json(), None),
+        ChangeOutcome::Deleted(_) => {
+            return Err(AppError::Internal("a put was applied as a delete".into()));
+        }
+    })
+}
+
+/// The query string names the namespace (and collection) when the body leaves them out.
+fn apply_scope(resource: &mut Resource, scope: &Scope) {
+    let ns = scope.namespace.clone().unwrap_or_default();
+    let fill = |field: &mut String| {
+        if field.is_empty() {
+            field.clone_from(&ns);
+        }
+    };
+    match resource {
+        Resource::Namespace(_) => {}
+        Resource::Service(r) => fill(&mut r.namespace),
+        Resource::Route(r) => fill(&mut r.namespace),
+        Resource::Module(r) => fill(&mut r.namespace),
+        Resource::Domain(r) => fill(&mut r.namespace),
+        Resource::Collection(r) => fill(&mut r.namespace),
+        Resource::Secret(r) => fill(&mut r.namespace),
+        Resource::Document(d) => {
+            fill(&mut d.namespace);
+            if d.collection.is_empty()
+                && let Some(c) = &scope.collection
+            {
+                d.collection.clone_from(c);
+            }
+        }
+    }
+}
+
+/// `GET /api/v1/<kind>?namespace=`: every resource of a kind in one namespace (`default` when
+/// none is named; documents also by `collection`).
+pub async fn list(
+    State(state): State<AdminState>,
+    Path(kind_s): Path<String>,
+    q: Result<Query<Scope>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let kind = kind(&kind_s)?;
+    let scope = scope(q)?;
+    let namespace = scope
+        .namespace
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+    if kind != Kind::Namespace {
+        validate::name("namespace", &namespace)?;
+        if state
+            .cluster
+            .get(&ResourceKey::namespace(&namespace))?
+            .is_none()
+        {
+            return Err(AppError::NotFound(format!(
+                "namespace {namespace:?} not found"
+            )));
+        }
+    }
+    let collection = match kind {
+        Kind::Document => scope.collection.filter(|c| !c.is_empty()),
+        _ => None,
+    };
+    if let Some(c) = &collection {
+        validate::name("collection", c)?;
+    }
+    let items: Vec<Value> = state
+        .cluster
+        .list(kind, &namespace, collection.as_deref())?
+        .iter()
+        .map(Resource::to_public_json)
+        .collect();
+    let n = items.len();
+    Ok(ok_json(StatusCode::OK, Value::Array(items), Some(n)))
+}
+
+fn key_from(
+    kind: Kind,
+    name: String,
+    namespace: Option<String>,
+    collection: Option<String>,
+) -> Result<ResourceKey, AppError> {
+    let mut key = ResourceKey {
+        kind,
+        namespace: if kind == Kind::Namespace {
+            String::new()
+        } else {
+            namespace.unwrap_or_default()
+        },
+        collection: if kind == Kind::Document {
+            collection
+        } else {
+            None
+        },
+        name,
+    };
+    validate::key(&mut key)?;
+    Ok(key)
+}
+
+/// `GET /api/v1/<kind>/{name}?namespace=` (documents: `/document/{id}?namespace=&collection=`).
+pub async fn get(
+    State(state): State<AdminState>,
+    Path((kind_s, name)): Path<(String, String)>,
+    q: Result<Query<Scope>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let kind = kind(&kind_s)?;
+    let scope = scope(q)?;
+    let key = key_from(kind, name, scope.namespace, scope.collection)?;
+    match state.cluster.get(&key)? {
+        Some(r) => Ok(ok_json(StatusCode::OK, r.to_public_json(), None)),
+        None => Err(AppError::NotFound(format!("{key} not found"))),
+    }
+}
+
+/// `DELETE /api/v1/<kind>` with body `{"name", "namespace"}` (documents: `{"id", "namespace",
+/// "collection"}`).
+pub async fn delete(
+    State(state): State<AdminState>,
+    Path(kind_s): Path<String>,
+    q: Result<Query<Scope>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let kind = kind(&kind_s)?;
+    let scope = scope(q)?;
+    let bytes = body(b, state.max_body_size)?;
+    let del: DeleteBody = if bytes.is_empty() {
+        return Err(AppError::BadRequest(format!(
+            "request body is empty: send {{\"name\": ..., \"namespace\": ...}} naming the {kind} to delete"
+        )));
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| json_error("delete request", &e))?
+    };
+    let name = match kind {
+        Kind::Document => del.id.or(del.name),
+        _ => del.name,
+    }
+    .ok_or_else(|| {
+        AppError::Unprocessable(format!(
+            "{}: is required",
+            if kind == Kind::Document { "id" } else { "name" }
+        ))
+    })?;
+    let key = key_from(
+        kind,
+        name,
+        del.namespace.or(scope.namespace),
+        del.collection.or(scope.collection),
+    )?;
+    finish_delete(&state, key).await
+}
+
+/// `DELETE /api/v1/<kind>/{name}?namespace=` (documents: `&collection=`).
+pub async fn delete_by_path(
+    State(state): State<AdminState>,
+    Path((kind_s, name)): Path<(String, String)>,
+    q: Result<Query<Scope>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let kind = kind(&kind_s)?;
+    let scope = scope(q)?;
+    let key = key_from(kind, name, scope.namespace, scope.collection)?;
+    finish_delete(&state, key).await
+}
+
+async fn finish_delete(state: &AdminState, key: ResourceKey) -> Result<Response, AppError> {
+    match state.cluster.write(ChangeCommand::delete(key)).await? {
+        ChangeOutcome::Deleted(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        _ => Err(AppError::Internal("a delete was applied as a put".into())),
+    }
+}

@@ -1,0 +1,474 @@
+//! The admin Router in-process (no sockets), through `tower::ServiceExt::oneshot`.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use super::*;
+use crate::config::{AuthMethod, BasicAuthConfig, BasicUser, ByteSize, KeyAuthConfig};
+use crate::storage::Store;
+
+fn app_with(config: Config, peer: [u8; 4]) -> Router {
+    let cluster = Cluster::single_node(Store::open_memory().unwrap()).unwrap();
+    router(&config, cluster, Arc::new(Metrics::new().unwrap()))
+        .layer(MockConnectInfo(SocketAddr::from((peer, 40000))))
+}
+
+fn app() -> Router {
+    app_with(Config::default(), [127, 0, 0, 1])
+}
+
+async fn call(app: &Router, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+    call_with(app, Request::builder().method(method).uri(uri), body).await
+}
+
+async fn call_with(
+    app: &Router,
+    req: axum::http::request::Builder,
+    body: Option<&str>,
+) -> (StatusCode, Value) {
+    let req = req
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let v = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    (status, v)
+}
+
+async fn put(app: &Router, kind: &str, body: Value) -> (StatusCode, Value) {
+    call(
+        app,
+        "PUT",
+        &format!("/api/v1/{kind}"),
+        Some(&body.to_string()),
+    )
+    .await
+}
+
+async fn assert_error(resp: (StatusCode, Value), status: StatusCode, contains: &str) {
+    let (got, body) = resp;
+    assert_eq!(got, status, "{body}");
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    let msg = body["error"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(contains),
+        "error {msg:?} should contain {contains:?}"
+    );
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = app();
+    let (s, body) = call(&app, "GET", "/healthz", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    let (s, body) = call(&app, "GET", "/readyz", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["status"], "ready");
+}
+
+#[tokio::test]
+async fn namespace_service_route_crud() {
+    let app = app();
+    let (s, body) = put(&app, "namespace", json!({"name": "ns1"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["name"], "ns1");
+    let (s, _) = put(&app, "namespace", json!({"name": "ns1", "tags": ["a"]})).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let (s, body) = put(
+        &app,
+        "service",
+        json!({"name": "svc", "namespace": "ns1", "urls": ["http://127.0.0.1:8081"]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, body) = put(
+        &app,
+        "route",
+        json!({"name": "rt", "namespace": "ns1", "paths": ["/x/*"], "methods": ["GET"], "service": "svc"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+
+    let (s, body) = call(&app, "GET", "/api/v1/route?namespace=ns1", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["status_code"], 200);
+    assert_eq!(body["count"], 1);
+    assert_eq!(body["data"][0]["service"], "svc");
+    let (s, body) = call(&app, "GET", "/api/v1/route/rt?namespace=ns1", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["data"]["paths"], json!(["/x/*"]));
+
+    let (s, body) = call(&app, "GET", "/api/v1/namespace", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let names: Vec<_> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("default"), json!("ns1")]);
+
+    // The route keeps the service alive.
+    assert_error(
+        call(
+            &app,
+            "DELETE",
+            "/api/v1/service",
+            Some(r#"{"name":"svc","namespace":"ns1"}"#),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "still used by route \"rt\"",
+    )
+    .await;
+    let (s, _) = call(
+        &app,
+        "DELETE",
+        "/api/v1/route",
+        Some(r#"{"name":"rt","namespace":"ns1"}"#),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(&app, "DELETE", "/api/v1/service/svc?namespace=ns1", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_error(
+        call(&app, "GET", "/api/v1/service/svc?namespace=ns1", None).await,
+        StatusCode::NOT_FOUND,
+        "service \"svc\" in namespace \"ns1\" not found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn documents_secrets_domains_modules_collections() {
+    let app = app();
+    let (s, body) = put(
+        &app,
+        "collection",
+        json!({"name": "links", "schema": {"type": "object", "required": ["url"]}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["namespace"], "default");
+    assert_eq!(body["data"]["visibility"], "private");
+
+    let (s, body) = put(
+        &app,
+        "document",
+        json!({"id": "a", "collection": "links", "data": {"url": "http://x"}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert!(body["data"]["createdAt"].is_string());
+    assert_error(
+        put(
+            &app,
+            "document",
+            json!({"id": "b", "collection": "links", "data": {}}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "does not match the collection's schema",
+    )
+    .await;
+    let (s, body) = call(&app, "GET", "/api/v1/document/a?collection=links", None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["data"]["url"], "http://x");
+    let (_, body) = call(&app, "GET", "/api/v1/document?collection=links", None).await;
+    assert_eq!(body["count"], 1);
+    let (s, _) = call(
+        &app,
+        "DELETE",
+        "/api/v1/document",
+        Some(r#"{"id":"a","collection":"links"}"#),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    let (s, body) = put(&app, "secret", json!({"name": "token", "data": "hunter2"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(body["data"]["data"], "**redacted**");
+    let (_, body) = call(&app, "GET", "/api/v1/secret/token", None).await;
+    assert_eq!(body["data"]["data"], "**redacted**");
+    let (_, body) = call(&app, "GET", "/api/v1/secret", None).await;
+    assert_eq!(body["data"][0]["data"], "**redacted**");
+
+    let (s, body) = put(
+        &app,
+        "domain",
+        json!({"name": "d", "patterns": ["*.example.com"], "priority": 10}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, body) = put(
+        &app,
+        "module",
+        json!({"name": "m", "payload": "ZXhwb3J0IHt9", "moduleType": "javascript"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn bad_input_gets_4xx_json_and_changes_nothing() {
+    let app = app();
+    assert_error(
+        put(&app, "namespace", json!({})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "missing field `name`",
+    )
+    .await;
+    assert_error(
+        put(&app, "namespace", json!({"name": 5})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid type: integer `5`, expected a string",
+    )
+    .await;
+    assert_error(
+        put(&app, "namespace", json!({"name": "x", "extra": 1})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown field `extra`",
+    )
+    .await;
+    assert_error(
+        call(&app, "PUT", "/api/v1/namespace", Some("{\"name\": ")).await,
+        StatusCode::BAD_REQUEST,
+        "malformed JSON",
+    )
+    .await;
+    assert_error(
+        call(&app, "PUT", "/api/v1/namespace", None).await,
+        StatusCode::BAD_REQUEST,
+        "request body is empty",
+    )
+    .await;
+    assert_error(
+        put(
+            &app,
+            "route",
+            json!({"name": "r", "paths": ["/"], "methods": ["GET"], "service": "ghost"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "service \"ghost\" does not exist in namespace \"default\"",
+    )
+    .await;
+    assert_error(
+        put(
+            &app,
+            "service",
+            json!({"name": "s", "urls": ["gopher://x"]}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "urls[0]: \"gopher://x\" must use http or https",
+    )
+    .await;
+    assert_error(
+        call(&app, "GET", "/api/v1/widget", None).await,
+        StatusCode::NOT_FOUND,
+        "unknown resource kind \"widget\"",
+    )
+    .await;
+    assert_error(
+        call(&app, "GET", "/api/v1/service?namespace=nowhere", None).await,
+        StatusCode::NOT_FOUND,
+        "namespace \"nowhere\" not found",
+    )
+    .await;
+    assert_error(
+        call(&app, "POST", "/api/v1/service", Some("{}")).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "POST is not allowed",
+    )
+    .await;
+    assert_error(
+        call(&app, "GET", "/nothing/here", None).await,
+        StatusCode::NOT_FOUND,
+        "no admin endpoint at /nothing/here",
+    )
+    .await;
+    assert_error(
+        call(&app, "DELETE", "/api/v1/route", Some(r#"{"name":"nope"}"#)).await,
+        StatusCode::NOT_FOUND,
+        "route \"nope\" in namespace \"default\" not found",
+    )
+    .await;
+    assert_error(
+        call(
+            &app,
+            "DELETE",
+            "/api/v1/route",
+            Some(r#"{"namespace":"default"}"#),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "name: is required",
+    )
+    .await;
+    // Only the bootstrap namespace exists.
+    let (_, body) = call(&app, "GET", "/api/v1/namespace", None).await;
+    assert_eq!(body["count"], 1);
+    let (_, body) = call(&app, "GET", "/api/v1/route", None).await;
+    assert_eq!(body["count"], 0);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let mut config = Config::default();
+    config.admin.max_body_size = ByteSize(64);
+    let app = app_with(config, [127, 0, 0, 1]);
+    let big = json!({"name": "x", "tags": ["a".repeat(100)]}).to_string();
+    assert_error(
+        call(&app, "PUT", "/api/v1/namespace", Some(&big)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "larger than the limit of 64 bytes",
+    )
+    .await;
+    let (_, body) = call(&app, "GET", "/api/v1/namespace", None).await;
+    assert_eq!(body["count"], 1);
+}
+
+#[tokio::test]
+async fn key_auth() {
+    let mut config = Config::default();
+    config.admin.auth_method = AuthMethod::Key;
+    config.admin.key_auth = Some(KeyAuthConfig {
+        keys: vec!["s3cret".into()],
+        header_name: "X-DGate-Key".into(),
+    });
+    let app = app_with(config, [127, 0, 0, 1]);
+    assert_error(
+        call(&app, "GET", "/api/v1/namespace", None).await,
+        StatusCode::UNAUTHORIZED,
+        "missing key",
+    )
+    .await;
+    let wrong = Request::builder()
+        .uri("/api/v1/namespace")
+        .header("x-dgate-key", "nope");
+    assert_error(
+        call_with(&app, wrong, None).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid key",
+    )
+    .await;
+    let right = Request::builder()
+        .uri("/api/v1/namespace")
+        .header("x-dgate-key", "s3cret");
+    assert_eq!(call_with(&app, right, None).await.0, StatusCode::OK);
+    // Probes stay open; metrics do not.
+    assert_eq!(call(&app, "GET", "/healthz", None).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app, "GET", "/metrics", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn basic_auth() {
+    let mut config = Config::default();
+    config.admin.auth_method = AuthMethod::Basic;
+    config.admin.basic_auth = Some(BasicAuthConfig {
+        users: vec![BasicUser {
+            username: "admin".into(),
+            password: "pw".into(),
+        }],
+    });
+    let app = app_with(config, [127, 0, 0, 1]);
+    let res = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/api/v1/namespace")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.headers()[header::WWW_AUTHENTICATE],
+        "Basic realm=\"dgate\""
+    );
+    // base64("admin:bad") and base64("admin:pw")
+    let bad = Request::builder()
+        .uri("/api/v1/namespace")
+        .header("authorization", "Basic YWRtaW46YmFk");
+    assert_error(
+        call_with(&app, bad, None).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid username or password",
+    )
+    .await;
+    let good = Request::builder()
+        .uri("/api/v1/namespace")
+        .header("authorization", "Basic YWRtaW46cHc=");
+    assert_eq!(call_with(&app, good, None).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn allow_list() {
+    let mut config = Config::default();
+    config.admin.allow_list = vec!["10.0.0.0/8".into()];
+    let outside = app_with(config.clone(), [192, 168, 1, 1]);
+    assert_error(
+        call(&outside, "GET", "/healthz", None).await,
+        StatusCode::FORBIDDEN,
+        "192.168.1.1 is not in the admin allow list",
+    )
+    .await;
+    let inside = app_with(config, [10, 1, 2, 3]);
+    assert_eq!(
+        call(&inside, "GET", "/api/v1/namespace", None).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = app();
+    call(&app, "GET", "/api/v1/namespace", None).await;
+    call(&app, "GET", "/api/v1/service/missing", None).await;
+    let res = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(
+        text.contains(
+            r#"dgate_admin_requests_total{method="GET",route="/api/v1/{kind}",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"dgate_admin_requests_total{method="GET",route="/api/v1/{kind}/{name}",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("dgate_admin_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}

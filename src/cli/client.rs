@@ -1,0 +1,125 @@
+//! The admin API client the resource commands use.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use reqwest::Method;
+use serde_json::Value;
+
+/// A failed command: one line for stderr and an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The command line itself is wrong (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The server answered with an error (exit 1).
+    #[error("{message} (HTTP {status})")]
+    Api { status: u16, message: String },
+    /// The server could not be reached or answered nonsense (exit 1).
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Api { .. } | CliError::Transport(_) => 1,
+        }
+    }
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    auth: Option<(String, String)>,
+}
+
+impl Client {
+    /// `auth`: `user:password` becomes basic auth, anything else a key in `auth_header`.
+    pub fn new(base: &str, auth: Option<&str>, auth_header: &str) -> Result<Client, CliError> {
+        let url = url::Url::parse(base)
+            .map_err(|e| CliError::Usage(format!("--admin {base:?} is not a URL: {e}")))?;
+        if url.scheme() != "http" {
+            return Err(CliError::Usage(format!(
+                "--admin {base:?}: only http:// admin URLs are supported"
+            )));
+        }
+        let auth = auth.filter(|a| !a.is_empty()).map(|a| {
+            if a.contains(':') {
+                (
+                    "authorization".to_string(),
+                    format!("Basic {}", BASE64.encode(a)),
+                )
+            } else {
+                (auth_header.to_string(), a.to_string())
+            }
+        });
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| CliError::Transport(format!("cannot build HTTP client: {e}")))?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            auth,
+        })
+    }
+
+    /// Sends one request under `/api/v1`; returns the response's `data` (None for 204).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, CliError> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let mut req = self.http.request(method, &url).query(query);
+        if let Some((h, v)) = &self.auth {
+            req = req.header(h.as_str(), v.as_str());
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.map_err(|e| {
+            let why = if e.is_connect() {
+                "connection refused or unreachable"
+            } else if e.is_timeout() {
+                "timed out"
+            } else {
+                "request failed"
+            };
+            CliError::Transport(format!(
+                "cannot reach the admin API at {}: {why}",
+                self.base
+            ))
+        })?;
+        let status = res.status();
+        let text = res
+            .text()
+            .await
+            .map_err(|e| CliError::Transport(format!("reading the response failed: {e}")))?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from))
+                .unwrap_or_else(|| text.trim().chars().take(200).collect());
+            return Err(CliError::Api {
+                status: status.as_u16(),
+                message,
+            });
+        }
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        let v: Value = serde_json::from_str(&text).map_err(|_| {
+            CliError::Transport(format!(
+                "{url} did not answer JSON; is --admin a dgate admin API?"
+            ))
+        })?;
+        Ok(Some(v.get("data").cloned().unwrap_or(v)))
+    }
+}

@@ -1,0 +1,101 @@
+//! `key=value`, `key:=json`, `key@=file` arguments → the JSON object sent to the admin API.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value};
+
+use crate::resources::Kind;
+
+/// Fields whose value is a list: `key=a,b` and repeated keys both append.
+const LIST_FIELDS: [&str; 6] = ["urls", "paths", "methods", "modules", "patterns", "tags"];
+
+/// Parses `args` for a command on `kind`. `read` reads a file named by `key@=file`.
+pub fn parse(
+    kind: Kind,
+    args: &[String],
+    read: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+) -> Result<Map<String, Value>, String> {
+    let mut map = Map::new();
+    let mut payload_file: Option<String> = None;
+    for (i, arg) in args.iter().enumerate() {
+        let Some(eq) = arg.find('=') else {
+            if i == 0 {
+                map.insert(name_key(kind).to_string(), Value::String(arg.clone()));
+                continue;
+            }
+            return Err(format!(
+                "{arg:?} is not a field: write KEY=VALUE, KEY:=JSON or KEY@=FILE"
+            ));
+        };
+        let (lhs, rhs) = (&arg[..eq], &arg[eq + 1..]);
+        let (key, value) = if let Some(key) = lhs.strip_suffix(':') {
+            let v: Value = serde_json::from_str(rhs)
+                .map_err(|e| format!("{key}:= takes JSON, and {rhs:?} is not JSON: {e}"))?;
+            (key, v)
+        } else if let Some(key) = lhs.strip_suffix('@') {
+            let bytes = read(Path::new(rhs)).map_err(|e| format!("cannot read {rhs}: {e}"))?;
+            let v = if kind == Kind::Module && key == "payload" {
+                payload_file = Some(rhs.to_string());
+                Value::String(BASE64.encode(&bytes))
+            } else {
+                Value::String(
+                    String::from_utf8(bytes).map_err(|_| format!("{rhs} is not UTF-8 text"))?,
+                )
+            };
+            (key, v)
+        } else {
+            (lhs, Value::String(rhs.to_string()))
+        };
+        if key.is_empty() {
+            return Err(format!("{arg:?} has no key before '='"));
+        }
+        insert(&mut map, key, value);
+    }
+    if let Some(file) = payload_file
+        && !map.contains_key("moduleType")
+        && let Some(t) = module_type_of(&file)
+    {
+        map.insert("moduleType".into(), Value::String(t.into()));
+    }
+    Ok(map)
+}
+
+/// The field a bare first argument fills.
+pub fn name_key(kind: Kind) -> &'static str {
+    if kind == Kind::Document { "id" } else { "name" }
+}
+
+fn insert(map: &mut Map<String, Value>, key: &str, value: Value) {
+    if !LIST_FIELDS.contains(&key) {
+        map.insert(key.to_string(), value);
+        return;
+    }
+    let items: Vec<Value> = match value {
+        Value::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| Value::String(s.to_string()))
+            .collect(),
+        Value::Array(a) => a,
+        other => vec![other],
+    };
+    match map.get_mut(key) {
+        Some(Value::Array(existing)) => existing.extend(items),
+        _ => {
+            map.insert(key.to_string(), Value::Array(items));
+        }
+    }
+}
+
+fn module_type_of(file: &str) -> Option<&'static str> {
+    let ext = Path::new(file).extension()?.to_str()?;
+    match ext {
+        "js" | "mjs" => Some("javascript"),
+        "ts" | "mts" => Some("typescript"),
+        "wasm" => Some("wasm"),
+        _ => None,
+    }
+}

@@ -1,0 +1,165 @@
+//! The `dgate` command line: `server`, `completions`, and one command group per resource kind that
+//! talks to a running gateway's admin API over HTTP.
+
+mod client;
+mod fields;
+mod output;
+mod resource;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::resources::Kind;
+
+pub use resource::run as run_resource;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dgate",
+    version,
+    about = "A distributed API gateway programmed with sandboxed JS/TS modules",
+    long_about = "A distributed API gateway programmed with sandboxed JS/TS modules.\n\n\
+        With no command, runs the server on the defaults (like `dgate server`)."
+)]
+pub struct Cli {
+    /// Admin API of the gateway the resource commands talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "DGATE_ADMIN_API",
+        default_value = "http://127.0.0.1:9080"
+    )]
+    pub admin: String,
+    /// Credentials: `user:password` for basic auth, anything else is sent as the API key.
+    #[arg(long, global = true, env = "DGATE_ADMIN_AUTH", hide_env_values = true)]
+    pub auth: Option<String>,
+    /// Header that carries an API key given with --auth.
+    #[arg(
+        long,
+        global = true,
+        env = "DGATE_ADMIN_AUTH_HEADER",
+        default_value = "X-DGate-Key"
+    )]
+    pub auth_header: String,
+    /// How resource commands print what the server returns.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Json,
+    Table,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: admin API (and, with its issue, the proxy) in one process.
+    Server(ServerArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    #[command(visible_alias = "ns", about = "Manage namespaces")]
+    Namespace(ResourceCommand),
+    #[command(visible_alias = "svc", about = "Manage services (upstreams)")]
+    Service(ResourceCommand),
+    #[command(visible_alias = "rt", about = "Manage routes")]
+    Route(ResourceCommand),
+    #[command(visible_alias = "mod", about = "Manage modules")]
+    Module(ResourceCommand),
+    #[command(visible_alias = "dom", about = "Manage domains")]
+    Domain(ResourceCommand),
+    #[command(visible_alias = "col", about = "Manage collections")]
+    Collection(ResourceCommand),
+    #[command(visible_alias = "doc", about = "Manage documents")]
+    Document(ResourceCommand),
+    #[command(visible_alias = "sec", about = "Manage secrets")]
+    Secret(ResourceCommand),
+}
+
+impl Command {
+    /// The resource kind and action of a resource command.
+    pub fn resource(&self) -> Option<(Kind, &Action)> {
+        let (kind, cmd) = match self {
+            Command::Namespace(c) => (Kind::Namespace, c),
+            Command::Service(c) => (Kind::Service, c),
+            Command::Route(c) => (Kind::Route, c),
+            Command::Module(c) => (Kind::Module, c),
+            Command::Domain(c) => (Kind::Domain, c),
+            Command::Collection(c) => (Kind::Collection, c),
+            Command::Document(c) => (Kind::Document, c),
+            Command::Secret(c) => (Kind::Secret, c),
+            Command::Server(_) | Command::Completions { .. } => return None,
+        };
+        Some((kind, &cmd.action))
+    }
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ServerArgs {
+    /// YAML config file; without one the server runs on the built-in defaults.
+    #[arg(long, short = 'c', env = "DGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Proxy port (overrides proxy.port).
+    #[arg(long)]
+    pub proxy_port: Option<u16>,
+    /// Admin API port (overrides admin.port).
+    #[arg(long)]
+    pub admin_port: Option<u16>,
+    /// Data directory (overrides storage.dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResourceCommand {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+/// Fields are `key=value` (string), `key:=json` (any JSON value), `key@=file` (the file's text;
+/// for a module's payload, its bytes in base64). A first argument without `=` is the name (the id
+/// for documents). List fields (`urls`, `paths`, `methods`, `modules`, `patterns`, `tags`) take
+/// `a,b` or a repeated key.
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// Create or replace a resource.
+    #[command(visible_alias = "mk")]
+    Create(FieldArgs),
+    /// Show one resource.
+    Get(FieldArgs),
+    /// List resources in a namespace (`namespace=...`, default "default").
+    #[command(visible_alias = "ls")]
+    List(FieldArgs),
+    /// Delete a resource.
+    #[command(visible_alias = "rm")]
+    Delete(FieldArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FieldArgs {
+    #[arg(value_name = "NAME | KEY=VALUE | KEY:=JSON | KEY@=FILE")]
+    pub fields: Vec<String>,
+}
+
+impl Action {
+    pub fn fields(&self) -> &[String] {
+        match self {
+            Action::Create(f) | Action::Get(f) | Action::List(f) | Action::Delete(f) => &f.fields,
+        }
+    }
+}
+
+/// Writes the completion script for `shell` to stdout.
+pub fn print_completions(shell: clap_complete::Shell) {
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "dgate", &mut std::io::stdout());
+}

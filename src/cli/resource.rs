@@ -1,0 +1,102 @@
+//! `dgate <kind> <create|get|list|delete> ...`
+
+use reqwest::Method;
+use serde_json::{Map, Value};
+
+use super::client::{CliError, Client};
+use super::{Action, Cli, fields, output};
+use crate::resources::Kind;
+
+/// Runs one resource command against the admin API and prints the result.
+pub async fn run(cli: &Cli, kind: Kind, action: &Action) -> Result<(), CliError> {
+    let client = Client::new(&cli.admin, cli.auth.as_deref(), &cli.auth_header)?;
+    let map =
+        fields::parse(kind, action.fields(), &|p| std::fs::read(p)).map_err(CliError::Usage)?;
+    let path = format!("/{kind}");
+    match action {
+        Action::Create(_) => {
+            let data = client
+                .send(Method::PUT, &path, &[], Some(&Value::Object(map)))
+                .await?;
+            output::print(kind, cli.output, data.as_ref());
+        }
+        Action::Get(_) => {
+            let (name, query) = lookup_args(kind, map, true)?;
+            let name = name.unwrap_or_default();
+            let data = client
+                .send(
+                    Method::GET,
+                    &format!("{path}/{}", encode(&name)),
+                    &query,
+                    None,
+                )
+                .await?;
+            output::print(kind, cli.output, data.as_ref());
+        }
+        Action::List(_) => {
+            let (_, query) = lookup_args(kind, map, false)?;
+            let data = client.send(Method::GET, &path, &query, None).await?;
+            output::print(kind, cli.output, data.as_ref());
+        }
+        Action::Delete(_) => {
+            let (name, query) = lookup_args(kind, map, true)?;
+            let mut body = Map::new();
+            body.insert(
+                fields::name_key(kind).to_string(),
+                Value::String(name.unwrap_or_default()),
+            );
+            for (k, v) in query {
+                body.insert(k.to_string(), Value::String(v));
+            }
+            client
+                .send(Method::DELETE, &path, &[], Some(&Value::Object(body)))
+                .await?;
+            output::deleted(kind, cli.output);
+        }
+    }
+    Ok(())
+}
+
+/// The name (or id) a command names, and its `namespace`/`collection` query pairs.
+type Lookup = (Option<String>, Vec<(&'static str, String)>);
+
+/// Splits get/list/delete fields into the name (or id) and the `namespace`/`collection` query.
+fn lookup_args(
+    kind: Kind,
+    mut map: Map<String, Value>,
+    needs_name: bool,
+) -> Result<Lookup, CliError> {
+    let name_key = fields::name_key(kind);
+    let name = map.remove(name_key).map(as_string).transpose()?;
+    if needs_name && name.as_deref().is_none_or(str::is_empty) {
+        return Err(CliError::Usage(format!(
+            "which {kind}? give its {name_key} (e.g. `dgate {kind} ... my-{kind}`)"
+        )));
+    }
+    let mut query = Vec::new();
+    for key in ["namespace", "collection"] {
+        if let Some(v) = map.remove(key) {
+            query.push((key, as_string(v)?));
+        }
+    }
+    if let Some(extra) = map.keys().next() {
+        return Err(CliError::Usage(format!(
+            "unexpected field {extra:?}: this command takes only {name_key}, namespace and collection"
+        )));
+    }
+    Ok((name, query))
+}
+
+fn as_string(v: Value) -> Result<String, CliError> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => Err(CliError::Usage(format!("expected a string, got {other}"))),
+    }
+}
+
+/// Percent-encodes one path segment.
+fn encode(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}

@@ -1,0 +1,136 @@
+use clap::Parser;
+use serde_json::json;
+
+use super::*;
+
+fn no_files(_: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "no such file",
+    ))
+}
+
+fn parse(kind: Kind, args: &[&str]) -> Result<serde_json::Value, String> {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    fields::parse(kind, &args, &no_files).map(serde_json::Value::Object)
+}
+
+#[test]
+fn field_syntax() {
+    assert_eq!(
+        parse(
+            Kind::Service,
+            &[
+                "svc1",
+                "namespace=ns",
+                "urls=http://a,http://b",
+                "retries:=3"
+            ]
+        )
+        .unwrap(),
+        json!({"name": "svc1", "namespace": "ns", "urls": ["http://a", "http://b"], "retries": 3})
+    );
+    assert_eq!(
+        parse(
+            Kind::Route,
+            &[
+                "name=r",
+                "paths=/a",
+                "paths=/b",
+                "methods:=[\"GET\"]",
+                "stripPath:=true"
+            ]
+        )
+        .unwrap(),
+        json!({"name": "r", "paths": ["/a", "/b"], "methods": ["GET"], "stripPath": true})
+    );
+    assert_eq!(
+        parse(Kind::Document, &["d1", "collection=c", "data:={\"a\":1}"]).unwrap(),
+        json!({"id": "d1", "collection": "c", "data": {"a": 1}})
+    );
+    // A value may itself contain '='.
+    assert_eq!(
+        parse(Kind::Secret, &["s", "data=a=b"]).unwrap()["data"],
+        "a=b"
+    );
+}
+
+#[test]
+fn field_errors() {
+    assert_eq!(
+        parse(Kind::Service, &["a", "b"]).unwrap_err(),
+        "\"b\" is not a field: write KEY=VALUE, KEY:=JSON or KEY@=FILE"
+    );
+    assert!(
+        parse(Kind::Service, &["retries:=three"])
+            .unwrap_err()
+            .starts_with("retries:= takes JSON")
+    );
+    assert_eq!(
+        parse(Kind::Service, &["=x"]).unwrap_err(),
+        "\"=x\" has no key before '='"
+    );
+    assert_eq!(
+        parse(Kind::Module, &["payload@=missing.js"]).unwrap_err(),
+        "cannot read missing.js: no such file"
+    );
+}
+
+#[test]
+fn module_payload_files_are_base64_with_type_from_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.ts");
+    std::fs::write(&file, "export {}").unwrap();
+    let args = vec!["m".to_string(), format!("payload@={}", file.display())];
+    let map = fields::parse(Kind::Module, &args, &|p| std::fs::read(p)).unwrap();
+    assert_eq!(map["payload"], "ZXhwb3J0IHt9");
+    assert_eq!(map["moduleType"], "typescript");
+    // Other @= fields are the file's text.
+    let args = vec!["d".to_string(), format!("cert@={}", file.display())];
+    let map = fields::parse(Kind::Domain, &args, &|p| std::fs::read(p)).unwrap();
+    assert_eq!(map["cert"], "export {}");
+}
+
+#[test]
+fn tables() {
+    let data = json!([
+        {"name": "r1", "namespace": "default", "paths": ["/a", "/b"], "methods": ["GET"], "service": "s"},
+        {"name": "route-two", "namespace": "default", "paths": ["/c"], "methods": ["*"]},
+    ]);
+    assert_eq!(
+        output::table(Kind::Route, &data),
+        "NAME       NAMESPACE  PATHS  METHODS  SERVICE  MODULES\n\
+         r1         default    /a,/b  GET      s        -\n\
+         route-two  default    /c     *        -        -\n"
+    );
+}
+
+#[test]
+fn command_line_shapes() {
+    let cli = Cli::try_parse_from([
+        "dgate",
+        "svc",
+        "mk",
+        "s1",
+        "urls=http://x",
+        "--admin",
+        "http://h:1",
+    ])
+    .unwrap();
+    assert_eq!(cli.admin, "http://h:1");
+    let (kind, action) = cli.command.as_ref().unwrap().resource().unwrap();
+    assert_eq!(kind, Kind::Service);
+    assert!(matches!(action, Action::Create(_)));
+    assert_eq!(action.fields(), ["s1", "urls=http://x"]);
+    for alias in ["ns", "svc", "rt", "mod", "dom", "col", "doc", "sec"] {
+        for verb in ["create", "mk", "get", "list", "ls", "delete", "rm"] {
+            assert!(
+                Cli::try_parse_from(["dgate", alias, verb]).is_ok(),
+                "{alias} {verb}"
+            );
+        }
+    }
+    let cli = Cli::try_parse_from(["dgate"]).unwrap();
+    assert!(cli.command.is_none());
+    assert!(Cli::try_parse_from(["dgate", "server", "--admin-port", "x"]).is_err());
+}

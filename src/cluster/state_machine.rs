@@ -1,0 +1,208 @@
+//! The state machine: applies one [`ChangeCommand`] to the store, checking every rule that depends
+//! on the rest of the state (references must exist, referenced things cannot be deleted) inside the
+//! same critical section as the write, so two concurrent commands can never break an invariant.
+//!
+//! `apply` is deterministic given the store's contents: it reads no clock and no environment, which
+//! is what a replicated log needs.
+
+use std::sync::Mutex;
+
+use crate::resources::validate::{self, Invalid};
+use crate::resources::{
+    ChangeCommand, ChangeOutcome, Kind, REDACTED, Resource, ResourceKey, Route,
+};
+use crate::storage::{Batch, StorageError, Store};
+
+/// Why a command was refused. Each variant maps to one HTTP status in the admin API.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    /// The command names something that does not exist (the resource itself, for a delete).
+    #[error("{0} not found")]
+    NotFound(ResourceKey),
+    /// The command refers to something that does not exist (a route's service, say).
+    #[error("{0}")]
+    MissingReference(String),
+    /// The resource is still used by another one.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub struct StateMachine {
+    store: Store,
+    write_lock: Mutex<()>,
+}
+
+impl StateMachine {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            write_lock: Mutex::new(()),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Applies `cmd` and syncs it to disk. Blocking: call it off the async runtime's workers.
+    pub fn apply(&self, cmd: ChangeCommand) -> Result<ChangeOutcome, Rejected> {
+        // A poisoned lock only means another apply panicked; the store itself is still consistent
+        // because each write is one atomic batch.
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        match cmd {
+            ChangeCommand::Put { resource } => self.put(resource),
+            ChangeCommand::Delete { key } => self.delete(key),
+        }
+    }
+
+    fn put(&self, mut resource: Resource) -> Result<ChangeOutcome, Rejected> {
+        validate::resource(&mut resource)?;
+        let key = resource.key();
+        if key.kind != Kind::Namespace {
+            self.require(
+                &ResourceKey::namespace(&key.namespace),
+                format!("namespace {:?} does not exist", key.namespace),
+            )?;
+        }
+        let existing = self.store.get(&key)?;
+        match &mut resource {
+            Resource::Route(route) => self.check_route_references(route)?,
+            Resource::Document(doc) => {
+                let coll_key = ResourceKey::new(Kind::Collection, &doc.namespace, &doc.collection);
+                let Some(Resource::Collection(coll)) = self.store.get(&coll_key)? else {
+                    return Err(Rejected::MissingReference(format!(
+                        "collection {:?} does not exist in namespace {:?}",
+                        doc.collection, doc.namespace
+                    )));
+                };
+                validate::document_data(&coll.schema, &doc.data)?;
+                if let Some(Resource::Document(old)) = &existing {
+                    doc.created_at = old.created_at.clone();
+                }
+            }
+            Resource::Secret(secret) => {
+                let old = match &existing {
+                    Some(Resource::Secret(old)) => Some(old),
+                    _ => None,
+                };
+                if secret.data == REDACTED {
+                    secret.data = old.map(|o| o.data.clone()).ok_or_else(|| {
+                        Invalid::new("data", "is the redacted placeholder; send the secret value")
+                    })?;
+                }
+                if let Some(old) = old {
+                    secret.created_at = old.created_at.clone();
+                }
+            }
+            Resource::Domain(domain) if domain.key.as_deref() == Some(REDACTED) => {
+                let old_key = match &existing {
+                    Some(Resource::Domain(old)) => old.key.clone(),
+                    _ => None,
+                };
+                domain.key = Some(old_key.ok_or_else(|| {
+                    Invalid::new(
+                        "key",
+                        "is the redacted placeholder; send the PEM private key",
+                    )
+                })?);
+            }
+            _ => {}
+        }
+        let mut batch = Batch::default();
+        batch.put(resource.clone());
+        self.store.write(batch)?;
+        Ok(match existing {
+            Some(_) => ChangeOutcome::Updated(resource),
+            None => ChangeOutcome::Created(resource),
+        })
+    }
+
+    fn check_route_references(&self, route: &Route) -> Result<(), Rejected> {
+        if let Some(service) = &route.service {
+            self.require(
+                &ResourceKey::new(Kind::Service, &route.namespace, service),
+                format!(
+                    "service {service:?} does not exist in namespace {:?}",
+                    route.namespace
+                ),
+            )?;
+        }
+        for module in &route.modules {
+            self.require(
+                &ResourceKey::new(Kind::Module, &route.namespace, module),
+                format!(
+                    "module {module:?} does not exist in namespace {:?}",
+                    route.namespace
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn require(&self, key: &ResourceKey, message: String) -> Result<(), Rejected> {
+        match self.store.get(key)? {
+            Some(_) => Ok(()),
+            None => Err(Rejected::MissingReference(message)),
+        }
+    }
+
+    fn delete(&self, mut key: ResourceKey) -> Result<ChangeOutcome, Rejected> {
+        validate::key(&mut key)?;
+        if self.store.get(&key)?.is_none() {
+            return Err(Rejected::NotFound(key));
+        }
+        if let Some(referrer) = self.referrer(&key)? {
+            return Err(Rejected::Conflict(format!(
+                "{key} is still used by {referrer}"
+            )));
+        }
+        let mut batch = Batch::default();
+        batch.delete(key.clone());
+        self.store.write(batch)?;
+        Ok(ChangeOutcome::Deleted(key))
+    }
+
+    /// The first resource that still refers to `key`, if any.
+    fn referrer(&self, key: &ResourceKey) -> Result<Option<ResourceKey>, Rejected> {
+        let ns = key.namespace.as_str();
+        let found = match key.kind {
+            Kind::Namespace => {
+                let mut first = None;
+                for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::Namespace) {
+                    if let Some(r) = self.store.first(kind, &key.name, None)? {
+                        first = Some(r.key());
+                        break;
+                    }
+                }
+                first
+            }
+            Kind::Service => self.routes_where(ns, |r| r.service.as_deref() == Some(&key.name))?,
+            Kind::Module => self.routes_where(ns, |r| r.modules.contains(&key.name))?,
+            Kind::Collection => self
+                .store
+                .first(Kind::Document, ns, Some(&key.name))?
+                .map(|r| r.key()),
+            Kind::Route | Kind::Domain | Kind::Document | Kind::Secret => None,
+        };
+        Ok(found)
+    }
+
+    fn routes_where(
+        &self,
+        namespace: &str,
+        uses: impl Fn(&Route) -> bool,
+    ) -> Result<Option<ResourceKey>, Rejected> {
+        Ok(self
+            .store
+            .list(Kind::Route, namespace, None)?
+            .into_iter()
+            .find(|r| matches!(r, Resource::Route(route) if uses(route)))
+            .map(|r| r.key()))
+    }
+}

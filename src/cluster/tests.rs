@@ -1,0 +1,239 @@
+use serde_json::json;
+
+use super::*;
+use crate::resources::{Kind, REDACTED};
+
+fn res(kind: Kind, v: serde_json::Value) -> Resource {
+    Resource::from_json(kind, v.to_string().as_bytes()).unwrap()
+}
+
+fn sm() -> StateMachine {
+    let sm = StateMachine::new(Store::open_memory().unwrap());
+    sm.apply(ChangeCommand::put(res(
+        Kind::Namespace,
+        json!({"name": "ns"}),
+    )))
+    .unwrap();
+    sm
+}
+
+fn put(sm: &StateMachine, kind: Kind, v: serde_json::Value) -> Result<ChangeOutcome, Rejected> {
+    sm.apply(ChangeCommand::put(res(kind, v)))
+}
+
+fn del(sm: &StateMachine, key: ResourceKey) -> Result<ChangeOutcome, Rejected> {
+    sm.apply(ChangeCommand::delete(key))
+}
+
+#[test]
+fn references_must_exist() {
+    let sm = sm();
+    let err = put(
+        &sm,
+        Kind::Service,
+        json!({"name": "s", "namespace": "nope", "urls": ["http://h"]}),
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "namespace \"nope\" does not exist");
+    let err = put(
+        &sm,
+        Kind::Route,
+        json!({"name": "r", "namespace": "ns", "paths": ["/"], "methods": ["GET"], "service": "s"}),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Rejected::MissingReference(_)));
+    assert_eq!(
+        err.to_string(),
+        "service \"s\" does not exist in namespace \"ns\""
+    );
+    let err = put(
+        &sm,
+        Kind::Route,
+        json!({"name": "r", "namespace": "ns", "paths": ["/"], "methods": ["GET"], "modules": ["m"]}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "module \"m\" does not exist in namespace \"ns\""
+    );
+    let err = put(
+        &sm,
+        Kind::Document,
+        json!({"id": "d", "namespace": "ns", "collection": "c"}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "collection \"c\" does not exist in namespace \"ns\""
+    );
+    // Nothing was written by the refused commands.
+    assert!(sm.store().list(Kind::Route, "ns", None).unwrap().is_empty());
+}
+
+#[test]
+fn create_then_update() {
+    let sm = sm();
+    let svc = json!({"name": "s", "namespace": "ns", "urls": ["http://h"]});
+    assert!(matches!(
+        put(&sm, Kind::Service, svc.clone()),
+        Ok(ChangeOutcome::Created(_))
+    ));
+    assert!(matches!(
+        put(&sm, Kind::Service, svc),
+        Ok(ChangeOutcome::Updated(_))
+    ));
+}
+
+#[test]
+fn referenced_resources_cannot_be_deleted() {
+    let sm = sm();
+    put(
+        &sm,
+        Kind::Service,
+        json!({"name": "s", "namespace": "ns", "urls": ["http://h"]}),
+    )
+    .unwrap();
+    put(
+        &sm,
+        Kind::Module,
+        json!({"name": "m", "namespace": "ns", "payload": "ZXhwb3J0IHt9", "moduleType": "javascript"}),
+    )
+    .unwrap();
+    put(
+        &sm,
+        Kind::Route,
+        json!({"name": "r", "namespace": "ns", "paths": ["/"], "methods": ["GET"], "service": "s", "modules": ["m"]}),
+    )
+    .unwrap();
+    put(
+        &sm,
+        Kind::Collection,
+        json!({"name": "c", "namespace": "ns"}),
+    )
+    .unwrap();
+    put(
+        &sm,
+        Kind::Document,
+        json!({"id": "d", "namespace": "ns", "collection": "c", "data": 1}),
+    )
+    .unwrap();
+
+    let err = del(&sm, ResourceKey::new(Kind::Service, "ns", "s")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "service \"s\" in namespace \"ns\" is still used by route \"r\" in namespace \"ns\""
+    );
+    let err = del(&sm, ResourceKey::new(Kind::Module, "ns", "m")).unwrap_err();
+    assert!(matches!(err, Rejected::Conflict(_)), "{err}");
+    let err = del(&sm, ResourceKey::new(Kind::Collection, "ns", "c")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "collection \"c\" in namespace \"ns\" is still used by document \"d\" in collection \"c\" of namespace \"ns\""
+    );
+    let err = del(&sm, ResourceKey::namespace("ns")).unwrap_err();
+    assert!(matches!(err, Rejected::Conflict(_)), "{err}");
+
+    // Remove the referrers, then the rest goes.
+    del(&sm, ResourceKey::new(Kind::Route, "ns", "r")).unwrap();
+    del(&sm, ResourceKey::document("ns", "c", "d")).unwrap();
+    for (kind, name) in [
+        (Kind::Service, "s"),
+        (Kind::Module, "m"),
+        (Kind::Collection, "c"),
+    ] {
+        del(&sm, ResourceKey::new(kind, "ns", name)).unwrap();
+    }
+    del(&sm, ResourceKey::namespace("ns")).unwrap();
+    let err = del(&sm, ResourceKey::namespace("ns")).unwrap_err();
+    assert_eq!(err.to_string(), "namespace \"ns\" not found");
+}
+
+#[test]
+fn documents_follow_their_collection_schema() {
+    let sm = sm();
+    put(
+        &sm,
+        Kind::Collection,
+        json!({"name": "c", "namespace": "ns", "schema": {"type": "object", "required": ["url"]}}),
+    )
+    .unwrap();
+    let err = put(
+        &sm,
+        Kind::Document,
+        json!({"id": "d", "namespace": "ns", "collection": "c", "data": {}}),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Rejected::Invalid(_)), "{err}");
+    put(
+        &sm,
+        Kind::Document,
+        json!({"id": "d", "namespace": "ns", "collection": "c", "data": {"url": "x"}, "createdAt": "t1"}),
+    )
+    .unwrap();
+    // An update keeps the first createdAt.
+    let out = put(
+        &sm,
+        Kind::Document,
+        json!({"id": "d", "namespace": "ns", "collection": "c", "data": {"url": "y"}, "createdAt": "t2"}),
+    )
+    .unwrap();
+    match out {
+        ChangeOutcome::Updated(Resource::Document(d)) => {
+            assert_eq!(d.created_at.as_deref(), Some("t1"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn redacted_placeholders_keep_the_stored_value() {
+    let sm = sm();
+    let err = put(
+        &sm,
+        Kind::Secret,
+        json!({"name": "s", "namespace": "ns", "data": REDACTED}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "data: is the redacted placeholder; send the secret value"
+    );
+    put(
+        &sm,
+        Kind::Secret,
+        json!({"name": "s", "namespace": "ns", "data": "hunter2"}),
+    )
+    .unwrap();
+    put(
+        &sm,
+        Kind::Secret,
+        json!({"name": "s", "namespace": "ns", "data": REDACTED, "tags": ["x"]}),
+    )
+    .unwrap();
+    match sm
+        .store()
+        .get(&ResourceKey::new(Kind::Secret, "ns", "s"))
+        .unwrap()
+    {
+        Some(Resource::Secret(s)) => {
+            assert_eq!(s.data, "hunter2");
+            assert_eq!(s.tags, ["x"]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn single_node_bootstraps_default_namespace_once() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let c = Cluster::single_node(Store::open_dir(dir.path()).unwrap()).unwrap();
+        assert!(c.is_ready());
+        assert!(c.get(&ResourceKey::namespace("default")).unwrap().is_some());
+        c.sm.apply(ChangeCommand::delete(ResourceKey::namespace("default")))
+            .unwrap();
+    }
+    // A deleted default namespace stays deleted across restarts.
+    let c = Cluster::single_node(Store::open_dir(dir.path()).unwrap()).unwrap();
+    assert!(c.get(&ResourceKey::namespace("default")).unwrap().is_none());
+}

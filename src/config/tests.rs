@@ -1,0 +1,252 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn parse_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::parse(text, "dgate.yaml", &|k| vars.get(k).cloned())?.validate()
+}
+
+fn error(text: &str) -> String {
+    parse_with(text, &[])
+        .expect_err("must be refused")
+        .to_string()
+}
+
+#[test]
+fn empty_config_is_the_defaults() {
+    let c = parse_with("", &[]).unwrap();
+    assert_eq!(c, Config::default());
+    assert_eq!(c.storage.dir, PathBuf::from("./dgate-data"));
+    assert_eq!(c.storage.kind, StorageKind::File);
+    assert_eq!(c.proxy.port, 8080);
+    assert_eq!(c.admin.port, 9080);
+    assert_eq!(c.admin.host, "127.0.0.1");
+    assert_eq!(c.admin.max_body_size, ByteSize(8 << 20));
+    assert_eq!(Config::load(None, &Overrides::default()).unwrap(), c);
+}
+
+#[test]
+fn full_config_parses() {
+    let c = parse_with(
+        r#"
+version: v1
+log_level: debug
+node_id: n1
+storage:
+  type: memory
+  dir: /tmp/x
+proxy:
+  host: 0.0.0.0
+  port: 80
+admin:
+  host: "::1"
+  port: 9090
+  allow_list: ["10.0.0.0/8", "127.0.0.1"]
+  auth_method: key
+  key_auth:
+    keys: ["k1", "k2"]
+    header_name: X-Api-Key
+  basic_auth:
+    users:
+      - username: admin
+        password: pw
+  max_body_size: 1MiB
+"#,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.log_level, LogLevel::Debug);
+    assert_eq!(c.node_name(), "n1");
+    assert_eq!(c.storage.kind, StorageKind::Memory);
+    assert_eq!(c.admin.auth_method, AuthMethod::Key);
+    assert_eq!(c.admin.max_body_size, ByteSize(1 << 20));
+    assert_eq!(c.allow_list().len(), 2);
+    assert_eq!(c.admin_ip(), "::1".parse::<IpAddr>().unwrap());
+}
+
+#[test]
+fn variables_are_substituted() {
+    let text = "admin:\n  port: ${ADMIN_PORT:-9999}\nproxy:\n  port: ${PROXY_PORT}\n";
+    let c = parse_with(text, &[("PROXY_PORT", "7000")]).unwrap();
+    assert_eq!(c.admin.port, 9999);
+    assert_eq!(c.proxy.port, 7000);
+    let c = parse_with(text, &[("PROXY_PORT", "7000"), ("ADMIN_PORT", "7001")]).unwrap();
+    assert_eq!(c.admin.port, 7001);
+    // An empty variable takes the default.
+    let c = parse_with(text, &[("PROXY_PORT", "7000"), ("ADMIN_PORT", "")]).unwrap();
+    assert_eq!(c.admin.port, 9999);
+    assert_eq!(
+        parse_with(text, &[]).unwrap_err().to_string(),
+        "environment variable PROXY_PORT is not set (write ${PROXY_PORT:-default} to give a default)"
+    );
+    assert_eq!(
+        parse_with("node_id: $${LITERAL}x", &[])
+            .unwrap_err()
+            .to_string(),
+        "node_id: \"${LITERAL}x\" is not a valid name (letters, digits, '_', '-' and '.', starting with a letter, digit or '_')"
+    );
+    assert_eq!(
+        error("node_id: ${OOPS"),
+        "bad ${...} substitution at byte 9: missing closing '}'"
+    );
+    assert_eq!(
+        error("node_id: ${1X}"),
+        "bad ${...} substitution at byte 9: \"1X\" is not a variable name"
+    );
+}
+
+#[test]
+fn overrides_replace_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(&path, "proxy:\n  port: 1\nadmin:\n  port: 2\n").unwrap();
+    let c = Config::load(
+        Some(&path),
+        &Overrides {
+            proxy_port: Some(3),
+            admin_port: Some(4),
+            data_dir: Some("/data".into()),
+        },
+    )
+    .unwrap();
+    assert_eq!((c.proxy.port, c.admin.port), (3, 4));
+    assert_eq!(c.storage.dir, PathBuf::from("/data"));
+    let missing = Config::load(Some(&dir.path().join("nope.yaml")), &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("nope.yaml: cannot read config file"),
+        "{missing}"
+    );
+}
+
+/// Each invalid config with the one line it must produce.
+#[test]
+fn invalid_configs_name_the_key_and_the_reason() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "colour: red",
+            "colour: unknown field `colour`, expected one of `version`",
+        ),
+        ("admin:\n  prot: 1", "admin.prot: unknown field `prot`"),
+        (
+            "admin:\n  port: 70000",
+            "admin.port: invalid value: integer `70000`, expected u16",
+        ),
+        (
+            "admin:\n  port: high",
+            "admin.port: invalid type: string \"high\", expected u16",
+        ),
+        ("log_level: loud", "log_level: unknown variant `loud`"),
+        ("storage:\n  type: s3", "storage.type: unknown variant `s3`"),
+        (
+            "version: v2",
+            "version: unsupported version \"v2\" (supported: \"v1\")",
+        ),
+        ("node_id: 'n 1'", "node_id: \"n 1\" is not a valid name"),
+        (
+            "storage:\n  dir: ''",
+            "storage.dir: must not be empty when storage.type is file",
+        ),
+        (
+            "proxy:\n  host: example",
+            "proxy.host: \"example\" is not an IP address",
+        ),
+        (
+            "admin:\n  host: 300.0.0.1",
+            "admin.host: \"300.0.0.1\" is not an IP address",
+        ),
+        (
+            "admin:\n  allow_list: [10.0.0.0/33]",
+            "admin.allow_list[0]: \"10.0.0.0/33\" is not an IP address or CIDR",
+        ),
+        (
+            "admin:\n  auth_method: key",
+            "admin.key_auth.keys: auth_method is key but no keys are configured",
+        ),
+        (
+            "admin:\n  auth_method: key\n  key_auth: {keys: ['a', '']}",
+            "admin.key_auth.keys[1]: must not be empty",
+        ),
+        (
+            "admin:\n  auth_method: key\n  key_auth: {keys: ['a'], header_name: 'bad header'}",
+            "admin.key_auth.header_name: \"bad header\" is not a valid HTTP header name",
+        ),
+        (
+            "admin:\n  auth_method: basic",
+            "admin.basic_auth.users: auth_method is basic but no users are configured",
+        ),
+        (
+            "admin:\n  auth_method: basic\n  basic_auth: {users: [{username: 'a:b', password: p}]}",
+            "admin.basic_auth.users[0].username: must be non-empty and must not contain ':'",
+        ),
+        (
+            "admin:\n  basic_auth: {users: [{username: a}]}",
+            "admin.basic_auth.users[0]: missing field `password`",
+        ),
+        (
+            "admin:\n  auth_method: oauth",
+            "admin.auth_method: unknown variant `oauth`",
+        ),
+        (
+            "admin:\n  max_body_size: 0",
+            "admin.max_body_size: must be between 1 byte and 1GiB",
+        ),
+        (
+            "admin:\n  max_body_size: 2GiB",
+            "admin.max_body_size: must be between 1 byte and 1GiB",
+        ),
+        (
+            "admin:\n  max_body_size: 5 parsecs",
+            "admin.max_body_size: unknown size unit \"parsecs\"",
+        ),
+        (
+            "admin:\n  port: 8080",
+            "admin.port: 8080 is also proxy.port on the same host",
+        ),
+        (
+            "proxy: [1, 2]",
+            "proxy[0]: invalid type: integer `1`, expected a string",
+        ),
+        (
+            "proxy: 5",
+            "proxy: invalid type: integer `5`, expected struct ProxyConfig",
+        ),
+    ];
+    for (text, want) in cases {
+        let got = error(text);
+        assert!(
+            got.starts_with(want),
+            "config {text:?}\n  got: {got}\n want: {want}"
+        );
+        assert!(!got.contains('\n'), "one line only: {got:?}");
+    }
+}
+
+#[test]
+fn yaml_syntax_errors_are_one_line() {
+    let got = error("admin: [unclosed");
+    assert!(got.starts_with("dgate.yaml: invalid YAML: "), "{got}");
+    assert!(!got.contains('\n'));
+}
+
+#[test]
+fn byte_sizes() {
+    for (s, n) in [
+        ("10", 10),
+        ("1KiB", 1024),
+        ("8MiB", 8 << 20),
+        ("1GiB", 1 << 30),
+        ("2MB", 2_000_000),
+    ] {
+        assert_eq!(s.parse::<ByteSize>().unwrap(), ByteSize(n), "{s}");
+    }
+    assert!("x".parse::<ByteSize>().is_err());
+    assert!("99999999999999GiB".parse::<ByteSize>().is_err());
+    assert_eq!(ByteSize(8 << 20).to_string(), "8MiB");
+    assert_eq!(ByteSize(1000).to_string(), "1000 bytes");
+}

@@ -1,0 +1,12 @@
+//! dgate: a distributed API gateway programmed with sandboxed JS/TS modules.
+//!
+//! Dependencies point inward: `cli` talks to the admin API over HTTP; `admin` hands changes to
+//! `cluster`, which applies them to `storage`; `resources` and `config` do no I/O.
+
+pub mod admin;
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod resources;
+pub mod server;
+pub mod storage;

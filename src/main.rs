@@ -1,0 +1,77 @@
+use std::io::{IsTerminal as _, Write as _};
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use dgate::cli::{self, Cli, Command, ServerArgs};
+use dgate::config::{Config, Overrides};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        None => serve(&ServerArgs::default()),
+        Some(Command::Server(args)) => serve(args),
+        Some(Command::Completions { shell }) => {
+            cli::print_completions(*shell);
+            ExitCode::SUCCESS
+        }
+        Some(cmd) => {
+            let Some((kind, action)) = cmd.resource() else {
+                return ExitCode::FAILURE;
+            };
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return fail(1, &format!("cannot start runtime: {e}")),
+            };
+            match rt.block_on(cli::run_resource(&cli, kind, action)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e.exit_code(), &e.to_string()),
+            }
+        }
+    }
+}
+
+fn fail(code: i32, message: &str) -> ExitCode {
+    eprintln!("dgate: {message}");
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn serve(args: &ServerArgs) -> ExitCode {
+    let overrides = Overrides {
+        proxy_port: args.proxy_port,
+        admin_port: args.admin_port,
+        data_dir: args.data_dir.clone(),
+    };
+    let config = match Config::load(args.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => return fail(2, &format!("config: {e}")),
+    };
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("dgate={}", config.log_level.as_str())));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, &format!("cannot start runtime: {e}")),
+    };
+    let node = config.node_name().to_string();
+    let result = rt.block_on(dgate::server::run(config, |bound| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "dgate ready: node={node} admin=http://{}", bound.admin);
+        let _ = out.flush();
+    }));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(1, &format!("{e:#}")),
+    }
+}

@@ -1,0 +1,83 @@
+//! The eight resource kinds, their DGate-compatible JSON shapes, field validation, and the
+//! [`ChangeCommand`] that the cluster layer applies (and, later, replicates through Raft).
+//!
+//! This module does no I/O. Field rules that need nothing but the resource itself live in
+//! [`validate`]; rules that need the rest of the state (a route's service must exist, a service in use
+//! must not be deleted) are checked by the state machine when it applies a command.
+
+mod command;
+mod duration;
+mod types;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use command::{ChangeCommand, ChangeOutcome};
+pub use duration::Millis;
+pub use types::{
+    Collection, DEFAULT_NAMESPACE, Document, Domain, Module, ModuleType, Namespace, REDACTED,
+    Resource, ResourceKey, Route, Secret, Service, Visibility,
+};
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The resource kinds, in the order the admin API and the CLI list them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Namespace,
+    Service,
+    Route,
+    Module,
+    Domain,
+    Collection,
+    Document,
+    Secret,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::Namespace,
+        Kind::Service,
+        Kind::Route,
+        Kind::Module,
+        Kind::Domain,
+        Kind::Collection,
+        Kind::Document,
+        Kind::Secret,
+    ];
+
+    /// The path segment under `/api/v1` and the storage key prefix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Namespace => "namespace",
+            Kind::Service => "service",
+            Kind::Route => "route",
+            Kind::Module => "module",
+            Kind::Domain => "domain",
+            Kind::Collection => "collection",
+            Kind::Document => "document",
+            Kind::Secret => "secret",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown resource kind {s:?}"))
+    }
+}

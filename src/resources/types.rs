@@ -1,0 +1,332 @@
+//! The resource structs. Field names are DGate's JSON names (camelCase); unknown fields are refused.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Kind, Millis};
+
+/// The namespace every resource lands in when the request names none.
+pub const DEFAULT_NAMESPACE: &str = "default";
+/// What the API shows in place of a secret value or a private key.
+pub const REDACTED: &str = "**redacted**";
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Namespace {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// An upstream: one or more URLs and how to talk to them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Service {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_timeout: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<Millis>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_skip_verify: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub http2_only: bool,
+    #[serde(default, rename = "hideDGateHeaders", skip_serializing_if = "is_false")]
+    pub hide_dgate_headers: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disable_query_params: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Route {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    pub paths: Vec<String>,
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub preserve_host: bool,
+    #[serde(default)]
+    pub strip_path: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModuleType {
+    Javascript,
+    Typescript,
+    Wasm,
+}
+
+impl ModuleType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModuleType::Javascript => "javascript",
+            ModuleType::Typescript => "typescript",
+            ModuleType::Wasm => "wasm",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Module {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    /// Base64 of the module's source (JS/TS) or of a compiled component (wasm).
+    pub payload: String,
+    pub module_type: ModuleType,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Domain {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    pub patterns: Vec<String>,
+    #[serde(default)]
+    pub priority: i64,
+    /// PEM certificate chain for TLS on this domain's hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<String>,
+    /// PEM private key; shown as [`REDACTED`] by the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    Public,
+    #[default]
+    Private,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Collection {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    /// A JSON Schema every document of the collection must satisfy. `{}` accepts anything.
+    #[serde(default = "empty_schema")]
+    pub schema: Value,
+    #[serde(default)]
+    pub visibility: Visibility,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+fn empty_schema() -> Value {
+    Value::Object(Default::default())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Document {
+    pub id: String,
+    #[serde(default)]
+    pub namespace: String,
+    pub collection: String,
+    #[serde(default)]
+    pub data: Value,
+    /// Set by the server (RFC 3339); ignored on input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Secret {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    /// The secret value; shown as [`REDACTED`] by the API.
+    pub data: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+/// Any resource, tagged with its kind: the payload of a replicated put.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "spec", rename_all = "lowercase")]
+pub enum Resource {
+    Namespace(Namespace),
+    Service(Service),
+    Route(Route),
+    Module(Module),
+    Domain(Domain),
+    Collection(Collection),
+    Document(Document),
+    Secret(Secret),
+}
+
+impl Resource {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Resource::Namespace(_) => Kind::Namespace,
+            Resource::Service(_) => Kind::Service,
+            Resource::Route(_) => Kind::Route,
+            Resource::Module(_) => Kind::Module,
+            Resource::Domain(_) => Kind::Domain,
+            Resource::Collection(_) => Kind::Collection,
+            Resource::Document(_) => Kind::Document,
+            Resource::Secret(_) => Kind::Secret,
+        }
+    }
+
+    /// Where this resource is stored: kind, namespace, (collection,) name.
+    pub fn key(&self) -> ResourceKey {
+        let (namespace, name) = match self {
+            Resource::Namespace(r) => (String::new(), &r.name),
+            Resource::Service(r) => (r.namespace.clone(), &r.name),
+            Resource::Route(r) => (r.namespace.clone(), &r.name),
+            Resource::Module(r) => (r.namespace.clone(), &r.name),
+            Resource::Domain(r) => (r.namespace.clone(), &r.name),
+            Resource::Collection(r) => (r.namespace.clone(), &r.name),
+            Resource::Document(r) => (r.namespace.clone(), &r.id),
+            Resource::Secret(r) => (r.namespace.clone(), &r.name),
+        };
+        let collection = match self {
+            Resource::Document(d) => Some(d.collection.clone()),
+            _ => None,
+        };
+        ResourceKey {
+            kind: self.kind(),
+            namespace,
+            collection,
+            name: name.clone(),
+        }
+    }
+
+    /// Parses a JSON body as a resource of `kind`.
+    pub fn from_json(kind: Kind, body: &[u8]) -> Result<Resource, serde_json::Error> {
+        Ok(match kind {
+            Kind::Namespace => Resource::Namespace(serde_json::from_slice(body)?),
+            Kind::Service => Resource::Service(serde_json::from_slice(body)?),
+            Kind::Route => Resource::Route(serde_json::from_slice(body)?),
+            Kind::Module => Resource::Module(serde_json::from_slice(body)?),
+            Kind::Domain => Resource::Domain(serde_json::from_slice(body)?),
+            Kind::Collection => Resource::Collection(serde_json::from_slice(body)?),
+            Kind::Document => Resource::Document(serde_json::from_slice(body)?),
+            Kind::Secret => Resource::Secret(serde_json::from_slice(body)?),
+        })
+    }
+
+    /// The JSON the API returns: secrets and private keys replaced by [`REDACTED`].
+    pub fn to_public_json(&self) -> Value {
+        let mut shown = self.clone();
+        match &mut shown {
+            Resource::Secret(s) => s.data = REDACTED.to_string(),
+            Resource::Domain(d) if d.key.is_some() => d.key = Some(REDACTED.to_string()),
+            _ => {}
+        }
+        shown.spec_json()
+    }
+
+    /// The resource's own JSON, without the kind tag.
+    pub fn spec_json(&self) -> Value {
+        let v = match self {
+            Resource::Namespace(r) => serde_json::to_value(r),
+            Resource::Service(r) => serde_json::to_value(r),
+            Resource::Route(r) => serde_json::to_value(r),
+            Resource::Module(r) => serde_json::to_value(r),
+            Resource::Domain(r) => serde_json::to_value(r),
+            Resource::Collection(r) => serde_json::to_value(r),
+            Resource::Document(r) => serde_json::to_value(r),
+            Resource::Secret(r) => serde_json::to_value(r),
+        };
+        // Serializing these plain structs cannot fail: every field is a string, number, bool or Value.
+        v.unwrap_or(Value::Null)
+    }
+}
+
+/// Identifies one stored resource. Namespaces have an empty `namespace`; only documents have a
+/// `collection`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ResourceKey {
+    pub kind: Kind,
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    pub name: String,
+}
+
+impl ResourceKey {
+    pub fn namespace(name: &str) -> Self {
+        Self {
+            kind: Kind::Namespace,
+            namespace: String::new(),
+            collection: None,
+            name: name.to_string(),
+        }
+    }
+
+    pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
+        Self {
+            kind,
+            namespace: namespace.to_string(),
+            collection: None,
+            name: name.to_string(),
+        }
+    }
+
+    pub fn document(namespace: &str, collection: &str, id: &str) -> Self {
+        Self {
+            kind: Kind::Document,
+            namespace: namespace.to_string(),
+            collection: Some(collection.to_string()),
+            name: id.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for ResourceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.kind, &self.collection) {
+            (Kind::Namespace, _) => write!(f, "namespace {:?}", self.name),
+            (Kind::Document, Some(c)) => write!(
+                f,
+                "document {:?} in collection {:?} of namespace {:?}",
+                self.name, c, self.namespace
+            ),
+            (kind, _) => write!(
+                f,
+                "{kind} {:?} in namespace {:?}",
+                self.name, self.namespace
+            ),
+        }
+    }
+}

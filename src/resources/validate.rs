@@ -1,0 +1,458 @@
+//! Field rules for each resource kind: pure checks on one resource, with one message per rule.
+//!
+//! [`resource`] also normalizes what has one obvious spelling: an empty namespace becomes
+//! [`DEFAULT_NAMESPACE`], methods become upper case.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::types::*;
+use super::{Kind, Millis};
+
+/// A field that breaks a rule: `field: reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+type Result<T = ()> = std::result::Result<T, Invalid>;
+
+pub const MAX_NAME_LEN: usize = 128;
+pub const MAX_ID_LEN: usize = 256;
+pub const MAX_TAGS: usize = 64;
+pub const MAX_TAG_LEN: usize = 128;
+pub const MAX_PATH_LEN: usize = 2048;
+pub const MAX_RETRIES: u32 = 100;
+/// Longest timeout a service may set; a longer one is almost always a unit mistake.
+pub const MAX_TIMEOUT: Millis = Millis(3_600_000);
+pub const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+];
+
+/// Checks one resource and normalizes its namespace and methods.
+pub fn resource(r: &mut Resource) -> Result {
+    match r {
+        Resource::Namespace(ns) => {
+            name("name", &ns.name)?;
+            tags(&ns.tags)
+        }
+        Resource::Service(s) => {
+            common(&s.name, &mut s.namespace, &s.tags)?;
+            service(s)
+        }
+        Resource::Route(rt) => {
+            common(&rt.name, &mut rt.namespace, &rt.tags)?;
+            route(rt)
+        }
+        Resource::Module(m) => {
+            common(&m.name, &mut m.namespace, &m.tags)?;
+            module(m)
+        }
+        Resource::Domain(d) => {
+            common(&d.name, &mut d.namespace, &d.tags)?;
+            domain(d)
+        }
+        Resource::Collection(c) => {
+            common(&c.name, &mut c.namespace, &c.tags)?;
+            collection(c)
+        }
+        Resource::Document(d) => {
+            default_namespace(&mut d.namespace)?;
+            document_id("id", &d.id)?;
+            name("collection", &d.collection)
+        }
+        Resource::Secret(s) => {
+            common(&s.name, &mut s.namespace, &s.tags)?;
+            if s.data.is_empty() {
+                return Err(Invalid::new("data", "must not be empty"));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Checks a key named in a request (get or delete) the same way a stored resource's name is.
+pub fn key(key: &mut ResourceKey) -> Result {
+    if key.kind == Kind::Namespace {
+        return name("name", &key.name);
+    }
+    default_namespace(&mut key.namespace)?;
+    match (&key.kind, &key.collection) {
+        (Kind::Document, Some(c)) => {
+            name("collection", c)?;
+            document_id("id", &key.name)
+        }
+        (Kind::Document, None) => Err(Invalid::new("collection", "is required for documents")),
+        _ => name("name", &key.name),
+    }
+}
+
+fn common(n: &str, namespace: &mut String, t: &[String]) -> Result {
+    name("name", n)?;
+    default_namespace(namespace)?;
+    tags(t)
+}
+
+fn default_namespace(namespace: &mut String) -> Result {
+    if namespace.is_empty() {
+        *namespace = DEFAULT_NAMESPACE.to_string();
+    }
+    name("namespace", namespace)
+}
+
+/// Names: 1 to 128 characters of letters, digits, `_`, `-` and `.`, starting with a letter, digit
+/// or `_`.
+pub fn name(field: &str, value: &str) -> Result {
+    if value.is_empty() {
+        return Err(Invalid::new(field, "must not be empty"));
+    }
+    if value.len() > MAX_NAME_LEN {
+        return Err(Invalid::new(
+            field,
+            format!("must be at most {MAX_NAME_LEN} characters"),
+        ));
+    }
+    let mut chars = value.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return Err(Invalid::new(
+            field,
+            format!(
+                "{value:?} is not a valid name (letters, digits, '_', '-' and '.', starting with a letter, digit or '_')"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Document ids: like names, but up to 256 characters and also allowing `:` and `@`.
+pub fn document_id(field: &str, value: &str) -> Result {
+    if value.is_empty() {
+        return Err(Invalid::new(field, "must not be empty"));
+    }
+    if value.len() > MAX_ID_LEN {
+        return Err(Invalid::new(
+            field,
+            format!("must be at most {MAX_ID_LEN} characters"),
+        ));
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@'))
+    {
+        return Err(Invalid::new(
+            field,
+            format!("{value:?} is not a valid id (letters, digits, '_', '-', '.', ':' and '@')"),
+        ));
+    }
+    Ok(())
+}
+
+fn tags(tags: &[String]) -> Result {
+    if tags.len() > MAX_TAGS {
+        return Err(Invalid::new("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    for (i, t) in tags.iter().enumerate() {
+        if t.is_empty() || t.len() > MAX_TAG_LEN || t.chars().any(char::is_control) {
+            return Err(Invalid::new(
+                format!("tags[{i}]"),
+                format!("must be 1 to {MAX_TAG_LEN} characters without control characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn service(s: &Service) -> Result {
+    if s.urls.is_empty() {
+        return Err(Invalid::new(
+            "urls",
+            "at least one upstream URL is required",
+        ));
+    }
+    for (i, u) in s.urls.iter().enumerate() {
+        upstream_url(&format!("urls[{i}]"), u)?;
+    }
+    if let Some(r) = s.retries
+        && r > MAX_RETRIES
+    {
+        return Err(Invalid::new(
+            "retries",
+            format!("must be at most {MAX_RETRIES}"),
+        ));
+    }
+    for (field, value) in [
+        ("retryTimeout", s.retry_timeout),
+        ("connectTimeout", s.connect_timeout),
+        ("requestTimeout", s.request_timeout),
+    ] {
+        if let Some(v) = value
+            && v > MAX_TIMEOUT
+        {
+            return Err(Invalid::new(
+                field,
+                format!("must be at most {MAX_TIMEOUT}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An upstream URL: `http` or `https`, with a host, without credentials, query or fragment.
+pub fn upstream_url(field: &str, value: &str) -> Result {
+    let url = url::Url::parse(value)
+        .map_err(|e| Invalid::new(field, format!("{value:?} is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Invalid::new(
+            field,
+            format!("{value:?} must use http or https"),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Invalid::new(field, format!("{value:?} has no host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Invalid::new(
+            field,
+            format!("{value:?} must not carry credentials"),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Invalid::new(
+            field,
+            format!("{value:?} must not have a query or fragment"),
+        ));
+    }
+    Ok(())
+}
+
+fn route(r: &mut Route) -> Result {
+    if r.paths.is_empty() {
+        return Err(Invalid::new("paths", "at least one path is required"));
+    }
+    for (i, p) in r.paths.iter().enumerate() {
+        path_pattern(p).map_err(|reason| Invalid::new(format!("paths[{i}]"), reason))?;
+    }
+    if r.methods.is_empty() {
+        return Err(Invalid::new(
+            "methods",
+            "at least one method (or \"*\") is required",
+        ));
+    }
+    for (i, m) in r.methods.iter_mut().enumerate() {
+        let upper = m.to_ascii_uppercase();
+        if upper != "*" && !METHODS.contains(&upper.as_str()) {
+            return Err(Invalid::new(
+                format!("methods[{i}]"),
+                format!(
+                    "{m:?} is not an HTTP method (use one of {} or \"*\")",
+                    METHODS.join(", ")
+                ),
+            ));
+        }
+        *m = upper;
+    }
+    if let Some(s) = &r.service {
+        name("service", s)?;
+    }
+    for (i, m) in r.modules.iter().enumerate() {
+        name(&format!("modules[{i}]"), m)?;
+    }
+    Ok(())
+}
+
+/// A route path: starts with `/`; segments are literal, `{param}`, or a final `*` wildcard.
+pub fn path_pattern(p: &str) -> std::result::Result<(), String> {
+    if !p.starts_with('/') {
+        return Err(format!("{p:?} must start with '/'"));
+    }
+    if p.len() > MAX_PATH_LEN {
+        return Err(format!("must be at most {MAX_PATH_LEN} characters"));
+    }
+    if let Some(c) = p
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
+    {
+        return Err(format!("{p:?} must not contain {c:?}"));
+    }
+    if let Some(star) = p.find('*')
+        && star != p.len() - 1
+    {
+        return Err(format!("{p:?}: '*' is only allowed at the end"));
+    }
+    let mut params: Vec<&str> = Vec::new();
+    for seg in p.split('/').skip(1) {
+        if seg.contains(['{', '}']) {
+            let inner = seg
+                .strip_prefix('{')
+                .and_then(|s| s.strip_suffix('}'))
+                .ok_or_else(|| {
+                    format!("{p:?}: a parameter must be a whole segment such as {{id}}")
+                })?;
+            let ident_ok = inner
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ident_ok {
+                return Err(format!("{p:?}: {{{inner}}} is not a valid parameter name"));
+            }
+            if params.contains(&inner) {
+                return Err(format!("{p:?}: parameter {{{inner}}} appears twice"));
+            }
+            params.push(inner);
+        }
+    }
+    Ok(())
+}
+
+fn module(m: &Module) -> Result {
+    if m.payload.is_empty() {
+        return Err(Invalid::new("payload", "must not be empty"));
+    }
+    let bytes = BASE64
+        .decode(m.payload.trim())
+        .map_err(|e| Invalid::new("payload", format!("is not valid base64: {e}")))?;
+    match m.module_type {
+        ModuleType::Javascript | ModuleType::Typescript => {
+            if std::str::from_utf8(&bytes).is_err() {
+                return Err(Invalid::new(
+                    "payload",
+                    format!(
+                        "a {} module must be UTF-8 source text",
+                        m.module_type.as_str()
+                    ),
+                ));
+            }
+        }
+        ModuleType::Wasm => {
+            if !bytes.starts_with(b"\0asm") {
+                return Err(Invalid::new(
+                    "payload",
+                    "a wasm module must be a WebAssembly binary (it does not start with \\0asm)",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn domain(d: &Domain) -> Result {
+    if d.patterns.is_empty() {
+        return Err(Invalid::new("patterns", "at least one pattern is required"));
+    }
+    for (i, p) in d.patterns.iter().enumerate() {
+        domain_pattern(p).map_err(|reason| Invalid::new(format!("patterns[{i}]"), reason))?;
+    }
+    match (&d.cert, &d.key) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(Invalid::new("key", "is required when cert is set")),
+        (None, Some(_)) => Err(Invalid::new("cert", "is required when key is set")),
+        (Some(cert), Some(key)) => {
+            let certs = CertificateDer::pem_slice_iter(cert.as_bytes())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    Invalid::new("cert", format!("is not a PEM certificate chain: {e}"))
+                })?;
+            if certs.is_empty() {
+                return Err(Invalid::new("cert", "holds no PEM certificate"));
+            }
+            // A key sent back as shown by the API keeps the stored one; the state machine checks it.
+            if key != REDACTED {
+                PrivateKeyDer::from_pem_slice(key.as_bytes())
+                    .map_err(|e| Invalid::new("key", format!("is not a PEM private key: {e}")))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A domain pattern: `*`, `*.example.com`, `api.*`, `/regex/`, or an exact host name.
+pub fn domain_pattern(p: &str) -> std::result::Result<(), String> {
+    if p.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if p.len() >= 2 && p.starts_with('/') && p.ends_with('/') {
+        let re = &p[1..p.len() - 1];
+        return regex::RegexBuilder::new(re)
+            .size_limit(1 << 20)
+            .build()
+            .map(|_| ())
+            .map_err(|e| format!("{p:?} is not a valid regular expression: {e}"));
+    }
+    if p == "*" {
+        return Ok(());
+    }
+    let host = p
+        .strip_prefix('*')
+        .or_else(|| p.strip_suffix('*'))
+        .unwrap_or(p);
+    if host.contains('*') {
+        return Err(format!(
+            "{p:?}: '*' is only allowed at the start or the end (or use /regex/)"
+        ));
+    }
+    if host.is_empty()
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+    {
+        return Err(format!("{p:?} is not a host name pattern"));
+    }
+    Ok(())
+}
+
+fn collection(c: &Collection) -> Result {
+    if !(c.schema.is_object() || c.schema.is_boolean()) {
+        return Err(Invalid::new(
+            "schema",
+            "must be a JSON Schema object (or true/false)",
+        ));
+    }
+    jsonschema::validator_for(&c.schema)
+        .map(|_| ())
+        .map_err(|e| Invalid::new("schema", format!("is not a valid JSON Schema: {e}")))
+}
+
+/// Checks a document's data against its collection's schema.
+pub fn document_data(schema: &serde_json::Value, data: &serde_json::Value) -> Result {
+    let validator = jsonschema::validator_for(schema)
+        .map_err(|e| Invalid::new("schema", format!("the collection's schema is invalid: {e}")))?;
+    if let Some(err) = validator.iter_errors(data).next() {
+        let at = err.instance_path().to_string();
+        let field = if at.is_empty() {
+            "data".to_string()
+        } else {
+            format!("data{}", at.replace('/', "."))
+        };
+        return Err(Invalid::new(
+            field,
+            format!("does not match the collection's schema: {err}"),
+        ));
+    }
+    Ok(())
+}

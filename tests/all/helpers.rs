@@ -1,0 +1,173 @@
+//! Start and stop real `dgate` processes; a small JSON client for their admin API.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dgate");
+
+/// A running `dgate server`.
+pub struct Gateway {
+    child: Child,
+    pub admin: String,
+}
+
+impl Gateway {
+    /// Starts `dgate server` on free ports with its data in `data_dir`, plus `extra` arguments, and
+    /// waits until it says it is ready.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Gateway {
+        Self::try_start(data_dir, extra).unwrap_or_else(|e| panic!("dgate did not start: {e}"))
+    }
+
+    pub fn try_start(data_dir: &Path, extra: &[&str]) -> Result<Gateway, String> {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("server")
+            .args(["--admin-port", "0", "--proxy-port", "0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "dgate=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("dgate ready: ") {
+                    let _ = tx.send(rest.to_string());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(ready) => {
+                let admin = ready
+                    .split_whitespace()
+                    .find_map(|f| f.strip_prefix("admin="))
+                    .ok_or_else(|| format!("no admin address in {ready:?}"))?
+                    .to_string();
+                Ok(Gateway { child, admin })
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let out = child.wait_with_output().map_err(|e| e.to_string())?;
+                Err(format!(
+                    "no ready line; exit {:?}, stderr: {}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            }
+        }
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "dgate exited with {status}");
+    }
+
+    pub fn client(&self) -> Api {
+        Api::new(&self.admin)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A JSON client for one admin API.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    header: Option<(String, String)>,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base: base.to_string(),
+            header: None,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Api {
+        self.header = Some((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sends `method path` with an optional raw body; returns status and parsed JSON (Null if none).
+    pub async fn raw(&self, method: &str, path: &str, body: Option<String>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some((h, v)) = &self.header {
+            req = req.header(h, v);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"))
+        };
+        (status, v)
+    }
+
+    pub async fn put(&self, kind: &str, body: Value) -> (u16, Value) {
+        self.raw("PUT", &format!("/api/v1/{kind}"), Some(body.to_string()))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.raw("GET", path, None).await
+    }
+
+    pub async fn delete(&self, kind: &str, body: Value) -> (u16, Value) {
+        self.raw("DELETE", &format!("/api/v1/{kind}"), Some(body.to_string()))
+            .await
+    }
+}
+
+/// Runs the `dgate` CLI with `args` against `admin`.
+pub fn cli(admin: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--admin")
+        .arg(admin)
+        .args(args)
+        .env_remove("DGATE_ADMIN_AUTH")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dgate")
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write file");
+    p
+}

@@ -1,0 +1,8 @@
+//! The one integration test binary: starts the real `dgate` binary on free ports with temporary data
+//! dirs and talks to it over real sockets.
+
+mod admin_api;
+mod cli;
+mod config;
+mod helpers;
+mod persistence;
