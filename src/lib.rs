@@ -8,5 +8,6 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod resources;
+pub mod router;
 pub mod server;
 pub mod storage;

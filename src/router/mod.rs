@@ -1,0 +1,158 @@
+//! Request matching, pure: host → namespace through domain patterns, then the namespace's routes by
+//! path and method. A [`RouteTable`] is built once per state change and only read afterwards.
+//!
+//! Namespace choice: the highest-priority domain whose pattern matches the host picks it; with no
+//! domains at all and exactly one namespace, that namespace serves; otherwise `default` (unless the
+//! table is strict, in which case a host that no domain matches is not served).
+
+mod domain;
+mod path;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use http::Method;
+
+pub use domain::{DomainPattern, normalize_host};
+pub use path::{Methods, PathMatch, PathRouter};
+
+use crate::resources::DEFAULT_NAMESPACE;
+
+#[derive(Debug)]
+struct DomainEntry {
+    patterns: Vec<DomainPattern>,
+    namespace: String,
+}
+
+/// Why a request matched nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// No namespace serves this host.
+    NoNamespace,
+    /// The namespace has no route for this path and method.
+    NoRoute,
+}
+
+/// A match: the namespace and what the route's path pattern matched.
+#[derive(Debug)]
+pub struct RouteMatch<'a, 'p, T> {
+    pub namespace: &'a str,
+    pub path: PathMatch<'a, 'p, T>,
+}
+
+/// Every namespace's routes plus the domain patterns that choose between them.
+#[derive(Debug)]
+pub struct RouteTable<T> {
+    /// By descending priority, then name.
+    domains: Vec<DomainEntry>,
+    namespaces: HashMap<String, PathRouter<T>>,
+    /// The namespace that serves hosts no domain matches.
+    fallback: Option<String>,
+}
+
+/// Input for one domain.
+pub struct DomainSpec<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub priority: i64,
+    pub patterns: &'a [String],
+}
+
+/// Input for one route: its namespace, patterns and methods, and the value a match returns.
+pub struct RouteSpec<'a, T> {
+    pub namespace: &'a str,
+    pub paths: &'a [String],
+    pub methods: &'a [String],
+    pub value: T,
+}
+
+impl<T: Clone> RouteTable<T> {
+    /// Builds a table. `namespaces` lists every namespace (routes or not); `strict` refuses hosts
+    /// that no domain matches instead of falling back.
+    pub fn build<'a>(
+        namespaces: &[&'a str],
+        domains: Vec<DomainSpec<'a>>,
+        routes: Vec<RouteSpec<'a, T>>,
+        strict: bool,
+    ) -> RouteTable<T> {
+        let mut domains = domains;
+        domains.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
+        let domain_entries: Vec<DomainEntry> = domains
+            .iter()
+            .map(|d| DomainEntry {
+                patterns: d
+                    .patterns
+                    .iter()
+                    .filter_map(|p| DomainPattern::parse(p))
+                    .collect(),
+                namespace: d.namespace.to_string(),
+            })
+            .collect();
+        let mut table: HashMap<String, PathRouter<T>> = namespaces
+            .iter()
+            .map(|n| (n.to_string(), PathRouter::default()))
+            .collect();
+        for r in routes {
+            let router = table.entry(r.namespace.to_string()).or_default();
+            let methods = Methods::from_names(r.methods);
+            for p in r.paths {
+                router.insert(p, methods.clone(), r.value.clone());
+            }
+        }
+        let fallback = if strict && !domain_entries.is_empty() {
+            None
+        } else if domain_entries.is_empty() && namespaces.len() == 1 {
+            Some(namespaces[0].to_string())
+        } else if table.contains_key(DEFAULT_NAMESPACE) {
+            Some(DEFAULT_NAMESPACE.to_string())
+        } else {
+            None
+        };
+        RouteTable {
+            domains: domain_entries,
+            namespaces: table,
+            fallback,
+        }
+    }
+}
+
+impl<T> RouteTable<T> {
+    /// The namespace that serves `host` (lower case, no port).
+    pub fn namespace_for(&self, host: &str) -> Option<&str> {
+        self.domains
+            .iter()
+            .find(|d| d.patterns.iter().any(|p| p.matches(host)))
+            .map(|d| d.namespace.as_str())
+            .or(self.fallback.as_deref())
+    }
+
+    /// Matches a request. `host` must be normalized with [`normalize_host`].
+    pub fn lookup<'a, 'p>(
+        &'a self,
+        host: &str,
+        method: &Method,
+        path: &'p str,
+    ) -> Result<RouteMatch<'a, 'p, T>, Miss> {
+        let namespace = self.namespace_for(host).ok_or(Miss::NoNamespace)?;
+        let (namespace, router) = self
+            .namespaces
+            .get_key_value(namespace)
+            .ok_or(Miss::NoNamespace)?;
+        let path = router.lookup(method, path).ok_or(Miss::NoRoute)?;
+        Ok(RouteMatch {
+            namespace: namespace.as_str(),
+            path,
+        })
+    }
+
+    /// How many route paths the table holds.
+    pub fn len(&self) -> usize {
+        self.namespaces.values().map(PathRouter::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
