@@ -6,6 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 use dgate::cli::{self, Cli, Command, ServerArgs};
 use dgate::config::{Config, Overrides};
+use dgate::server::Prepared;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -46,10 +47,11 @@ fn serve(args: &ServerArgs) -> ExitCode {
         admin_port: args.admin_port,
         data_dir: args.data_dir.clone(),
     };
-    let config = match Config::load(args.config.as_deref(), &overrides) {
-        Ok(c) => c,
+    let prepared = match Config::load(args.config.as_deref(), &overrides).and_then(Prepared::new) {
+        Ok(p) => p,
         Err(e) => return fail(2, &format!("config: {e}")),
     };
+    let config = &prepared.config;
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| EnvFilter::new(format!("dgate={}", config.log_level.as_str())));
     tracing_subscriber::fmt()
@@ -65,9 +67,9 @@ fn serve(args: &ServerArgs) -> ExitCode {
         Err(e) => return fail(1, &format!("cannot start runtime: {e}")),
     };
     let node = config.node_name().to_string();
-    let result = rt.block_on(dgate::server::run(config, |bound| {
+    let result = rt.block_on(dgate::server::run(prepared, |bound| {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "dgate ready: node={node} admin=http://{}", bound.admin);
+        let _ = writeln!(out, "dgate ready: node={node} {bound}");
         let _ = out.flush();
     }));
     match result {

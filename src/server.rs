@@ -1,21 +1,54 @@
-//! `dgate server`: opens storage, joins (today: forms) the cluster, serves the admin API until
-//! SIGINT/SIGTERM.
+//! `dgate server`: opens storage, joins (today: forms) the cluster, serves the proxy and the admin
+//! API until SIGINT/SIGTERM.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::admin::{self, Metrics};
 use crate::cluster::Cluster;
-use crate::config::{Config, StorageKind};
+use crate::config::{Config, ConfigError, StorageKind};
+use crate::proxy::{self, Proxy};
 use crate::storage::Store;
 
 /// A running server's bound addresses.
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
     pub admin: SocketAddr,
+    pub proxy: SocketAddr,
+    pub proxy_tls: Option<SocketAddr>,
+}
+
+impl std::fmt::Display for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "admin=http://{} proxy=http://{}", self.admin, self.proxy)?;
+        if let Some(tls) = self.proxy_tls {
+            write!(f, " proxy_tls=https://{tls}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the server needs besides the config, loaded before it starts so that a bad file is a
+/// config error (exit 2) rather than a runtime one.
+pub struct Prepared {
+    pub config: Config,
+    pub tls_key: Option<rustls::sign::CertifiedKey>,
+}
+
+impl Prepared {
+    pub fn new(config: Config) -> Result<Prepared, ConfigError> {
+        let tls_key = config
+            .proxy
+            .tls
+            .as_ref()
+            .map(proxy::load_tls_files)
+            .transpose()?;
+        Ok(Prepared { config, tls_key })
+    }
 }
 
 /// Opens the store the config names.
@@ -37,29 +70,67 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 /// Runs the server until a shutdown signal. `on_ready` is called once the listeners are bound.
-pub async fn run(config: Config, on_ready: impl FnOnce(Bound)) -> anyhow::Result<()> {
+pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Result<()> {
+    let Prepared { config, tls_key } = prepared;
     let store = open_store(&config)?;
     let cluster = Cluster::single_node(store).context("cannot initialize state")?;
     let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
+
+    let bind = |ip, port, what: &'static str| async move {
+        let addr = SocketAddr::new(ip, port);
+        TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {what} address {addr}"))
+    };
+    let admin_listener = bind(config.admin_ip(), config.admin.port, "admin").await?;
+    let proxy_listener = bind(config.proxy_ip(), config.proxy.port, "proxy").await?;
+    let tls_listener = match &config.proxy.tls {
+        Some(t) => Some(bind(config.proxy_ip(), t.port, "proxy TLS").await?),
+        None => None,
+    };
+    let bound = Bound {
+        admin: admin_listener.local_addr()?,
+        proxy: proxy_listener.local_addr()?,
+        proxy_tls: tls_listener.as_ref().map(|l| l.local_addr()).transpose()?,
+    };
+
+    let proxy = Proxy::new(
+        &config.proxy,
+        bound.proxy_tls.map(|a| a.port()),
+        metrics.registry(),
+    )
+    .context("cannot register proxy metrics")?;
+    cluster.observe(proxy.observer());
     let app = admin::router(&config, cluster, metrics);
 
-    let admin_addr = SocketAddr::new(config.admin_ip(), config.admin.port);
-    let listener = TcpListener::bind(admin_addr)
-        .await
-        .with_context(|| format!("cannot listen on admin address {admin_addr}"))?;
-    let bound = Bound {
-        admin: listener.local_addr()?,
-    };
-    tracing::info!(admin = %bound.admin, node = config.node_name(), "admin API listening");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = vec![tokio::spawn(proxy.clone().serve(
+        proxy_listener,
+        None,
+        stop_rx.clone(),
+    ))];
+    if let Some(listener) = tls_listener {
+        let acceptor = proxy::tls_acceptor(&proxy, tls_key).context("cannot set up TLS")?;
+        tasks.push(tokio::spawn(proxy.clone().serve(
+            listener,
+            Some(acceptor),
+            stop_rx.clone(),
+        )));
+    }
+    tracing::info!(%bound, node = config.node_name(), "listening");
     on_ready(bound);
 
-    axum::serve(
-        listener,
+    let served = axum::serve(
+        admin_listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("admin server failed")?;
+    .await;
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    served.context("admin server failed")?;
     tracing::info!("shut down");
     Ok(())
 }

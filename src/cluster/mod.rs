@@ -12,7 +12,7 @@ mod tests;
 
 use std::sync::Arc;
 
-pub use state_machine::{Rejected, StateMachine};
+pub use state_machine::{Observer, Rejected, StateMachine};
 
 use crate::resources::{
     ChangeCommand, ChangeOutcome, DEFAULT_NAMESPACE, Kind, Namespace, Resource, ResourceKey,
@@ -62,6 +62,11 @@ impl Cluster {
         collection: Option<&str>,
     ) -> Result<Vec<Resource>, StorageError> {
         self.sm.store().list(kind, namespace, collection)
+    }
+
+    /// Calls `observer` with the state now and after every change this node applies.
+    pub fn observe(&self, observer: Observer) {
+        self.sm.observe(observer);
     }
 
     /// Whether this node can serve reads and accept writes.

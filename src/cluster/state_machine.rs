@@ -5,7 +5,7 @@
 //! `apply` is deterministic given the store's contents: it reads no clock and no environment, which
 //! is what a replicated log needs.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use crate::resources::validate::{self, Invalid};
 use crate::resources::{
@@ -33,9 +33,14 @@ pub enum Rejected {
     Internal(String),
 }
 
+/// Called with the store after every applied change (and once when installed), inside the write's
+/// critical section: when a write returns, what the observer built from it is already published.
+pub type Observer = Box<dyn Fn(&Store) + Send + Sync>;
+
 pub struct StateMachine {
     store: Store,
     write_lock: Mutex<()>,
+    observer: OnceLock<Observer>,
 }
 
 impl StateMachine {
@@ -43,6 +48,7 @@ impl StateMachine {
         Self {
             store,
             write_lock: Mutex::new(()),
+            observer: OnceLock::new(),
         }
     }
 
@@ -55,10 +61,21 @@ impl StateMachine {
         // A poisoned lock only means another apply panicked; the store itself is still consistent
         // because each write is one atomic batch.
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        match cmd {
+        let outcome = match cmd {
             ChangeCommand::Put { resource } => self.put(resource),
             ChangeCommand::Delete { key } => self.delete(key),
+        }?;
+        if let Some(observe) = self.observer.get() {
+            observe(&self.store);
         }
+        Ok(outcome)
+    }
+
+    /// Installs the observer (once; a second one is ignored) and runs it on the current state.
+    pub fn observe(&self, observer: Observer) {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        observer(&self.store);
+        let _ = self.observer.set(observer);
     }
 
     fn put(&self, mut resource: Resource) -> Result<ChangeOutcome, Rejected> {

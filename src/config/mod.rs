@@ -8,6 +8,7 @@ mod size;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -16,15 +17,25 @@ use serde::Deserialize;
 
 pub use size::ByteSize;
 
+use crate::resources::Millis;
+
 /// Every default in one place.
 pub mod defaults {
     use super::ByteSize;
+    use crate::resources::Millis;
 
     pub const VERSION: &str = "v1";
     pub const DATA_DIR: &str = "./dgate-data";
     pub const HOST: &str = "127.0.0.1";
     pub const PROXY_PORT: u16 = 8080;
     pub const ADMIN_PORT: u16 = 9080;
+    pub const PROXY_TLS_PORT: u16 = 8443;
+    pub const MAX_HEADER_SIZE: ByteSize = ByteSize(64 << 10);
+    pub const MAX_HEADERS: usize = 100;
+    pub const HEADER_READ_TIMEOUT: Millis = Millis(30_000);
+    /// Upstream timeouts when a service sets none.
+    pub const CONNECT_TIMEOUT: Millis = Millis(10_000);
+    pub const REQUEST_TIMEOUT: Millis = Millis(60_000);
     pub const KEY_HEADER: &str = "X-DGate-Key";
     pub const MAX_BODY_SIZE: ByteSize = ByteSize(8 << 20);
     /// The largest body cap a config may ask for.
@@ -113,6 +124,58 @@ pub struct ProxyConfig {
     pub host: String,
     #[serde(default = "proxy_port")]
     pub port: u16,
+    /// TLS termination on a second port.
+    #[serde(default)]
+    pub tls: Option<ProxyTlsConfig>,
+    /// Headers added to every proxied response.
+    #[serde(default)]
+    pub global_headers: BTreeMap<String, String>,
+    /// Hosts that no domain matches are not served (404) instead of going to `default`.
+    #[serde(default)]
+    pub strict_mode: bool,
+    /// Host patterns (as in domains) the proxy serves at all; empty serves every host.
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    /// Answer plain-HTTP requests with a redirect to the TLS port.
+    #[serde(default)]
+    pub redirect_https: bool,
+    /// Do not add X-Forwarded-For/-Host/-Proto and X-Real-IP to upstream requests.
+    #[serde(default)]
+    pub disable_x_forwarded_headers: bool,
+    /// Largest request head (request line and headers) a client may send.
+    #[serde(default = "max_header_size")]
+    pub max_header_size: ByteSize,
+    /// Most request headers a client may send.
+    #[serde(default = "max_headers")]
+    pub max_headers: usize,
+    /// Time a client has to send a request head, and the idle time allowed between requests on
+    /// a kept-alive connection.
+    #[serde(default = "header_read_timeout")]
+    pub header_read_timeout: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyTlsConfig {
+    #[serde(default = "tls_port")]
+    pub port: u16,
+    /// PEM certificate chain used when no domain's certificate matches the SNI name.
+    pub cert_file: PathBuf,
+    /// PEM private key for `cert_file`.
+    pub key_file: PathBuf,
+}
+
+fn tls_port() -> u16 {
+    defaults::PROXY_TLS_PORT
+}
+fn max_header_size() -> ByteSize {
+    defaults::MAX_HEADER_SIZE
+}
+fn max_headers() -> usize {
+    defaults::MAX_HEADERS
+}
+fn header_read_timeout() -> Millis {
+    defaults::HEADER_READ_TIMEOUT
 }
 
 fn host() -> String {
@@ -130,6 +193,15 @@ impl Default for ProxyConfig {
         Self {
             host: host(),
             port: proxy_port(),
+            tls: None,
+            global_headers: BTreeMap::new(),
+            strict_mode: false,
+            allowed_domains: vec![],
+            redirect_https: false,
+            disable_x_forwarded_headers: false,
+            max_header_size: max_header_size(),
+            max_headers: max_headers(),
+            header_read_timeout: header_read_timeout(),
         }
     }
 }
@@ -244,8 +316,28 @@ pub enum ConfigError {
     InvalidUsername(usize),
     #[error("admin.max_body_size: must be between 1 byte and {max}", max = defaults::MAX_BODY_SIZE_LIMIT)]
     BodySizeOutOfRange,
-    #[error("admin.port: {port} is also proxy.port on the same host")]
-    PortClash { port: u16 },
+    #[error("{key}: port {port} is already used by {other}")]
+    PortClash {
+        key: &'static str,
+        port: u16,
+        other: &'static str,
+    },
+    #[error("proxy.global_headers: {0:?} is not a valid HTTP header name")]
+    InvalidGlobalHeaderName(String),
+    #[error("proxy.global_headers.{0}: the value is not a valid HTTP header value")]
+    InvalidGlobalHeaderValue(String),
+    #[error("proxy.allowed_domains[{index}]: {reason}")]
+    InvalidAllowedDomain { index: usize, reason: String },
+    #[error("proxy.redirect_https: needs proxy.tls")]
+    RedirectWithoutTls,
+    #[error("proxy.max_header_size: must be between 1KiB and 1MiB")]
+    HeaderSizeOutOfRange,
+    #[error("proxy.max_headers: must be between 1 and 1000")]
+    HeaderCountOutOfRange,
+    #[error("proxy.header_read_timeout: must be between 1ms and 1h")]
+    HeaderTimeoutOutOfRange,
+    #[error("{key}: {reason}")]
+    TlsFile { key: &'static str, reason: String },
 }
 
 /// Command-line values that replace what the file says.
@@ -378,12 +470,57 @@ impl Config {
         }
         let same_host =
             proxy_ip == admin_ip || proxy_ip.is_unspecified() || admin_ip.is_unspecified();
-        if self.admin.port != 0 && self.admin.port == self.proxy.port && same_host {
+        let clash = |a: u16, b: u16| a != 0 && a == b && same_host;
+        if clash(self.admin.port, self.proxy.port) {
             return Err(ConfigError::PortClash {
+                key: "admin.port",
                 port: self.admin.port,
+                other: "proxy.port",
             });
         }
+        if let Some(tls) = &self.proxy.tls {
+            for (port, other) in [
+                (self.proxy.port, "proxy.port"),
+                (self.admin.port, "admin.port"),
+            ] {
+                if clash(tls.port, port) {
+                    return Err(ConfigError::PortClash {
+                        key: "proxy.tls.port",
+                        port,
+                        other,
+                    });
+                }
+            }
+        } else if self.proxy.redirect_https {
+            return Err(ConfigError::RedirectWithoutTls);
+        }
+        for (name, value) in &self.proxy.global_headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(ConfigError::InvalidGlobalHeaderName(name.clone()));
+            }
+            if http::HeaderValue::from_str(value).is_err() {
+                return Err(ConfigError::InvalidGlobalHeaderValue(name.clone()));
+            }
+        }
+        for (index, pattern) in self.proxy.allowed_domains.iter().enumerate() {
+            crate::resources::validate::domain_pattern(pattern)
+                .map_err(|reason| ConfigError::InvalidAllowedDomain { index, reason })?;
+        }
+        if !(1 << 10..=1 << 20).contains(&self.proxy.max_header_size.0) {
+            return Err(ConfigError::HeaderSizeOutOfRange);
+        }
+        if !(1..=1000).contains(&self.proxy.max_headers) {
+            return Err(ConfigError::HeaderCountOutOfRange);
+        }
+        if !(1..=3_600_000).contains(&self.proxy.header_read_timeout.0) {
+            return Err(ConfigError::HeaderTimeoutOutOfRange);
+        }
         Ok(self)
+    }
+
+    /// The proxy listener's IP address (validated).
+    pub fn proxy_ip(&self) -> IpAddr {
+        parse_host("proxy.host", &self.proxy.host).unwrap_or(IpAddr::from([127, 0, 0, 1]))
     }
 
     /// The admin listener's IP address (validated).

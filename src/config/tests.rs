@@ -206,7 +206,47 @@ fn invalid_configs_name_the_key_and_the_reason() {
         ),
         (
             "admin:\n  port: 8080",
-            "admin.port: 8080 is also proxy.port on the same host",
+            "admin.port: port 8080 is already used by proxy.port",
+        ),
+        (
+            "proxy:\n  tls: {port: 9080, cert_file: c, key_file: k}",
+            "proxy.tls.port: port 9080 is already used by admin.port",
+        ),
+        (
+            "proxy:\n  tls: {port: 1}",
+            "proxy.tls: missing field `cert_file`",
+        ),
+        (
+            "proxy:\n  redirect_https: true",
+            "proxy.redirect_https: needs proxy.tls",
+        ),
+        (
+            "proxy:\n  global_headers: {'bad header': x}",
+            "proxy.global_headers: \"bad header\" is not a valid HTTP header name",
+        ),
+        (
+            "proxy:\n  global_headers: {x-a: \"a\\nb\"}",
+            "proxy.global_headers.x-a: the value is not a valid HTTP header value",
+        ),
+        (
+            "proxy:\n  allowed_domains: ['a.*.b']",
+            "proxy.allowed_domains[0]: \"a.*.b\": '*' is only allowed",
+        ),
+        (
+            "proxy:\n  max_header_size: 10",
+            "proxy.max_header_size: must be between 1KiB and 1MiB",
+        ),
+        (
+            "proxy:\n  max_headers: 0",
+            "proxy.max_headers: must be between 1 and 1000",
+        ),
+        (
+            "proxy:\n  header_read_timeout: 0s",
+            "proxy.header_read_timeout: must be between 1ms and 1h",
+        ),
+        (
+            "proxy:\n  header_read_timeout: soon",
+            "proxy.header_read_timeout: invalid duration \"soon\"",
         ),
         (
             "proxy: [1, 2]",

@@ -14,6 +14,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_dgate");
 pub struct Gateway {
     child: Child,
     pub admin: String,
+    pub proxy: String,
+    /// `https://addr` when `proxy.tls` is configured.
+    pub proxy_tls: Option<String>,
 }
 
 impl Gateway {
@@ -46,12 +49,22 @@ impl Gateway {
         });
         match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(ready) => {
-                let admin = ready
-                    .split_whitespace()
-                    .find_map(|f| f.strip_prefix("admin="))
-                    .ok_or_else(|| format!("no admin address in {ready:?}"))?
-                    .to_string();
-                Ok(Gateway { child, admin })
+                let field = |name: &str| {
+                    ready
+                        .split_whitespace()
+                        .find_map(|f| f.strip_prefix(name))
+                        .map(str::to_string)
+                };
+                let admin =
+                    field("admin=").ok_or_else(|| format!("no admin address in {ready:?}"))?;
+                let proxy =
+                    field("proxy=").ok_or_else(|| format!("no proxy address in {ready:?}"))?;
+                Ok(Gateway {
+                    child,
+                    admin,
+                    proxy,
+                    proxy_tls: field("proxy_tls="),
+                })
             }
             Err(_) => {
                 let _ = child.kill();
@@ -77,6 +90,21 @@ impl Gateway {
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "dgate exited with {status}");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident memory of the process so far, in KiB (Linux `VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
     }
 
     pub fn client(&self) -> Api {

@@ -6,3 +6,6 @@ mod cli;
 mod config;
 mod helpers;
 mod persistence;
+mod proxy;
+mod proxy_tls;
+mod upstream;

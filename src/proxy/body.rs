@@ -1,0 +1,19 @@
+//! Body types on the proxy path: streamed from a peer (`Incoming`) or produced here (`Full`), with
+//! no boxing.
+
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+
+/// What dgate sends upstream.
+pub type ReqBody = Either<Incoming, Full<Bytes>>;
+/// What dgate answers the client.
+pub type RespBody = Either<Incoming, Full<Bytes>>;
+
+pub fn full(bytes: Bytes) -> RespBody {
+    Either::Right(Full::new(bytes))
+}
+
+pub fn empty_request() -> ReqBody {
+    Either::Right(Full::new(Bytes::new()))
+}

@@ -1,0 +1,111 @@
+//! One error type for the proxy path: what went wrong, on which side, and whether another attempt
+//! may succeed. The kind decides the status; the answer is always `{"error", "status"}` JSON.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use super::body::{RespBody, full};
+
+/// Which side of the proxy failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The client sent something we will not serve.
+    Downstream,
+    /// The upstream could not be reached or misbehaved.
+    Upstream,
+    /// dgate itself.
+    Internal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    HostNotAllowed,
+    NoNamespace,
+    NoRoute,
+    NoHandler,
+    BadRequest,
+    UpstreamConnect,
+    UpstreamTimeout,
+    UpstreamProtocol,
+    Internal,
+}
+
+#[derive(Debug)]
+pub struct ProxyError {
+    pub kind: ErrorKind,
+    pub side: Side,
+    /// Another attempt (on the next upstream URL) may succeed.
+    pub retryable: bool,
+    pub context: String,
+}
+
+impl ProxyError {
+    pub fn new(kind: ErrorKind, context: impl Into<String>) -> ProxyError {
+        let (side, retryable) = match kind {
+            ErrorKind::HostNotAllowed
+            | ErrorKind::NoNamespace
+            | ErrorKind::NoRoute
+            | ErrorKind::NoHandler
+            | ErrorKind::BadRequest => (Side::Downstream, false),
+            ErrorKind::UpstreamConnect | ErrorKind::UpstreamTimeout => (Side::Upstream, true),
+            ErrorKind::UpstreamProtocol => (Side::Upstream, false),
+            ErrorKind::Internal => (Side::Internal, false),
+        };
+        ProxyError {
+            kind,
+            side,
+            retryable,
+            context: context.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self.kind {
+            ErrorKind::HostNotAllowed => StatusCode::FORBIDDEN,
+            ErrorKind::NoNamespace | ErrorKind::NoRoute => StatusCode::NOT_FOUND,
+            ErrorKind::NoHandler => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::UpstreamConnect | ErrorKind::UpstreamProtocol => StatusCode::BAD_GATEWAY,
+            ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON answer. Upstream and internal details go to the log, not to the client.
+    pub fn into_response(self) -> Response<RespBody> {
+        let status = self.status();
+        let message = match self.side {
+            Side::Downstream => self.context.as_str(),
+            Side::Upstream | Side::Internal => {
+                tracing::warn!(kind = ?self.kind, error = %self.context, "proxy error");
+                match self.kind {
+                    ErrorKind::UpstreamConnect => "upstream unreachable",
+                    ErrorKind::UpstreamTimeout => "upstream timed out",
+                    ErrorKind::UpstreamProtocol => "upstream failed",
+                    _ => "internal error",
+                }
+            }
+        };
+        json_response(status, message)
+    }
+}
+
+impl fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.context)
+    }
+}
+
+/// `{"error": message, "status": code}` with the right content type.
+pub fn json_response(status: StatusCode, message: &str) -> Response<RespBody> {
+    let body = serde_json::json!({ "error": message, "status": status.as_u16() }).to_string();
+    let mut res = Response::new(full(Bytes::from(body)));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}

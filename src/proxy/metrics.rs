@@ -1,0 +1,66 @@
+//! Proxy metrics: requests by namespace, route and status class, and latency by route. Handles are
+//! resolved once per route when the snapshot is built, so the hot path only touches atomics.
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
+
+#[derive(Clone)]
+pub struct ProxyMetrics {
+    requests: IntCounterVec,
+    latency: HistogramVec,
+}
+
+/// One route's counters: index 0 is 1xx … index 4 is 5xx.
+pub struct RouteMetrics {
+    by_class: [IntCounter; 5],
+    latency: Histogram,
+}
+
+impl ProxyMetrics {
+    pub fn register(registry: &Registry) -> Result<ProxyMetrics, prometheus::Error> {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "dgate_proxy_requests_total",
+                "Proxied requests by route and status class",
+            ),
+            &["namespace", "route", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "dgate_proxy_request_duration_seconds",
+                "Time from request to response headers, by route",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["namespace", "route"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        Ok(ProxyMetrics { requests, latency })
+    }
+
+    pub fn route(&self, namespace: &str, route: &str) -> RouteMetrics {
+        let class = |c: &str| self.requests.with_label_values(&[namespace, route, c]);
+        RouteMetrics {
+            by_class: [
+                class("1xx"),
+                class("2xx"),
+                class("3xx"),
+                class("4xx"),
+                class("5xx"),
+            ],
+            latency: self.latency.with_label_values(&[namespace, route]),
+        }
+    }
+}
+
+impl RouteMetrics {
+    pub fn observe(&self, status: u16, seconds: f64) {
+        let i = usize::from(status / 100).clamp(1, 5) - 1;
+        self.by_class[i].inc();
+        self.latency.observe(seconds);
+    }
+}

@@ -1,0 +1,220 @@
+//! The proxy: hyper server (HTTP/1.1 keep-alive, h2c, HTTP/2 over TLS) in front of pooled upstream
+//! clients. The hot path reads the current [`Snapshot`] (one atomic load) and takes no lock; the
+//! cluster layer's observer builds a new snapshot after every change and swaps it in.
+//!
+//! The proxy never talks to storage or Raft on a request, and the admin API is never served here.
+
+mod body;
+mod error;
+mod metrics;
+mod pipeline;
+mod snapshot;
+mod tls;
+mod upstream;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use prometheus::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+pub use pipeline::ConnInfo;
+pub use snapshot::Snapshot;
+
+use crate::cluster::Observer;
+use crate::config::ProxyConfig;
+use crate::router::DomainPattern;
+use metrics::{ProxyMetrics, RouteMetrics};
+use upstream::Clients;
+
+/// Proxy settings from `proxy.*`, parsed once.
+pub struct Settings {
+    pub strict_mode: bool,
+    pub allowed_domains: Vec<DomainPattern>,
+    /// The TLS port to redirect plain HTTP to, when `redirect_https` is on.
+    pub redirect_https: Option<u16>,
+    pub disable_x_forwarded_headers: bool,
+    pub global_headers: HeaderMap,
+}
+
+pub struct Proxy {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    clients: Clients,
+    metrics: ProxyMetrics,
+    unmatched: RouteMetrics,
+    settings: Settings,
+    http: auto::Builder<TokioExecutor>,
+}
+
+impl Proxy {
+    /// A proxy for a validated `config`, registering its metrics in `registry`. `tls_port` is the
+    /// bound TLS port, where plain HTTP is redirected with `redirect_https`.
+    pub fn new(
+        config: &ProxyConfig,
+        tls_port: Option<u16>,
+        registry: &Registry,
+    ) -> Result<Arc<Proxy>, prometheus::Error> {
+        let metrics = ProxyMetrics::register(registry)?;
+        let mut global_headers = HeaderMap::new();
+        for (k, v) in &config.global_headers {
+            if let (Ok(k), Ok(v)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
+                global_headers.insert(k, v);
+            }
+        }
+        let settings = Settings {
+            strict_mode: config.strict_mode,
+            allowed_domains: config
+                .allowed_domains
+                .iter()
+                .filter_map(|p| DomainPattern::parse(p))
+                .collect(),
+            redirect_https: tls_port.filter(|_| config.redirect_https),
+            disable_x_forwarded_headers: config.disable_x_forwarded_headers,
+            global_headers,
+        };
+        let mut http = auto::Builder::new(TokioExecutor::new());
+        http.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout.as_duration())
+            // hyper's floor for its read buffer is 8 KiB.
+            .max_buf_size(
+                usize::try_from(config.max_header_size.0)
+                    .unwrap_or(usize::MAX)
+                    .max(8192),
+            )
+            .max_headers(config.max_headers);
+        http.http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(config.max_header_size.0).unwrap_or(u32::MAX))
+            .keep_alive_interval(Some(Duration::from_secs(30)));
+        Ok(Arc::new(Proxy {
+            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::empty())),
+            clients: Clients::new(),
+            unmatched: metrics.route("", ""),
+            metrics,
+            settings,
+            http,
+        }))
+    }
+
+    /// The snapshot cell, shared with the TLS certificate resolver.
+    pub fn snapshot(&self) -> Arc<ArcSwap<Snapshot>> {
+        self.snapshot.clone()
+    }
+
+    /// The cluster observer that rebuilds and publishes the snapshot after every change.
+    pub fn observer(self: &Arc<Self>) -> Observer {
+        let proxy = self.clone();
+        Box::new(move |store| {
+            let started = std::time::Instant::now();
+            match Snapshot::build(
+                store,
+                &proxy.clients,
+                &proxy.metrics,
+                proxy.settings.strict_mode,
+            ) {
+                Ok(s) => {
+                    tracing::debug!(routes = s.table.len(), took = ?started.elapsed(), "proxy snapshot published");
+                    proxy.snapshot.store(Arc::new(s));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot rebuild the proxy snapshot; keeping the previous one")
+                }
+            }
+        })
+    }
+
+    /// Accepts connections until `shutdown` turns true. With `tls`, every connection is TLS.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = shutdown.changed() => return,
+            };
+            let _ = stream.set_nodelay(true);
+            let proxy = self.clone();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                match tls {
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(s) => proxy.serve_connection(TokioIo::new(s), peer, true).await,
+                        Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    },
+                    None => {
+                        proxy
+                            .serve_connection(TokioIo::new(stream), peer, false)
+                            .await
+                    }
+                }
+            });
+        }
+    }
+
+    async fn serve_connection<I>(self: Arc<Self>, io: I, peer: SocketAddr, tls: bool)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let conn = ConnInfo { peer, tls };
+        let proxy = self.clone();
+        let service = service_fn(move |req| {
+            let proxy = proxy.clone();
+            async move { Ok::<_, Infallible>(proxy.handle(req, conn).await) }
+        });
+        if let Err(e) = self.http.serve_connection(io, service).await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+}
+
+/// The TLS acceptor for `proxy.tls`: certificates by SNI from the snapshot, `fallback` otherwise.
+pub fn tls_acceptor(
+    proxy: &Proxy,
+    fallback: Option<rustls::sign::CertifiedKey>,
+) -> Result<TlsAcceptor, rustls::Error> {
+    let resolver = tls::SniResolver::new(proxy.snapshot(), fallback.map(Arc::new));
+    Ok(TlsAcceptor::from(Arc::new(tls::server_config(resolver)?)))
+}
+
+/// Loads `proxy.tls`'s certificate and key, naming the config key that is wrong.
+pub fn load_tls_files(
+    tls_config: &crate::config::ProxyTlsConfig,
+) -> Result<rustls::sign::CertifiedKey, crate::config::ConfigError> {
+    use crate::config::ConfigError;
+    let read = |key: &'static str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| ConfigError::TlsFile {
+            key,
+            reason: format!("cannot read {}: {e}", path.display()),
+        })
+    };
+    let cert = read("proxy.tls.cert_file", &tls_config.cert_file)?;
+    let key = read("proxy.tls.key_file", &tls_config.key_file)?;
+    tls::certified_key(&cert, &key).map_err(|reason| ConfigError::TlsFile {
+        key: "proxy.tls",
+        reason,
+    })
+}

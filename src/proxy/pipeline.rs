@@ -1,0 +1,300 @@
+//! One request through the proxy, as a list of phases in the order they run (after Pingora's
+//! `ProxyHttp`): `request_filter` → `route` → `upstream_request` → `send` → `response_filter` →
+//! `log`. Per-request state lives in [`Ctx`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use http_body_util::Either;
+use hyper::body::Incoming;
+
+use super::Proxy;
+use super::body::{RespBody, full};
+use super::error::{ErrorKind, ProxyError};
+use super::snapshot::{RouteTarget, Snapshot};
+use super::upstream::Outgoing;
+use crate::router::{Miss, normalize_host};
+
+/// The connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+/// Per-request state shared by the phases.
+pub struct Ctx {
+    pub started: Instant,
+    pub conn: ConnInfo,
+    pub host: String,
+    pub target: Option<Arc<RouteTarget>>,
+    /// Path parameters of the matched route, for the phases (and hooks) after routing.
+    pub params: Vec<(String, String)>,
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+impl Proxy {
+    /// Runs every phase for one request; never fails (errors become JSON responses).
+    pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<RespBody> {
+        let snapshot = self.snapshot.load_full();
+        let mut ctx = Ctx {
+            started: Instant::now(),
+            conn,
+            host: String::new(),
+            target: None,
+            params: Vec::new(),
+        };
+        let res = match self.run(req, &mut ctx, &snapshot).await {
+            Ok(res) => res,
+            Err(e) => e.into_response(),
+        };
+        let res = self.response_filter(res, &ctx);
+        self.log(&ctx, res.status());
+        res
+    }
+
+    async fn run(
+        &self,
+        req: Request<Incoming>,
+        ctx: &mut Ctx,
+        snapshot: &Snapshot,
+    ) -> Result<Response<RespBody>, ProxyError> {
+        ctx.host = normalize_host(request_host(&req).unwrap_or_default());
+        if let Some(early) = self.request_filter(&req, ctx)? {
+            return Ok(early);
+        }
+        let (target, path) = self.route(&req, ctx, snapshot)?;
+        let Some(upstream) = target.upstream.clone() else {
+            return Err(ProxyError::new(
+                ErrorKind::NoHandler,
+                format!(
+                    "route {:?} has no service and no request handler",
+                    target.name
+                ),
+            ));
+        };
+        let (parts, body) = req.into_parts();
+        let out = self.upstream_request(parts, path, &target, upstream.disable_query_params, ctx);
+        let res = upstream.send(&out, body).await?;
+        let (mut parts, body) = res.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        if !upstream.hide_dgate_headers {
+            parts.headers.append(header::VIA, via(parts.version));
+        }
+        // The client gets its own protocol, whatever the upstream spoke.
+        parts.version = Version::HTTP_11;
+        Ok(Response::from_parts(parts, Either::Left(body)))
+    }
+
+    /// Refuses hosts outside `allowed_domains` and redirects to TLS when asked to.
+    fn request_filter(
+        &self,
+        req: &Request<Incoming>,
+        ctx: &Ctx,
+    ) -> Result<Option<Response<RespBody>>, ProxyError> {
+        let s = &self.settings;
+        if !s.allowed_domains.is_empty() && !s.allowed_domains.iter().any(|p| p.matches(&ctx.host))
+        {
+            return Err(ProxyError::new(
+                ErrorKind::HostNotAllowed,
+                format!("host {:?} is not served here", ctx.host),
+            ));
+        }
+        if let Some(port) = s.redirect_https
+            && !ctx.conn.tls
+        {
+            let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            let location = if port == 443 {
+                format!("https://{}{pq}", ctx.host)
+            } else {
+                format!("https://{}:{port}{pq}", ctx.host)
+            };
+            let status = if matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+                StatusCode::MOVED_PERMANENTLY
+            } else {
+                StatusCode::PERMANENT_REDIRECT
+            };
+            let mut res = Response::new(full(bytes::Bytes::new()));
+            *res.status_mut() = status;
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                res.headers_mut().insert(header::LOCATION, v);
+            }
+            return Ok(Some(res));
+        }
+        Ok(None)
+    }
+
+    /// Finds the route; returns it and the path to send upstream (after `stripPath`).
+    fn route(
+        &self,
+        req: &Request<Incoming>,
+        ctx: &mut Ctx,
+        snapshot: &Snapshot,
+    ) -> Result<(Arc<RouteTarget>, String), ProxyError> {
+        let path = req.uri().path();
+        let m = snapshot
+            .table
+            .lookup(&ctx.host, req.method(), path)
+            .map_err(|miss| match miss {
+                Miss::NoNamespace => ProxyError::new(
+                    ErrorKind::NoNamespace,
+                    format!("no namespace serves host {:?}", ctx.host),
+                ),
+                Miss::NoRoute => ProxyError::new(
+                    ErrorKind::NoRoute,
+                    format!(
+                        "no route for {} {path} in namespace {:?}",
+                        req.method(),
+                        snapshot.table.namespace_for(&ctx.host).unwrap_or_default()
+                    ),
+                ),
+            })?;
+        let target = m.path.value.clone();
+        ctx.params = m
+            .path
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let upstream_path = if target.strip_path {
+            match m.path.rest {
+                Some(rest) => format!("/{rest}"),
+                None => "/".to_string(),
+            }
+        } else {
+            path.to_string()
+        };
+        ctx.target = Some(target.clone());
+        Ok((target, upstream_path))
+    }
+
+    /// The request as the upstream sees it: hop-by-hop headers gone, forwarding headers added.
+    fn upstream_request(
+        &self,
+        parts: http::request::Parts,
+        path: String,
+        target: &RouteTarget,
+        disable_query: bool,
+        ctx: &Ctx,
+    ) -> Outgoing {
+        let mut headers = parts.headers;
+        let original_host = headers.get(header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        strip_hop_by_hop(&mut headers);
+        if !self.settings.disable_x_forwarded_headers {
+            let ip = ctx.conn.peer.ip().to_string();
+            let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+                Some(prev) => format!("{prev}, {ip}"),
+                None => ip.clone(),
+            };
+            if let Ok(v) = HeaderValue::from_str(&xff) {
+                headers.insert(X_FORWARDED_FOR.clone(), v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&ip) {
+                headers.insert(X_REAL_IP.clone(), v);
+            }
+            if let Some(h) = &original_host {
+                headers.insert(X_FORWARDED_HOST.clone(), h.clone());
+            }
+            headers.insert(
+                X_FORWARDED_PROTO.clone(),
+                HeaderValue::from_static(if ctx.conn.tls { "https" } else { "http" }),
+            );
+        }
+        headers.append(header::VIA, via(parts.version));
+        if target.preserve_host
+            && let Some(h) = original_host
+        {
+            headers.insert(header::HOST, h);
+        }
+        Outgoing {
+            method: parts.method,
+            headers,
+            path,
+            query: if disable_query {
+                None
+            } else {
+                parts.uri.query().map(str::to_string)
+            },
+            preserve_host: target.preserve_host,
+        }
+    }
+
+    fn response_filter(&self, mut res: Response<RespBody>, _ctx: &Ctx) -> Response<RespBody> {
+        for (name, value) in &self.settings.global_headers {
+            res.headers_mut().insert(name.clone(), value.clone());
+        }
+        res
+    }
+
+    fn log(&self, ctx: &Ctx, status: StatusCode) {
+        let seconds = ctx.started.elapsed().as_secs_f64();
+        match &ctx.target {
+            Some(t) => t.metrics.observe(status.as_u16(), seconds),
+            None => self.unmatched.observe(status.as_u16(), seconds),
+        }
+    }
+}
+
+/// The host a request is for: `:authority` (HTTP/2, absolute URIs) or the `Host` header.
+fn request_host<B>(req: &Request<B>) -> Option<&str> {
+    req.uri().authority().map(|a| a.as_str()).or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+    })
+}
+
+fn via(version: Version) -> HeaderValue {
+    HeaderValue::from_static(match version {
+        Version::HTTP_10 => "1.0 dgate",
+        Version::HTTP_2 => "2 dgate",
+        Version::HTTP_3 => "3 dgate",
+        _ => "1.1 dgate",
+    })
+}
+
+/// Removes the headers that describe one connection rather than the message (RFC 9110 §7.6.1),
+/// including any the `Connection` header names. `TE: trailers` stays (gRPC needs it).
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        &header::CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &header::TRAILER,
+        &header::PROXY_AUTHORIZATION,
+    ] {
+        headers.remove(name);
+    }
+    if headers
+        .get(header::TE)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    {
+        headers.remove(header::TE);
+    }
+}

@@ -1,0 +1,292 @@
+//! Upstreams: one pooled keep-alive client per distinct connection setting (shared across services
+//! and kept across snapshots, so pools survive config changes), round robin over a service's URLs,
+//! timeouts, and retries.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Method, Request, Response, Uri, header};
+use http_body_util::Either;
+use hyper::body::Body as _;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::ClientConfig;
+use tokio::time::Instant;
+
+use super::body::{ReqBody, empty_request};
+use super::error::{ErrorKind, ProxyError};
+use super::tls;
+use crate::config::defaults;
+use crate::resources::Service;
+
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, ReqBody>;
+
+/// What makes two services need different clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ClientKey {
+    connect_timeout_ms: u64,
+    tls_skip_verify: bool,
+    http2_only: bool,
+}
+
+/// The clients in use, by setting. Only touched when a snapshot is built.
+pub struct Clients {
+    map: Mutex<HashMap<ClientKey, HttpClient>>,
+    verified: Arc<ClientConfig>,
+    unverified: Arc<ClientConfig>,
+}
+
+impl Clients {
+    pub fn new() -> Clients {
+        Clients {
+            map: Mutex::new(HashMap::new()),
+            verified: Arc::new(tls::client_config_with_system_roots()),
+            unverified: Arc::new(tls::client_config_without_verification()),
+        }
+    }
+
+    fn get(&self, key: ClientKey) -> HttpClient {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key)
+            .or_insert_with(|| {
+                let mut http = HttpConnector::new();
+                http.enforce_http(false);
+                http.set_nodelay(true);
+                http.set_connect_timeout(Some(Duration::from_millis(key.connect_timeout_ms)));
+                let tls = if key.tls_skip_verify {
+                    &self.unverified
+                } else {
+                    &self.verified
+                };
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config((**tls).clone())
+                    .https_or_http()
+                    .enable_http1()
+                    .enable_http2()
+                    .wrap_connector(http);
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .http2_only(key.http2_only)
+                    .set_host(false)
+                    .build(connector)
+            })
+            .clone()
+    }
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Clients::new()
+    }
+}
+
+/// One upstream URL, split for cheap URI building.
+#[derive(Debug)]
+struct Target {
+    scheme: Scheme,
+    authority: Authority,
+    host_header: HeaderValue,
+    /// The URL's path without a trailing slash (`""` for the root).
+    base_path: String,
+}
+
+/// A service, ready to forward to.
+pub struct Upstream {
+    pub name: String,
+    targets: Vec<Target>,
+    next: AtomicUsize,
+    client: HttpClient,
+    retries: u32,
+    retry_timeout: Option<Duration>,
+    request_timeout: Duration,
+    pub hide_dgate_headers: bool,
+    pub disable_query_params: bool,
+}
+
+/// How one request goes upstream (everything but the body, which is passed on its own).
+pub struct Outgoing {
+    pub method: Method,
+    pub headers: http::HeaderMap,
+    /// The path after stripping, without the service URL's base path.
+    pub path: String,
+    pub query: Option<String>,
+    pub preserve_host: bool,
+}
+
+impl Upstream {
+    /// Builds the upstream for a validated service; `None` if a URL does not parse.
+    pub fn from_service(s: &Service, clients: &Clients) -> Option<Upstream> {
+        let targets = s
+            .urls
+            .iter()
+            .map(|u| {
+                let uri: Uri = u.parse().ok()?;
+                let authority = uri.authority()?.clone();
+                Some(Target {
+                    scheme: uri.scheme()?.clone(),
+                    host_header: HeaderValue::from_str(authority.as_str()).ok()?,
+                    authority,
+                    base_path: uri.path().trim_end_matches('/').to_string(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let key = ClientKey {
+            connect_timeout_ms: s.connect_timeout.unwrap_or(defaults::CONNECT_TIMEOUT).0,
+            tls_skip_verify: s.tls_skip_verify,
+            http2_only: s.http2_only,
+        };
+        Some(Upstream {
+            name: s.name.clone(),
+            targets,
+            next: AtomicUsize::new(0),
+            client: clients.get(key),
+            retries: s.retries.unwrap_or(0),
+            retry_timeout: s.retry_timeout.map(|m| m.as_duration()),
+            request_timeout: s
+                .request_timeout
+                .unwrap_or(defaults::REQUEST_TIMEOUT)
+                .as_duration(),
+            hide_dgate_headers: s.hide_dgate_headers,
+            disable_query_params: s.disable_query_params,
+        })
+    }
+
+    fn pick(&self) -> &Target {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        &self.targets[i % self.targets.len()]
+    }
+
+    fn request(
+        &self,
+        target: &Target,
+        out: &Outgoing,
+        body: ReqBody,
+    ) -> Result<Request<ReqBody>, ProxyError> {
+        let mut pq = String::with_capacity(target.base_path.len() + out.path.len() + 16);
+        pq.push_str(&target.base_path);
+        pq.push_str(&out.path);
+        if let Some(q) = &out.query {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        let pq = PathAndQuery::from_maybe_shared(pq).map_err(|e| {
+            ProxyError::new(ErrorKind::BadRequest, format!("invalid request path: {e}"))
+        })?;
+        let uri = Uri::builder()
+            .scheme(target.scheme.clone())
+            .authority(target.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|e| ProxyError::new(ErrorKind::Internal, format!("upstream URI: {e}")))?;
+        let mut req = Request::new(body);
+        *req.method_mut() = out.method.clone();
+        *req.uri_mut() = uri;
+        *req.headers_mut() = out.headers.clone();
+        if !out.preserve_host || !req.headers().contains_key(header::HOST) {
+            req.headers_mut()
+                .insert(header::HOST, target.host_header.clone());
+        }
+        Ok(req)
+    }
+
+    /// Sends `out` to the next URL, retrying on the following URL when that is safe: only a
+    /// request without a body is retried (a streamed body cannot be replayed), after a connection
+    /// failure for any method, after a timeout or a broken response for idempotent methods.
+    pub async fn send(
+        &self,
+        out: &Outgoing,
+        body: Incoming,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let replayable = body.is_end_stream();
+        let idempotent = matches!(
+            out.method,
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::PUT
+                | Method::DELETE
+                | Method::TRACE
+        );
+        let deadline = self.retry_timeout.map(|d| Instant::now() + d);
+        let mut body = Some(body);
+        let mut attempt = 0u32;
+        loop {
+            let target = self.pick();
+            let this_body = if replayable {
+                empty_request()
+            } else {
+                match body.take() {
+                    Some(b) => Either::Left(b),
+                    None => return Err(ProxyError::new(ErrorKind::Internal, "body already sent")),
+                }
+            };
+            let req = self.request(target, out, this_body)?;
+            let err = match self.attempt(target, req, deadline).await {
+                Ok(res) => return Ok(res),
+                Err(e) => e,
+            };
+            let safe = err.kind == ErrorKind::UpstreamConnect || idempotent;
+            let in_time = deadline.is_none_or(|d| Instant::now() < d);
+            if !(replayable && safe && attempt < self.retries && in_time) {
+                return Err(err);
+            }
+            attempt += 1;
+            tracing::debug!(upstream = %self.name, attempt, error = %err, "retrying");
+        }
+    }
+
+    async fn attempt(
+        &self,
+        target: &Target,
+        req: Request<ReqBody>,
+        deadline: Option<Instant>,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let mut limit = Instant::now() + self.request_timeout;
+        if let Some(d) = deadline {
+            limit = limit.min(d);
+        }
+        match tokio::time::timeout_at(limit, self.client.request(req)).await {
+            Ok(Ok(res)) => Ok(res),
+            Err(_) => Err(ProxyError::new(
+                ErrorKind::UpstreamTimeout,
+                format!(
+                    "{}: no response within {:?}",
+                    target.authority, self.request_timeout
+                ),
+            )),
+            Ok(Err(e)) => {
+                let kind = if timed_out(&e) {
+                    ErrorKind::UpstreamTimeout
+                } else if e.is_connect() {
+                    ErrorKind::UpstreamConnect
+                } else {
+                    ErrorKind::UpstreamProtocol
+                };
+                Err(ProxyError::new(
+                    kind,
+                    format!("{}: {e:?}", target.authority),
+                ))
+            }
+        }
+    }
+}
+
+/// Whether an error's cause chain holds an I/O timeout (a connect timeout, say).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
