@@ -44,6 +44,8 @@ pub struct Settings {
     pub redirect_https: Option<u16>,
     pub disable_x_forwarded_headers: bool,
     pub global_headers: HeaderMap,
+    /// Also bounds the wait for a new connection's first byte and its TLS handshake.
+    pub header_read_timeout: Duration,
 }
 
 pub struct Proxy {
@@ -83,6 +85,7 @@ impl Proxy {
             redirect_https: tls_port.filter(|_| config.redirect_https),
             disable_x_forwarded_headers: config.disable_x_forwarded_headers,
             global_headers,
+            header_read_timeout: config.header_read_timeout.as_duration(),
         };
         let mut http = auto::Builder::new(TokioExecutor::new());
         http.http1()
@@ -160,10 +163,21 @@ impl Proxy {
             let proxy = self.clone();
             let tls = tls.clone();
             tokio::spawn(async move {
+                // hyper's header timer starts only once it knows the protocol: a client that
+                // connects and sends nothing (or stalls in the TLS handshake) is dropped here.
+                let limit = proxy.settings.header_read_timeout;
+                let mut first = [0u8; 1];
+                match tokio::time::timeout(limit, stream.peek(&mut first)).await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => return,
+                }
                 match tls {
-                    Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(s) => proxy.serve_connection(TokioIo::new(s), peer, true).await,
-                        Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Some(acceptor) => match tokio::time::timeout(limit, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(s)) => proxy.serve_connection(TokioIo::new(s), peer, true).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     },
                     None => {
                         proxy
@@ -179,10 +193,11 @@ impl Proxy {
     where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
-        let conn = ConnInfo { peer, tls };
+        let conn = ConnInfo::new(peer, tls);
         let proxy = self.clone();
         let service = service_fn(move |req| {
             let proxy = proxy.clone();
+            let conn = conn.clone();
             async move { Ok::<_, Infallible>(proxy.handle(req, conn).await) }
         });
         if let Err(e) = self.http.serve_connection(io, service).await {

@@ -19,10 +19,20 @@ use super::upstream::Outgoing;
 use crate::router::{Miss, normalize_host};
 
 /// The connection a request came on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// The peer's IP as a header value, made once per connection.
+    pub peer_ip: HeaderValue,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr, tls: bool) -> ConnInfo {
+        let peer_ip = HeaderValue::from_str(&peer.ip().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        ConnInfo { peer, tls, peer_ip }
+    }
 }
 
 /// Per-request state shared by the phases.
@@ -84,7 +94,7 @@ impl Proxy {
         };
         let (parts, body) = req.into_parts();
         let out = self.upstream_request(parts, path, &target, upstream.disable_query_params, ctx);
-        let res = upstream.send(&out, body).await?;
+        let res = upstream.send(out, body).await?;
         let (mut parts, body) = res.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         if !upstream.hide_dgate_headers {
@@ -195,17 +205,16 @@ impl Proxy {
         });
         strip_hop_by_hop(&mut headers);
         if !self.settings.disable_x_forwarded_headers {
-            let ip = ctx.conn.peer.ip().to_string();
+            let ip = &ctx.conn.peer_ip;
             let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-                Some(prev) => format!("{prev}, {ip}"),
+                Some(prev) => {
+                    HeaderValue::from_str(&format!("{prev}, {}", ip.to_str().unwrap_or("")))
+                        .unwrap_or_else(|_| ip.clone())
+                }
                 None => ip.clone(),
             };
-            if let Ok(v) = HeaderValue::from_str(&xff) {
-                headers.insert(X_FORWARDED_FOR.clone(), v);
-            }
-            if let Ok(v) = HeaderValue::from_str(&ip) {
-                headers.insert(X_REAL_IP.clone(), v);
-            }
+            headers.insert(X_FORWARDED_FOR.clone(), xff);
+            headers.insert(X_REAL_IP.clone(), ip.clone());
             if let Some(h) = &original_host {
                 headers.insert(X_FORWARDED_HOST.clone(), h.clone());
             }

@@ -166,6 +166,7 @@ impl Upstream {
         &self,
         target: &Target,
         out: &Outgoing,
+        headers: http::HeaderMap,
         body: ReqBody,
     ) -> Result<Request<ReqBody>, ProxyError> {
         let mut pq = String::with_capacity(target.base_path.len() + out.path.len() + 16);
@@ -187,7 +188,7 @@ impl Upstream {
         let mut req = Request::new(body);
         *req.method_mut() = out.method.clone();
         *req.uri_mut() = uri;
-        *req.headers_mut() = out.headers.clone();
+        *req.headers_mut() = headers;
         if !out.preserve_host || !req.headers().contains_key(header::HOST) {
             req.headers_mut()
                 .insert(header::HOST, target.host_header.clone());
@@ -200,7 +201,7 @@ impl Upstream {
     /// failure for any method, after a timeout or a broken response for idempotent methods.
     pub async fn send(
         &self,
-        out: &Outgoing,
+        mut out: Outgoing,
         body: Incoming,
     ) -> Result<Response<Incoming>, ProxyError> {
         let replayable = body.is_end_stream();
@@ -226,7 +227,14 @@ impl Upstream {
                     None => return Err(ProxyError::new(ErrorKind::Internal, "body already sent")),
                 }
             };
-            let req = self.request(target, out, this_body)?;
+            // The headers are copied only while another attempt may follow.
+            let last_try = !(replayable && attempt < self.retries);
+            let headers = if last_try {
+                std::mem::take(&mut out.headers)
+            } else {
+                out.headers.clone()
+            };
+            let req = self.request(target, &out, headers, this_body)?;
             let err = match self.attempt(target, req, deadline).await {
                 Ok(res) => return Ok(res),
                 Err(e) => e,

@@ -591,3 +591,23 @@ async fn oversized_request_heads_are_refused() {
     assert_eq!(get(&gw, "/x", None).await.0, 404);
     gw.stop();
 }
+
+#[tokio::test]
+async fn silent_and_slow_clients_are_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path(), Some("proxy:\n  header_read_timeout: 300ms\n"));
+    let addr = gw.proxy.trim_start_matches("http://").to_string();
+    for partial in [&b""[..], b"GET / HTTP/1.1\r\nhost: x\r\n"] {
+        let mut conn = TcpStream::connect(&addr).await.unwrap();
+        conn.write_all(partial).await.unwrap();
+        let started = Instant::now();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "connection with {partial:?} was never closed");
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "closed too early"
+        );
+    }
+    gw.stop();
+}

@@ -240,3 +240,45 @@ fn a_bad_tls_file_is_a_config_error() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn https_upstreams_are_verified_unless_skipped() {
+    let ca = Ca::new();
+    let leaf = ca.leaf(&["localhost"]);
+    let up = upstream::start_tls("secure", &leaf.cert_pem, &leaf.key_pem).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&dir.path().join("data"), &[]);
+    let api = gw.client();
+    api.put(
+        "service",
+        json!({"name": "verified", "urls": [up.https_url()]}),
+    )
+    .await;
+    api.put(
+        "service",
+        json!({"name": "skip", "urls": [up.https_url()], "tlsSkipVerify": true}),
+    )
+    .await;
+    api.put(
+        "route",
+        json!({"name": "v", "paths": ["/v"], "methods": ["GET"], "service": "verified"}),
+    )
+    .await;
+    api.put(
+        "route",
+        json!({"name": "s", "paths": ["/s"], "methods": ["GET"], "service": "skip"}),
+    )
+    .await;
+    // The test CA is in no system store: verification fails, and the client gets a 502.
+    let res = reqwest::get(format!("{}/v", gw.proxy)).await.unwrap();
+    assert_eq!(res.status(), 502);
+    let res = reqwest::get(format!("{}/s", gw.proxy)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["upstream"], "secure");
+    assert_eq!(
+        v["headers"]["host"],
+        format!("localhost:{}", up.addr.port())
+    );
+    gw.stop();
+}

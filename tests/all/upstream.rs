@@ -32,6 +32,10 @@ impl Upstream {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    pub fn https_url(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
 }
 
 impl Drop for Upstream {
@@ -42,6 +46,29 @@ impl Drop for Upstream {
 
 /// Starts an upstream named `name` (echoed back as `upstream`) on a free loopback port.
 pub async fn start(name: &'static str) -> Upstream {
+    start_with(name, None).await
+}
+
+/// Like [`start`], serving HTTPS with the given PEM certificate and key.
+pub async fn start_tls(name: &'static str, cert_pem: &str, key_pem: &str) -> Upstream {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    start_with(name, Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))).await
+}
+
+async fn start_with(name: &'static str, tls: Option<tokio_rustls::TlsAcceptor>) -> Upstream {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let cancelled = Arc::new(AtomicUsize::new(0));
@@ -52,15 +79,23 @@ pub async fn start(name: &'static str) -> Upstream {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let (c, h) = (c.clone(), h.clone());
+            let (c, h, tls) = (c.clone(), h.clone(), tls.clone());
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {
                     let (c, h) = (c.clone(), h.clone());
                     async move { Ok::<_, Infallible>(handle(name, req, c, h).await) }
                 });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                match tls {
+                    Some(acceptor) => {
+                        if let Ok(s) = acceptor.accept(stream).await {
+                            let _ = builder.serve_connection(TokioIo::new(s), svc).await;
+                        }
+                    }
+                    None => {
+                        let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                    }
+                }
             });
         }
     });

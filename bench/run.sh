@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Load benchmark: the same upstream measured directly, through dgate, and through nginx (when
+# installed), in one run. The proxy under test is pinned to core 0; wrk and the upstream share
+# core 1. Prints a markdown table: req/s, p50 and p99 latency, and dgate ÷ nginx.
+#
+#   bench/run.sh                 # 10 s per point
+#   DURATION=3s bench/run.sh     # quicker, noisier
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+PROXY_CPU=${PROXY_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+UP_PORT=18080 DG_PORT=18081 DG_ADMIN=18082 NG_PORT=18083
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v wrk >/dev/null; then
+    echo "bench: installing wrk" >&2
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+./scripts/setup.sh
+cargo build --release --locked --bin dgate --example bench-upstream >&2
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+DGATE="$target/release/dgate"
+UPSTREAM="$target/release/examples/bench-upstream"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_port() {
+    for _ in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "bench: nothing listens on port $1" >&2
+    exit 1
+}
+
+taskset -c "$LOAD_CPU" "$UPSTREAM" "127.0.0.1:$UP_PORT" &
+pids+=($!)
+wait_port "$UP_PORT"
+
+cat >"$work/dgate.yaml" <<YAML
+log_level: warn
+storage: {type: memory}
+proxy: {port: $DG_PORT}
+admin: {port: $DG_ADMIN}
+YAML
+taskset -c "$PROXY_CPU" "$DGATE" server --config "$work/dgate.yaml" >/dev/null &
+dgate_pid=$!
+pids+=($dgate_pid)
+wait_port "$DG_ADMIN"
+admin() { curl -sf -X PUT "http://127.0.0.1:$DG_ADMIN/api/v1/$1" -d "$2" >/dev/null; }
+admin service "{\"name\":\"up\",\"urls\":[\"http://127.0.0.1:$UP_PORT\"]}"
+admin route '{"name":"all","paths":["/*"],"methods":["*"],"service":"up"}'
+curl -sf "http://127.0.0.1:$DG_PORT/" >/dev/null
+idle_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$dgate_pid/status")
+
+have_nginx=0
+if command -v nginx >/dev/null; then
+    have_nginx=1
+    mkdir -p "$work/nginx"
+    cat >"$work/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx; proxy_temp_path $work/nginx;
+    fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+    upstream up { server 127.0.0.1:$UP_PORT; keepalive 256; }
+    server {
+        listen 127.0.0.1:$NG_PORT;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Real-IP \$remote_addr;
+            proxy_buffering on;
+        }
+    }
+}
+NGINX
+    taskset -c "$PROXY_CPU" nginx -c "$work/nginx.conf" -e "$work/nginx/error.log" &
+    pids+=($!)
+    wait_port "$NG_PORT"
+fi
+
+# "1.23ms" -> microseconds
+to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'; }
+
+# run_point NAME PORT PATH CONNS -> "rps p50us p99us"
+run_point() {
+    local out
+    out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$4" -d"$DURATION" --latency "http://127.0.0.1:$2$3")
+    local rps p50 p99
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+    p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+    if grep -q "Non-2xx" <<<"$out"; then echo "bench: $1 answered errors:" >&2; echo "$out" >&2; fi
+    echo "$rps $p50 $p99"
+}
+
+targets=("direct:$UP_PORT" "dgate:$DG_PORT")
+[ "$have_nginx" = 1 ] && targets+=("nginx:$NG_PORT")
+points=("small:/:1" "small:/:32" "small:/:256" "16KiB:/16k:32")
+
+declare -A result
+for point in "${points[@]}"; do
+    IFS=: read -r body path conns <<<"$point"
+    for t in "${targets[@]}"; do
+        IFS=: read -r name port <<<"$t"
+        echo "bench: $name body=$body c=$conns ..." >&2
+        result["$name/$body/$conns"]=$(run_point "$name" "$port" "$path" "$conns")
+    done
+done
+
+echo
+echo "dgate $("$DGATE" --version | awk '{print $2}'), $(date -u +%Y-%m-%d), $(nproc) cores, proxy on cpu $PROXY_CPU, wrk + upstream on cpu $LOAD_CPU, $DURATION per point"
+echo
+echo "| target | body | conns | req/s | p50 µs | p99 µs | dgate ÷ nginx (req/s) |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+for point in "${points[@]}"; do
+    IFS=: read -r body path conns <<<"$point"
+    for t in "${targets[@]}"; do
+        name=${t%%:*}
+        read -r rps p50 p99 <<<"${result["$name/$body/$conns"]}"
+        ratio=""
+        if [ "$name" = dgate ] && [ "$have_nginx" = 1 ]; then
+            read -r nrps _ _ <<<"${result["nginx/$body/$conns"]}"
+            ratio=$(awk -v a="$rps" -v b="$nrps" 'BEGIN { printf "%.2f", a / b }')
+        fi
+        printf '| %s | %s | %s | %.0f | %.0f | %.0f | %s |\n' "$name" "$body" "$conns" "$rps" "$p50" "$p99" "$ratio"
+    done
+done
+read -r _ d50 _ <<<"${result["direct/small/1"]}"
+read -r _ g50 _ <<<"${result["dgate/small/1"]}"
+echo
+echo "added latency at c=1 (p50 dgate - p50 direct): $(awk -v a="$g50" -v b="$d50" 'BEGIN { printf "%.0f", a - b }') µs"
+echo "dgate idle RSS after start and one route: $((idle_rss_kib / 1024)) MiB"
