@@ -104,18 +104,14 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     let app = admin::router(&config, cluster, metrics);
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = vec![tokio::spawn(proxy.clone().serve(
-        proxy_listener,
-        None,
-        stop_rx.clone(),
-    ))];
+    let mut workers = proxy::spawn_workers(&proxy, proxy_listener, None, &stop_rx)
+        .context("cannot start proxy workers")?;
     if let Some(listener) = tls_listener {
         let acceptor = proxy::tls_acceptor(&proxy, tls_key).context("cannot set up TLS")?;
-        tasks.push(tokio::spawn(proxy.clone().serve(
-            listener,
-            Some(acceptor),
-            stop_rx.clone(),
-        )));
+        workers.extend(
+            proxy::spawn_workers(&proxy, listener, Some(acceptor), &stop_rx)
+                .context("cannot start proxy TLS workers")?,
+        );
     }
     tracing::info!(%bound, node = config.node_name(), "listening");
     on_ready(bound);
@@ -127,9 +123,13 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     .with_graceful_shutdown(shutdown_signal())
     .await;
     let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
-    }
+    // The workers stop accepting at once; joining them ends their open connections.
+    let _ = tokio::task::spawn_blocking(move || {
+        for w in workers {
+            let _ = w.join();
+        }
+    })
+    .await;
     served.context("admin server failed")?;
     tracing::info!("shut down");
     Ok(())

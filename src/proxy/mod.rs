@@ -206,6 +206,40 @@ impl Proxy {
     }
 }
 
+/// Serves `listener` on one thread per available core, each running its own single-threaded
+/// runtime: connections and their upstream calls stay on one thread, with no work stealing or
+/// cross-thread wake-ups on the hot path. The threads end when `stop` changes.
+pub fn spawn_workers(
+    proxy: &Arc<Proxy>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    stop: &watch::Receiver<bool>,
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let listener = listener.into_std()?;
+    let mut handles = Vec::with_capacity(threads);
+    for i in 0..threads {
+        let listener = listener.try_clone()?;
+        let (proxy, tls, stop) = (proxy.clone(), tls.clone(), stop.clone());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("dgate-proxy-{i}"))
+                .spawn(move || {
+                    rt.block_on(async move {
+                        match TcpListener::from_std(listener) {
+                            Ok(l) => proxy.serve(l, tls, stop).await,
+                            Err(e) => tracing::error!(error = %e, "proxy worker cannot listen"),
+                        }
+                    })
+                })?,
+        );
+    }
+    Ok(handles)
+}
+
 /// The TLS acceptor for `proxy.tls`: certificates by SNI from the snapshot, `fallback` otherwise.
 pub fn tls_acceptor(
     proxy: &Proxy,

@@ -279,6 +279,20 @@ fn via(version: Version) -> HeaderValue {
 /// Removes the headers that describe one connection rather than the message (RFC 9110 §7.6.1),
 /// including any the `Connection` header names. `TE: trailers` stays (gRPC needs it).
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of them: one scan over the few headers beats a dozen hash lookups.
+    let hop = [
+        &header::CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &header::TRAILER,
+        &header::PROXY_AUTHORIZATION,
+        &header::TE,
+    ];
+    if !headers.keys().any(|k| hop.contains(&k)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -289,16 +303,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-        &header::TRAILER,
-        &header::PROXY_AUTHORIZATION,
-    ] {
-        headers.remove(name);
+    for name in &hop[..hop.len() - 1] {
+        headers.remove(*name);
     }
     if headers
         .get(header::TE)

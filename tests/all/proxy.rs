@@ -37,6 +37,17 @@ async fn get(
     )
 }
 
+/// Sends every request in the default namespace to `up` (service `s`, route `r`).
+async fn serve_all(api: &Api, up: &upstream::Upstream) {
+    ok_put(api, "service", json!({"name": "s", "urls": [up.url()]})).await;
+    ok_put(
+        api,
+        "route",
+        json!({"name": "r", "paths": ["/*"], "methods": ["*"], "service": "s"}),
+    )
+    .await;
+}
+
 fn start(dir: &std::path::Path, config: Option<&str>) -> Gateway {
     match config {
         Some(text) => {
@@ -398,13 +409,7 @@ async fn large_bodies_stream_with_flat_memory() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(dir.path(), None);
     let api = gw.client();
-    ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
-    ok_put(
-        &api,
-        "route",
-        json!({"name": "r", "paths": ["/*"], "methods": ["*"], "service": "s"}),
-    )
-    .await;
+    serve_all(&api, &up).await;
     let before = gw.peak_rss_kib();
 
     // Upload 512 MiB with a raw socket, so the client holds only one chunk at a time.
@@ -491,13 +496,7 @@ async fn a_client_that_leaves_cancels_the_upstream_request() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(dir.path(), None);
     let api = gw.client();
-    ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
-    ok_put(
-        &api,
-        "route",
-        json!({"name": "r", "paths": ["/*"], "methods": ["*"], "service": "s"}),
-    )
-    .await;
+    serve_all(&api, &up).await;
     let addr = gw.proxy.trim_start_matches("http://").to_string();
     let mut conn = TcpStream::connect(&addr).await.unwrap();
     conn.write_all(b"GET /hang HTTP/1.1\r\nhost: x\r\n\r\n")
@@ -528,13 +527,7 @@ async fn http2_cleartext() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(dir.path(), None);
     let api = gw.client();
-    ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
-    ok_put(
-        &api,
-        "route",
-        json!({"name": "r", "paths": ["/*"], "methods": ["*"], "service": "s"}),
-    )
-    .await;
+    serve_all(&api, &up).await;
     let stream = TcpStream::connect(gw.proxy.trim_start_matches("http://"))
         .await
         .unwrap();
