@@ -122,12 +122,16 @@ impl StateMachine {
                     Some(Resource::Domain(old)) => old.key.clone(),
                     _ => None,
                 };
-                domain.key = Some(old_key.ok_or_else(|| {
+                let key = old_key.ok_or_else(|| {
                     Invalid::new(
                         "key",
                         "is the redacted placeholder; send the PEM private key",
                     )
-                })?);
+                })?;
+                if let Some(cert) = &domain.cert {
+                    validate::certified_key(cert.as_bytes(), key.as_bytes())?;
+                }
+                domain.key = Some(key);
             }
             _ => {}
         }

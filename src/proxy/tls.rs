@@ -10,8 +10,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::snapshot::Snapshot;
 
@@ -21,19 +20,7 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// A certificate chain and key from PEM text, ready to serve.
 pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, String> {
-    let certs = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("invalid PEM certificate: {e}"))?;
-    if certs.is_empty() {
-        return Err("no certificate in PEM".into());
-    }
-    let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| format!("invalid PEM private key: {e}"))?;
-    let signing = provider()
-        .key_provider
-        .load_private_key(key)
-        .map_err(|e| format!("unusable private key: {e}"))?;
-    Ok(CertifiedKey::new(certs, signing))
+    crate::resources::validate::certified_key(cert_pem, key_pem).map_err(|e| e.to_string())
 }
 
 /// Chooses the certificate for a handshake: the first domain (by priority) whose pattern matches

@@ -21,10 +21,11 @@ fn valid(kind: Kind, v: serde_json::Value) -> Resource {
     r
 }
 
-const CERT: &str =
-    "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUTm9wZQ==\n-----END CERTIFICATE-----\n";
-const KEY: &str =
-    "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
+/// A self-signed certificate and its key, in PEM.
+fn cert_and_key(name: &str) -> (String, String) {
+    let c = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+    (c.cert.pem(), c.signing_key.serialize_pem())
+}
 
 #[test]
 fn names_are_checked() {
@@ -261,18 +262,25 @@ fn domain_patterns_and_tls() {
             "example.com"
         ])),
     );
+    let (cert, key) = cert_and_key("example.com");
+    let (_, other_key) = cert_and_key("other.com");
     let mut with_cert = d(json!(["example.com"]));
-    with_cert["cert"] = json!(CERT);
+    with_cert["cert"] = json!(cert);
     assert_eq!(
         invalid(Kind::Domain, with_cert.clone()),
         "key: is required when cert is set"
     );
     with_cert["key"] = json!("not pem");
     assert!(invalid(Kind::Domain, with_cert.clone()).starts_with("key: is not a PEM private key"),);
-    with_cert["key"] = json!(KEY);
+    with_cert["key"] = json!(other_key);
+    assert!(
+        invalid(Kind::Domain, with_cert.clone())
+            .starts_with("key: does not belong to the certificate"),
+    );
+    with_cert["key"] = json!(key);
     let shown = valid(Kind::Domain, with_cert).to_public_json();
     assert_eq!(shown["key"], REDACTED);
-    assert_eq!(shown["cert"], CERT);
+    assert_eq!(shown["cert"], cert.as_str());
 }
 
 #[test]

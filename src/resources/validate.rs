@@ -7,6 +7,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -373,22 +374,42 @@ fn domain(d: &Domain) -> Result {
         (Some(_), None) => Err(Invalid::new("key", "is required when cert is set")),
         (None, Some(_)) => Err(Invalid::new("cert", "is required when key is set")),
         (Some(cert), Some(key)) => {
-            let certs = CertificateDer::pem_slice_iter(cert.as_bytes())
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    Invalid::new("cert", format!("is not a PEM certificate chain: {e}"))
-                })?;
-            if certs.is_empty() {
-                return Err(Invalid::new("cert", "holds no PEM certificate"));
+            // A key sent back as shown by the API keeps the stored one; the state machine checks
+            // the pair once it has put the stored key back.
+            if key == REDACTED {
+                return pem_certificates(cert).map(|_| ());
             }
-            // A key sent back as shown by the API keeps the stored one; the state machine checks it.
-            if key != REDACTED {
-                PrivateKeyDer::from_pem_slice(key.as_bytes())
-                    .map_err(|e| Invalid::new("key", format!("is not a PEM private key: {e}")))?;
-            }
-            Ok(())
+            certified_key(cert.as_bytes(), key.as_bytes()).map(|_| ())
         }
     }
+}
+
+fn pem_certificates(cert: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Invalid::new("cert", format!("is not a PEM certificate chain: {e}")))?;
+    if certs.is_empty() {
+        return Err(Invalid::new("cert", "holds no PEM certificate"));
+    }
+    Ok(certs)
+}
+
+/// A PEM certificate chain and private key, checked to be usable together for TLS.
+pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey> {
+    let cert =
+        std::str::from_utf8(cert_pem).map_err(|_| Invalid::new("cert", "is not PEM text"))?;
+    let certs = pem_certificates(cert)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| Invalid::new("key", format!("is not a PEM private key: {e}")))?;
+    let signing = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| Invalid::new("key", format!("is not a usable private key: {e}")))?;
+    let certified = CertifiedKey::new(certs, signing);
+    certified
+        .keys_match()
+        .map_err(|e| Invalid::new("key", format!("does not belong to the certificate ({e})")))?;
+    Ok(certified)
 }
 
 /// A domain pattern: `*`, `*.example.com`, `api.*`, `/regex/`, or an exact host name.
