@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -35,6 +36,9 @@ use crate::config::ProxyConfig;
 use crate::router::DomainPattern;
 use metrics::{ProxyMetrics, RouteMetrics};
 use upstream::Clients;
+
+/// How long a stopping proxy waits for requests in flight.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Proxy settings from `proxy.*`, parsed once.
 pub struct Settings {
@@ -139,13 +143,15 @@ impl Proxy {
         })
     }
 
-    /// Accepts connections until `shutdown` turns true. With `tls`, every connection is TLS.
+    /// Accepts connections until `shutdown` changes, then lets requests in flight finish (up to
+    /// [`DRAIN_TIMEOUT`]) while kept-alive connections close. With `tls`, every connection is TLS.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         tls: Option<TlsAcceptor>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let graceful = GracefulShutdown::new();
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -157,11 +163,12 @@ impl Proxy {
                         continue;
                     }
                 },
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => break,
             };
             let _ = stream.set_nodelay(true);
             let proxy = self.clone();
             let tls = tls.clone();
+            let watcher = graceful.watcher();
             tokio::spawn(async move {
                 // hyper's header timer starts only once it knows the protocol: a client that
                 // connects and sends nothing (or stalls in the TLS handshake) is dropped here.
@@ -175,22 +182,36 @@ impl Proxy {
                     Some(acceptor) => match tokio::time::timeout(limit, acceptor.accept(stream))
                         .await
                     {
-                        Ok(Ok(s)) => proxy.serve_connection(TokioIo::new(s), peer, true).await,
+                        Ok(Ok(s)) => {
+                            let io = TokioIo::new(s);
+                            proxy.serve_connection(io, peer, true, watcher).await
+                        }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     },
                     None => {
-                        proxy
-                            .serve_connection(TokioIo::new(stream), peer, false)
-                            .await
+                        let io = TokioIo::new(stream);
+                        proxy.serve_connection(io, peer, false, watcher).await
                     }
                 }
             });
         }
+        drop(listener);
+        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; closing them");
+        }
     }
 
-    async fn serve_connection<I>(self: Arc<Self>, io: I, peer: SocketAddr, tls: bool)
-    where
+    async fn serve_connection<I>(
+        self: Arc<Self>,
+        io: I,
+        peer: SocketAddr,
+        tls: bool,
+        watcher: Watcher,
+    ) where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
         let conn = ConnInfo::new(peer, tls);
@@ -200,7 +221,8 @@ impl Proxy {
             let conn = conn.clone();
             async move { Ok::<_, Infallible>(proxy.handle(req, conn).await) }
         });
-        if let Err(e) = self.http.serve_connection(io, service).await {
+        let conn = self.http.serve_connection(io, service);
+        if let Err(e) = watcher.watch(conn).await {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
         }
     }

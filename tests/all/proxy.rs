@@ -552,7 +552,10 @@ async fn http2_cleartext() {
         assert_eq!(v["headers"]["x-forwarded-host"], "h2.test");
         assert_eq!(v["headers"]["via"], "2 dgate");
     }
-    gw.stop();
+    // Stop off the runtime: the test's own HTTP/2 client must keep running to answer GOAWAY.
+    tokio::task::spawn_blocking(move || gw.stop())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -603,4 +606,28 @@ async fn silent_and_slow_clients_are_disconnected() {
         );
     }
     gw.stop();
+}
+
+#[tokio::test]
+async fn stopping_lets_requests_in_flight_finish() {
+    let up = upstream::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path(), None);
+    serve_all(&gw.client(), &up).await;
+    let url = format!("{}/slow?ms=1500", gw.proxy);
+    let in_flight =
+        tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status().as_u16()) });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while up.hits.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached the upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // SIGTERM now; `stop` waits for a clean exit.
+    tokio::task::spawn_blocking(move || gw.stop())
+        .await
+        .unwrap();
+    assert_eq!(in_flight.await.unwrap().expect("the request was cut"), 200);
 }
