@@ -583,6 +583,15 @@ async fn oversized_request_heads_are_refused() {
         s == 431 || s == 0,
         "a 100 KiB header must be refused, got {s}"
     );
+    let long_path = format!("/{}", "p".repeat(100 << 10));
+    let s = reqwest::get(format!("{}{long_path}", gw.proxy))
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert!(
+        matches!(s, 414 | 431 | 0),
+        "a 100 KiB request line must be refused, got {s}"
+    );
     // The server is fine afterwards.
     assert_eq!(get(&gw, "/x", None).await.0, 404);
     gw.stop();
