@@ -8,6 +8,7 @@ mod body;
 mod error;
 mod metrics;
 mod pipeline;
+mod pool;
 mod snapshot;
 mod tls;
 mod upstream;

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::body::{ReqBody, empty_request};
 use super::error::{ErrorKind, ProxyError};
+use super::pool::{self, PoolError, UpstreamBody};
 use super::tls;
 use crate::config::defaults;
 use crate::resources::Service;
@@ -94,6 +95,8 @@ struct Target {
     host_header: HeaderValue,
     /// The URL's path without a trailing slash (`""` for the root).
     base_path: String,
+    /// Plain HTTP/1.1: served from this thread's connection pool rather than the shared client.
+    pooled: bool,
 }
 
 /// A service, ready to forward to.
@@ -102,6 +105,7 @@ pub struct Upstream {
     targets: Vec<Target>,
     next: AtomicUsize,
     client: HttpClient,
+    connect_timeout: Duration,
     retries: u32,
     retry_timeout: Option<Duration>,
     request_timeout: Duration,
@@ -129,6 +133,7 @@ impl Upstream {
                 let uri: Uri = u.parse().ok()?;
                 let authority = uri.authority()?.clone();
                 Some(Target {
+                    pooled: uri.scheme() == Some(&Scheme::HTTP) && !s.http2_only,
                     scheme: uri.scheme()?.clone(),
                     host_header: HeaderValue::from_str(authority.as_str()).ok()?,
                     authority,
@@ -146,6 +151,7 @@ impl Upstream {
             targets,
             next: AtomicUsize::new(0),
             client: clients.get(key),
+            connect_timeout: Duration::from_millis(key.connect_timeout_ms),
             retries: s.retries.unwrap_or(0),
             retry_timeout: s.retry_timeout.map(|m| m.as_duration()),
             request_timeout: s
@@ -203,7 +209,7 @@ impl Upstream {
         &self,
         mut out: Outgoing,
         body: Incoming,
-    ) -> Result<Response<Incoming>, ProxyError> {
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
         let replayable = body.is_end_stream();
         let idempotent = matches!(
             out.method,
@@ -254,13 +260,16 @@ impl Upstream {
         target: &Target,
         req: Request<ReqBody>,
         deadline: Option<Instant>,
-    ) -> Result<Response<Incoming>, ProxyError> {
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
         let mut limit = Instant::now() + self.request_timeout;
         if let Some(d) = deadline {
             limit = limit.min(d);
         }
+        if target.pooled {
+            return self.attempt_pooled(target, req, limit).await;
+        }
         match tokio::time::timeout_at(limit, self.client.request(req)).await {
-            Ok(Ok(res)) => Ok(res),
+            Ok(Ok(res)) => Ok(res.map(UpstreamBody::unpooled)),
             Err(_) => Err(ProxyError::new(
                 ErrorKind::UpstreamTimeout,
                 format!(
@@ -281,6 +290,41 @@ impl Upstream {
                     format!("{}: {e:?}", target.authority),
                 ))
             }
+        }
+    }
+}
+
+impl Upstream {
+    async fn attempt_pooled(
+        &self,
+        target: &Target,
+        mut req: Request<ReqBody>,
+        limit: Instant,
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
+        // A connection-level request carries the origin form (`/path?query`).
+        let origin = req.uri().path_and_query().cloned().map(Uri::from);
+        if let Some(origin) = origin {
+            *req.uri_mut() = origin;
+        }
+        let sent = pool::send(&target.authority, self.connect_timeout, req);
+        let err = |kind, detail: String| {
+            Err(ProxyError::new(
+                kind,
+                format!("{}: {detail}", target.authority),
+            ))
+        };
+        match tokio::time::timeout_at(limit, sent).await {
+            Ok(Ok(res)) => Ok(res),
+            Err(_) => err(
+                ErrorKind::UpstreamTimeout,
+                format!("no response within {:?}", self.request_timeout),
+            ),
+            Ok(Err(PoolError::Connect(e))) => err(ErrorKind::UpstreamConnect, e.to_string()),
+            Ok(Err(PoolError::ConnectTimeout)) => err(
+                ErrorKind::UpstreamTimeout,
+                format!("no connection within {:?}", self.connect_timeout),
+            ),
+            Ok(Err(PoolError::Http(e))) => err(ErrorKind::UpstreamProtocol, e.to_string()),
         }
     }
 }

@@ -1,0 +1,168 @@
+//! A per-thread pool of HTTP/1.1 connections to plain-`http` upstreams.
+//!
+//! Each proxy worker thread runs its own runtime, so its connections, their tasks and this pool stay
+//! on that thread: no lock, no cross-thread hand-off. A connection goes back to the pool when the
+//! response body it carried has been read to the end (see [`UpstreamBody`]); one dropped mid-body
+//! is closed. `https` and HTTP/2-only upstreams use hyper-util's shared client instead.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::Authority;
+use http::{Request, Response};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::body::ReqBody;
+
+type Sender = SendRequest<ReqBody>;
+
+/// Idle connections kept per upstream address and thread; more are closed when returned.
+const MAX_IDLE_PER_HOST: usize = 1024;
+
+thread_local! {
+    static IDLE: RefCell<HashMap<Authority, Vec<Sender>>> = RefCell::new(HashMap::new());
+}
+
+/// Why a pooled send failed.
+pub enum PoolError {
+    /// Could not connect (nothing was sent).
+    Connect(std::io::Error),
+    ConnectTimeout,
+    /// The connection failed while the request was in flight.
+    Http(hyper::Error),
+}
+
+fn take_idle(authority: &Authority) -> Option<Sender> {
+    IDLE.with(|p| p.borrow_mut().get_mut(authority).and_then(Vec::pop))
+}
+
+fn put_idle(authority: Authority, sender: Sender) {
+    if sender.is_closed() {
+        return;
+    }
+    IDLE.with(|p| {
+        let mut pool = p.borrow_mut();
+        let list = pool.entry(authority).or_default();
+        if list.len() < MAX_IDLE_PER_HOST {
+            list.push(sender);
+        }
+    });
+}
+
+async fn connect(authority: &Authority, timeout: Duration) -> Result<Sender, PoolError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(authority.as_str())).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(PoolError::Connect(e)),
+        Err(_) => return Err(PoolError::ConnectTimeout),
+    };
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(PoolError::Http)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
+}
+
+/// Sends `req` on an idle connection to `authority` (or a new one). A reused connection that
+/// turns out closed before the request was written is replaced once, transparently.
+pub async fn send(
+    authority: &Authority,
+    connect_timeout: Duration,
+    mut req: Request<ReqBody>,
+) -> Result<Response<UpstreamBody>, PoolError> {
+    while let Some(mut sender) = take_idle(authority) {
+        if sender.ready().await.is_err() {
+            continue;
+        }
+        match sender.try_send_request(req).await {
+            Ok(res) => return Ok(wrap(res, authority, sender)),
+            Err(mut e) => match e.take_message() {
+                // Not written: the idle connection was stale. Try the next one.
+                Some(back) => req = back,
+                None => return Err(PoolError::Http(e.into_error())),
+            },
+        }
+    }
+    let mut sender = connect(authority, connect_timeout).await?;
+    match sender.send_request(req).await {
+        Ok(res) => Ok(wrap(res, authority, sender)),
+        Err(e) => Err(PoolError::Http(e)),
+    }
+}
+
+fn wrap(res: Response<Incoming>, authority: &Authority, sender: Sender) -> Response<UpstreamBody> {
+    res.map(|inner| UpstreamBody {
+        inner,
+        give_back: Some((authority.clone(), sender)),
+    })
+}
+
+/// A response body from an upstream. When it came over a pooled connection, reading it to the end
+/// returns the connection to this thread's pool.
+pub struct UpstreamBody {
+    inner: Incoming,
+    give_back: Option<(Authority, Sender)>,
+}
+
+impl UpstreamBody {
+    /// A body from hyper-util's shared client (nothing to give back).
+    pub fn unpooled(inner: Incoming) -> UpstreamBody {
+        UpstreamBody {
+            inner,
+            give_back: None,
+        }
+    }
+
+    fn release(&mut self) {
+        if let Some((authority, sender)) = self.give_back.take() {
+            put_idle(authority, sender);
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.release(),
+            Poll::Ready(Some(Err(_))) => self.give_back = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        // An empty body (HEAD, 204, 304) may never be polled; it is complete all the same.
+        if self.inner.is_end_stream() {
+            self.release();
+        }
+    }
+}
