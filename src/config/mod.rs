@@ -49,7 +49,7 @@ pub struct Config {
     pub version: String,
     #[serde(default)]
     pub log_level: LogLevel,
-    /// This node's name; defaults to the host name's first label, then "dgate".
+    /// This node's name ("dgate" when unset).
     #[serde(default)]
     pub node_id: Option<String>,
     #[serde(default)]

@@ -48,6 +48,14 @@ async fn serve_all(api: &Api, up: &upstream::Upstream) {
     .await;
 }
 
+/// A gateway on the defaults whose every request goes to `up`; keep the dir alive with it.
+async fn gateway_to(up: &upstream::Upstream) -> (tempfile::TempDir, Gateway) {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path(), None);
+    serve_all(&gw.client(), up).await;
+    (dir, gw)
+}
+
 fn start(dir: &std::path::Path, config: Option<&str>) -> Gateway {
     match config {
         Some(text) => {
@@ -406,10 +414,7 @@ async fn round_robin_and_retries() {
 #[tokio::test]
 async fn large_bodies_stream_with_flat_memory() {
     let up = upstream::start("a").await;
-    let dir = tempfile::tempdir().unwrap();
-    let gw = start(dir.path(), None);
-    let api = gw.client();
-    serve_all(&api, &up).await;
+    let (_dir, gw) = gateway_to(&up).await;
     let before = gw.peak_rss_kib();
 
     // Upload 512 MiB with a raw socket, so the client holds only one chunk at a time.
@@ -493,10 +498,7 @@ async fn route_changes_are_live_while_a_download_is_in_flight() {
 #[tokio::test]
 async fn a_client_that_leaves_cancels_the_upstream_request() {
     let up = upstream::start("a").await;
-    let dir = tempfile::tempdir().unwrap();
-    let gw = start(dir.path(), None);
-    let api = gw.client();
-    serve_all(&api, &up).await;
+    let (_dir, gw) = gateway_to(&up).await;
     let addr = gw.proxy.trim_start_matches("http://").to_string();
     let mut conn = TcpStream::connect(&addr).await.unwrap();
     conn.write_all(b"GET /hang HTTP/1.1\r\nhost: x\r\n\r\n")
@@ -524,10 +526,7 @@ async fn a_client_that_leaves_cancels_the_upstream_request() {
 #[tokio::test]
 async fn http2_cleartext() {
     let up = upstream::start("a").await;
-    let dir = tempfile::tempdir().unwrap();
-    let gw = start(dir.path(), None);
-    let api = gw.client();
-    serve_all(&api, &up).await;
+    let (_dir, gw) = gateway_to(&up).await;
     let stream = TcpStream::connect(gw.proxy.trim_start_matches("http://"))
         .await
         .unwrap();
