@@ -58,17 +58,54 @@ impl StateMachine {
 
     /// Applies `cmd` and syncs it to disk. Blocking: call it off the async runtime's workers.
     pub fn apply(&self, cmd: ChangeCommand) -> Result<ChangeOutcome, Rejected> {
+        self.apply_with_meta(cmd, Vec::new())
+    }
+
+    /// Like [`StateMachine::apply`], and writes `meta` (the Raft log position, say) in the same
+    /// atomic batch; also when the command is refused, since a refused entry is still applied.
+    pub fn apply_with_meta(
+        &self,
+        cmd: ChangeCommand,
+        meta: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<ChangeOutcome, Rejected> {
         // A poisoned lock only means another apply panicked; the store itself is still consistent
         // because each write is one atomic batch.
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let outcome = match cmd {
-            ChangeCommand::Put { resource } => self.put(resource),
-            ChangeCommand::Delete { key } => self.delete(key),
-        }?;
+        let meta_batch = || {
+            let mut batch = Batch::default();
+            for (k, v) in &meta {
+                batch.put_meta(k, v);
+            }
+            batch
+        };
+        let result = match cmd {
+            ChangeCommand::Put { resource } => self.put(resource, meta_batch()),
+            ChangeCommand::Delete { key } => self.delete(key, meta_batch()),
+        };
+        if result.is_err() && !meta.is_empty() {
+            self.store.write(meta_batch())?;
+        }
+        let outcome = result?;
         if let Some(observe) = self.observer.get() {
             observe(&self.store);
         }
         Ok(outcome)
+    }
+
+    /// Runs `f` inside the write critical section: reads in it see one consistent state.
+    pub fn read_locked<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        f(&self.store)
+    }
+
+    /// Writes `batch` inside the write critical section and publishes the result.
+    pub fn write_batch(&self, batch: Batch) -> Result<(), Rejected> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.store.write(batch)?;
+        if let Some(observe) = self.observer.get() {
+            observe(&self.store);
+        }
+        Ok(())
     }
 
     /// Installs the observer (once; a second one is ignored) and runs it on the current state.
@@ -78,7 +115,7 @@ impl StateMachine {
         let _ = self.observer.set(observer);
     }
 
-    fn put(&self, mut resource: Resource) -> Result<ChangeOutcome, Rejected> {
+    fn put(&self, mut resource: Resource, mut batch: Batch) -> Result<ChangeOutcome, Rejected> {
         validate::resource(&mut resource)?;
         let key = resource.key();
         if key.kind != Kind::Namespace {
@@ -135,7 +172,6 @@ impl StateMachine {
             }
             _ => {}
         }
-        let mut batch = Batch::default();
         batch.put(resource.clone());
         self.store.write(batch)?;
         Ok(match existing {
@@ -173,7 +209,7 @@ impl StateMachine {
         }
     }
 
-    fn delete(&self, mut key: ResourceKey) -> Result<ChangeOutcome, Rejected> {
+    fn delete(&self, mut key: ResourceKey, mut batch: Batch) -> Result<ChangeOutcome, Rejected> {
         validate::key(&mut key)?;
         if self.store.get(&key)?.is_none() {
             return Err(Rejected::NotFound(key));
@@ -183,7 +219,6 @@ impl StateMachine {
                 "{key} is still used by {referrer}"
             )));
         }
-        let mut batch = Batch::default();
         batch.delete(key.clone());
         self.store.write(batch)?;
         Ok(ChangeOutcome::Deleted(key))

@@ -1,7 +1,8 @@
 //! RocksDB: the one place that knows column families, key layout and value encoding.
 //!
-//! Column families: `meta` (small bookkeeping values) and `resources` (every resource, JSON-encoded,
-//! keyed `kind \0 namespace \0 [collection \0] name`). Every write is one atomic `WriteBatch` synced
+//! Column families: `meta` (small bookkeeping values, Raft's vote and log position), `resources`
+//! (every resource, JSON-encoded, keyed `kind \0 namespace \0 [collection \0] name`) and `log` (the
+//! Raft log, keyed by big-endian index). Every write is one atomic `WriteBatch` synced
 //! to the WAL before it returns, so an acknowledged write survives `kill -9` and a half-applied one
 //! never appears. `storage.type: memory` runs the same code on RocksDB's in-memory environment.
 
@@ -15,6 +16,7 @@ use crate::resources::{Kind, Resource, ResourceKey};
 
 const CF_META: &str = "meta";
 const CF_RESOURCES: &str = "resources";
+const CF_LOG: &str = "log";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -37,6 +39,7 @@ pub struct Batch {
     puts: Vec<Resource>,
     deletes: Vec<ResourceKey>,
     meta: Vec<(Vec<u8>, Vec<u8>)>,
+    replace_all: bool,
 }
 
 impl Batch {
@@ -48,6 +51,10 @@ impl Batch {
     }
     pub fn put_meta(&mut self, key: &[u8], value: &[u8]) {
         self.meta.push((key.to_vec(), value.to_vec()));
+    }
+    /// Removes every stored resource before the puts (installing a snapshot).
+    pub fn replace_all(&mut self) {
+        self.replace_all = true;
     }
 }
 
@@ -78,7 +85,7 @@ impl Store {
         if let Some(env) = &env {
             opts.set_env(env);
         }
-        let cfs = [CF_META, CF_RESOURCES]
+        let cfs = [CF_META, CF_RESOURCES, CF_LOG]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
@@ -147,6 +154,9 @@ impl Store {
         let resources = self.cf(CF_RESOURCES)?;
         let meta = self.cf(CF_META)?;
         let mut wb = WriteBatch::default();
+        if batch.replace_all {
+            wb.delete_range_cf(resources, [0u8].as_slice(), [0xffu8; 8].as_slice());
+        }
         for r in &batch.puts {
             let value = serde_json::to_vec(r).map_err(|source| StorageError::Decode {
                 key: r.key().to_string(),
@@ -160,11 +170,88 @@ impl Store {
         for (k, v) in &batch.meta {
             wb.put_cf(meta, k, v);
         }
+        self.write_synced(wb)
+    }
+}
+
+/// The Raft log: entries by index (big-endian keys sort numerically), synced on every write.
+impl Store {
+    /// Every resource, in key order: the state machine's snapshot.
+    pub fn all_resources(&self) -> Result<Vec<Resource>> {
+        self.scan(&[], usize::MAX)
+    }
+
+    /// Appends (or overwrites) log entries.
+    pub fn append_log(&self, entries: &[(u64, Vec<u8>)]) -> Result<()> {
+        let cf = self.cf(CF_LOG)?;
+        let mut wb = WriteBatch::default();
+        for (index, bytes) in entries {
+            wb.put_cf(cf, index.to_be_bytes(), bytes);
+        }
+        self.write_synced(wb)
+    }
+
+    /// Entries with `from <= index < to`, in order.
+    pub fn log_range(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+        let cf = self.cf(CF_LOG)?;
+        let start = from.to_be_bytes();
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(cf, IteratorMode::From(&start, Direction::Forward))
+        {
+            let (k, v) = item?;
+            let index = log_index(&k);
+            if index >= to {
+                break;
+            }
+            out.push((index, v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The last log entry, if any.
+    pub fn last_log(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        let cf = self.cf(CF_LOG)?;
+        match self.db.iterator_cf(cf, IteratorMode::End).next() {
+            Some(item) => {
+                let (k, v) = item?;
+                Ok(Some((log_index(&k), v.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes entries with `from <= index < to`, writing `meta` in the same batch.
+    pub fn delete_log_range(&self, from: u64, to: u64, meta: Option<(&[u8], &[u8])>) -> Result<()> {
+        let mut wb = WriteBatch::default();
+        wb.delete_range_cf(self.cf(CF_LOG)?, from.to_be_bytes(), to.to_be_bytes());
+        if let Some((k, v)) = meta {
+            wb.put_cf(self.cf(CF_META)?, k, v);
+        }
+        self.write_synced(wb)
+    }
+
+    /// Writes one metadata value.
+    pub fn put_meta_synced(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut wb = WriteBatch::default();
+        wb.put_cf(self.cf(CF_META)?, key, value);
+        self.write_synced(wb)
+    }
+
+    fn write_synced(&self, wb: WriteBatch) -> Result<()> {
         let mut opts = WriteOptions::default();
         opts.set_sync(true);
         self.db.write_opt(wb, &opts)?;
         Ok(())
     }
+}
+
+fn log_index(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
 }
 
 fn push_part(out: &mut Vec<u8>, part: &str) {
