@@ -7,6 +7,7 @@ pub mod admin;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod constant_time;
 pub mod proxy;
 pub mod resources;
 pub mod router;

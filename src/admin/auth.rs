@@ -14,6 +14,7 @@ use ipnet::IpNet;
 
 use super::AppError;
 use crate::config::{AuthMethod, Config};
+use crate::constant_time::eq as constant_time_eq;
 
 /// What a request must show to reach the admin API.
 #[derive(Debug, Clone)]
@@ -136,14 +137,6 @@ impl AccessPolicy {
             }
         }
     }
-}
-
-/// Equality whose running time depends only on the lengths.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub async fn enforce(

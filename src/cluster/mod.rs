@@ -5,6 +5,7 @@
 //! machine; the Raft log (openraft) goes in front of [`StateMachine::apply`] without changing this
 //! interface or any handler.
 
+pub mod network;
 pub mod raft_store;
 mod state_machine;
 

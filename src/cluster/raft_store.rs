@@ -4,8 +4,8 @@
 //! resources and its log position in one atomic batch, so a crash can never apply an entry twice
 //! or lose one. Checked with openraft's own storage test suite.
 //!
-//! Not yet wired to a running `Raft` (network, membership and the admin endpoints come next); the
-//! server still applies commands directly on its one-member cluster.
+//! Not yet wired into the server (config, membership, admin endpoints come next): the server still
+//! applies commands directly on its one-member cluster. `network.rs` carries the Raft RPCs.
 
 // openraft's traits fix the error type (`StorageError`, ~224 bytes); boxing it in the helpers
 // would only move the conversion.
