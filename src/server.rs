@@ -73,7 +73,6 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Result<()> {
     let Prepared { config, tls_key } = prepared;
     let store = open_store(&config)?;
-    let cluster = Cluster::single_node(store).context("cannot initialize state")?;
     let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
 
     let bind = |ip, port, what: &'static str| async move {
@@ -94,6 +93,9 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
         proxy_tls: tls_listener.as_ref().map(|l| l.local_addr()).transpose()?,
     };
 
+    let cluster = Cluster::single_node(store, &format!("http://{}", bound.admin))
+        .await
+        .context("cannot initialize state")?;
     let proxy = Proxy::new(
         &config.proxy,
         bound.proxy_tls.map(|a| a.port()),
@@ -101,7 +103,7 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     )
     .context("cannot register proxy metrics")?;
     cluster.observe(proxy.observer());
-    let app = admin::router(&config, cluster, metrics);
+    let app = admin::router(&config, cluster.clone(), metrics);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = proxy::spawn_workers(&proxy, proxy_listener, None, &stop_rx)
@@ -130,6 +132,7 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
         }
     })
     .await;
+    cluster.shutdown().await;
     served.context("admin server failed")?;
     tracing::info!("shut down");
     Ok(())

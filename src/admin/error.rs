@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::cluster::Rejected;
+use crate::cluster::raft_store::RefusalKind;
 use crate::resources::validate::Invalid;
 use crate::storage::StorageError;
 
@@ -98,6 +99,14 @@ impl From<Rejected> for AppError {
             Rejected::Conflict(m) => AppError::Conflict(m),
             Rejected::Storage(s) => s.into(),
             Rejected::Internal(m) => AppError::Internal(m),
+            Rejected::Unavailable(m) => AppError::Unavailable(m),
+            Rejected::Refused { kind, message } => match kind {
+                RefusalKind::Invalid | RefusalKind::MissingReference => {
+                    AppError::Unprocessable(message)
+                }
+                RefusalKind::NotFound => AppError::NotFound(message),
+                RefusalKind::Conflict => AppError::Conflict(message),
+            },
         }
     }
 }

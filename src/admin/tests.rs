@@ -13,14 +13,16 @@ use super::*;
 use crate::config::{AuthMethod, BasicAuthConfig, BasicUser, ByteSize, KeyAuthConfig};
 use crate::storage::Store;
 
-fn app_with(config: Config, peer: [u8; 4]) -> Router {
-    let cluster = Cluster::single_node(Store::open_memory().unwrap()).unwrap();
+async fn app_with(config: Config, peer: [u8; 4]) -> Router {
+    let cluster = Cluster::single_node(Store::open_memory().unwrap(), "http://127.0.0.1:9080")
+        .await
+        .unwrap();
     router(&config, cluster, Arc::new(Metrics::new().unwrap()))
         .layer(MockConnectInfo(SocketAddr::from((peer, 40000))))
 }
 
-fn app() -> Router {
-    app_with(Config::default(), [127, 0, 0, 1])
+async fn app() -> Router {
+    app_with(Config::default(), [127, 0, 0, 1]).await
 }
 
 async fn call(app: &Router, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
@@ -70,7 +72,7 @@ async fn assert_error(resp: (StatusCode, Value), status: StatusCode, contains: &
 
 #[tokio::test]
 async fn health_and_readiness() {
-    let app = app();
+    let app = app().await;
     let (s, body) = call(&app, "GET", "/healthz", None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(body["status"], "ok");
@@ -81,7 +83,7 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn namespace_service_route_crud() {
-    let app = app();
+    let app = app().await;
     let (s, body) = put(&app, "namespace", json!({"name": "ns1"})).await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     assert_eq!(body["data"]["name"], "ns1");
@@ -155,7 +157,7 @@ async fn namespace_service_route_crud() {
 
 #[tokio::test]
 async fn documents_secrets_domains_modules_collections() {
-    let app = app();
+    let app = app().await;
     let (s, body) = put(
         &app,
         "collection",
@@ -225,7 +227,7 @@ async fn documents_secrets_domains_modules_collections() {
 
 #[tokio::test]
 async fn bad_input_gets_4xx_json_and_changes_nothing() {
-    let app = app();
+    let app = app().await;
     assert_error(
         put(&app, "namespace", json!({})).await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -331,7 +333,7 @@ async fn bad_input_gets_4xx_json_and_changes_nothing() {
 async fn oversized_bodies_are_refused_with_413() {
     let mut config = Config::default();
     config.admin.max_body_size = ByteSize(64);
-    let app = app_with(config, [127, 0, 0, 1]);
+    let app = app_with(config, [127, 0, 0, 1]).await;
     let big = json!({"name": "x", "tags": ["a".repeat(100)]}).to_string();
     assert_error(
         call(&app, "PUT", "/api/v1/namespace", Some(&big)).await,
@@ -351,7 +353,7 @@ async fn key_auth() {
         keys: vec!["s3cret".into()],
         header_name: "X-DGate-Key".into(),
     });
-    let app = app_with(config, [127, 0, 0, 1]);
+    let app = app_with(config, [127, 0, 0, 1]).await;
     assert_error(
         call(&app, "GET", "/api/v1/namespace", None).await,
         StatusCode::UNAUTHORIZED,
@@ -389,7 +391,7 @@ async fn basic_auth() {
             password: "pw".into(),
         }],
     });
-    let app = app_with(config, [127, 0, 0, 1]);
+    let app = app_with(config, [127, 0, 0, 1]).await;
     let res = app
         .clone()
         .oneshot(
@@ -425,14 +427,14 @@ async fn basic_auth() {
 async fn allow_list() {
     let mut config = Config::default();
     config.admin.allow_list = vec!["10.0.0.0/8".into()];
-    let outside = app_with(config.clone(), [192, 168, 1, 1]);
+    let outside = app_with(config.clone(), [192, 168, 1, 1]).await;
     assert_error(
         call(&outside, "GET", "/healthz", None).await,
         StatusCode::FORBIDDEN,
         "192.168.1.1 is not in the admin allow list",
     )
     .await;
-    let inside = app_with(config, [10, 1, 2, 3]);
+    let inside = app_with(config, [10, 1, 2, 3]).await;
     assert_eq!(
         call(&inside, "GET", "/api/v1/namespace", None).await.0,
         StatusCode::OK
@@ -441,7 +443,7 @@ async fn allow_list() {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_status() {
-    let app = app();
+    let app = app().await;
     call(&app, "GET", "/api/v1/namespace", None).await;
     call(&app, "GET", "/api/v1/service/missing", None).await;
     let res = app

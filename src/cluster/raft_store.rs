@@ -273,8 +273,9 @@ fn response(result: Result<ChangeOutcome, Rejected>) -> StorageResult<ApplyRespo
         Err(e @ Rejected::NotFound(_)) => refused(RefusalKind::NotFound, &e),
         Err(e @ Rejected::MissingReference(_)) => refused(RefusalKind::MissingReference, &e),
         Err(e @ Rejected::Conflict(_)) => refused(RefusalKind::Conflict, &e),
+        Err(Rejected::Refused { kind, message }) => ApplyResponse::Refused { kind, message },
         // Storage failures are not refusals: the node cannot go on applying.
-        Err(e @ (Rejected::Storage(_) | Rejected::Internal(_))) => {
+        Err(e @ (Rejected::Storage(_) | Rejected::Internal(_) | Rejected::Unavailable(_))) => {
             return Err(io_write(e));
         }
     })

@@ -31,6 +31,15 @@ pub enum Rejected {
     Storage(#[from] StorageError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Refused by the state machine of the node that applied the command (reported over Raft).
+    #[error("{message}")]
+    Refused {
+        kind: super::raft_store::RefusalKind,
+        message: String,
+    },
+    /// The cluster cannot take writes now (no leader, not the leader).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Called with the store after every applied change (and once when installed), inside the write's
