@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::admin::{self, Metrics};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ClusterOptions};
 use crate::config::{Config, ConfigError, StorageKind};
 use crate::proxy::{self, Proxy};
 use crate::storage::Store;
@@ -93,7 +93,23 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
         proxy_tls: tls_listener.as_ref().map(|l| l.local_addr()).transpose()?,
     };
 
-    let cluster = Cluster::single_node(store, &format!("http://{}", bound.admin))
+    let advert = format!("http://{}", bound.admin);
+    let options = match &config.admin.replication {
+        None => ClusterOptions::single(config.node_name(), &advert),
+        Some(r) => ClusterOptions {
+            name: r
+                .id
+                .clone()
+                .unwrap_or_else(|| config.node_name().to_string()),
+            advert: r.advert_address.clone().unwrap_or(advert),
+            shared_key: r.shared_key.clone(),
+            bootstrap: r.bootstrap_cluster,
+            join: r.cluster_address.clone(),
+            voter: !r.watch_only,
+            timings: r.raft_config.clone(),
+        },
+    };
+    let cluster = Cluster::start(store, options)
         .await
         .context("cannot initialize state")?;
     let proxy = Proxy::new(

@@ -58,7 +58,14 @@ pub fn router(config: &Config, cluster: Cluster, metrics: Arc<Metrics>) -> Route
         .route(
             "/{kind}/{name}",
             get(resources::get).delete(resources::delete_by_path),
-        );
+        )
+        .route("/cluster", get(cluster_status));
+    // Raft's own endpoints (key-authenticated) exist only where nodes replicate.
+    let api = if config.admin.replication.is_some() {
+        api.nest_service("/raft", state.cluster.rpc_router())
+    } else {
+        api
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -87,8 +94,12 @@ async fn readyz(State(state): State<AdminState>) -> Response {
     if state.cluster.is_ready() {
         Json(json!({ "status": "ready" })).into_response()
     } else {
-        AppError::Unavailable("not ready: storage is not initialized".into()).into_response()
+        AppError::Unavailable("not ready: the cluster has no leader".into()).into_response()
     }
+}
+
+async fn cluster_status(State(state): State<AdminState>) -> Response {
+    Json(json!({ "status_code": 200, "data": state.cluster.status() })).into_response()
 }
 
 async fn render_metrics(State(state): State<AdminState>) -> Response {

@@ -54,7 +54,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
         Peer {
             target,
-            base: node.addr.trim_end_matches('/').to_string(),
+            base: node_url(node).trim_end_matches('/').to_string(),
             net: self.clone(),
         }
     }
@@ -135,8 +135,9 @@ struct RpcState {
     key: Arc<str>,
 }
 
-/// `POST /api/v1/raft/{append,vote,snapshot}`, to nest under the admin listener.
-pub fn rpc_router(raft: Raft<TypeConfig>, shared_key: &str) -> axum::Router {
+/// `POST /api/v1/raft/{append,vote,snapshot}` plus the `extra` routes, to nest under the admin
+/// listener; all of them behind the shared key.
+pub fn rpc_router(raft: Raft<TypeConfig>, shared_key: &str, extra: axum::Router) -> axum::Router {
     let state = RpcState {
         raft,
         key: shared_key.into(),
@@ -145,12 +146,49 @@ pub fn rpc_router(raft: Raft<TypeConfig>, shared_key: &str) -> axum::Router {
         .route("/append", post(append))
         .route("/vote", post(vote))
         .route("/snapshot", post(snapshot))
+        .with_state(state.clone())
+        .merge(extra)
+        // Log batches and snapshot chunks are larger than admin requests.
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 30))
         // The key is checked before anything else, body parsing included.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            authorized,
-        ))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(state, authorized))
+}
+
+/// The admin URL in a node's address (`http://host:port#name`).
+pub fn node_url(node: &BasicNode) -> &str {
+    node.addr.split('#').next().unwrap_or_default()
+}
+
+/// The node name in a node's address.
+pub fn node_name(node: &BasicNode) -> &str {
+    node.addr.split_once('#').map_or("", |(_, n)| n)
+}
+
+/// Posts `body` to a peer's `/api/v1/raft/{path}` with the key; the answer as JSON.
+pub async fn post_json<Req: Serialize, Resp: DeserializeOwned>(
+    net: &HttpNetwork,
+    base: &str,
+    path: &str,
+    body: &Req,
+    timeout: Duration,
+) -> Result<Resp, String> {
+    let res = net
+        .http
+        .post(format!("{}/api/v1/raft/{path}", base.trim_end_matches('/')))
+        .header(KEY_HEADER, &*net.key)
+        .timeout(timeout)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("{base} unreachable: {e}"))?;
+    let status = res.status();
+    if !status.is_success() {
+        let text = res.text().await.unwrap_or_default();
+        return Err(format!("{base} answered {status}: {text}"));
+    }
+    res.json()
+        .await
+        .map_err(|e| format!("{base} answered nonsense: {e}"))
 }
 
 async fn authorized(
@@ -219,7 +257,8 @@ mod tests {
         )
         .await
         .unwrap();
-        let app = axum::Router::new().nest("/api/v1/raft", rpc_router(raft.clone(), key));
+        let rpc = rpc_router(raft.clone(), key, axum::Router::new());
+        let app = axum::Router::new().nest("/api/v1/raft", rpc);
         tokio::spawn(async move { axum::serve(listener, app).await });
         Node { raft, sm, url }
     }

@@ -91,6 +91,13 @@ fn read_meta<T: DeserializeOwned>(sm: &StateMachine, key: &[u8]) -> StorageResul
     }
 }
 
+/// The last membership this state machine applied, if any.
+pub fn applied_membership(
+    sm: &StateMachine,
+) -> Result<Option<StoredMembership<NodeId, BasicNode>>, Rejected> {
+    read_meta(sm, MEMBERSHIP).map_err(|e| Rejected::Internal(format!("stored membership: {e}")))
+}
+
 /// The Raft log.
 #[derive(Clone)]
 pub struct LogStore {

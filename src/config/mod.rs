@@ -225,6 +225,71 @@ pub struct AdminConfig {
     /// Largest request body the admin API reads (`8MiB`, `512KiB`, or a number of bytes).
     #[serde(default = "max_body_size")]
     pub max_body_size: ByteSize,
+    /// Joining other nodes into one Raft cluster; without it the node is a cluster of one.
+    #[serde(default)]
+    pub replication: Option<ReplicationConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationConfig {
+    /// This node's name in the cluster (defaults to `node_id`).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// This node initializes the cluster on its first start (exactly one node should).
+    #[serde(default)]
+    pub bootstrap_cluster: bool,
+    /// Admin URLs of nodes to join through.
+    #[serde(default)]
+    pub cluster_address: Vec<String>,
+    /// The admin URL other nodes reach this one at (default: the bound admin address).
+    #[serde(default)]
+    pub advert_address: Option<String>,
+    /// Shared by every node; Raft requests without it are refused.
+    pub shared_key: String,
+    /// Join as a learner and stay one (read scale; never votes).
+    #[serde(default)]
+    pub watch_only: bool,
+    #[serde(default)]
+    pub raft_config: RaftTimings,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftTimings {
+    #[serde(default = "heartbeat_interval")]
+    pub heartbeat_interval: Millis,
+    #[serde(default = "election_timeout_min")]
+    pub election_timeout_min: Millis,
+    #[serde(default = "election_timeout_max")]
+    pub election_timeout_max: Millis,
+    /// Log entries between snapshots (the log is purged behind a snapshot).
+    #[serde(default = "snapshot_threshold")]
+    pub snapshot_threshold: u64,
+}
+
+fn heartbeat_interval() -> Millis {
+    Millis(100)
+}
+fn election_timeout_min() -> Millis {
+    Millis(400)
+}
+fn election_timeout_max() -> Millis {
+    Millis(800)
+}
+fn snapshot_threshold() -> u64 {
+    5000
+}
+
+impl Default for RaftTimings {
+    fn default() -> Self {
+        RaftTimings {
+            heartbeat_interval: heartbeat_interval(),
+            election_timeout_min: election_timeout_min(),
+            election_timeout_max: election_timeout_max(),
+            snapshot_threshold: snapshot_threshold(),
+        }
+    }
 }
 
 fn max_body_size() -> ByteSize {
@@ -241,6 +306,7 @@ impl Default for AdminConfig {
             key_auth: None,
             basic_auth: None,
             max_body_size: max_body_size(),
+            replication: None,
         }
     }
 }
@@ -338,6 +404,8 @@ pub enum ConfigError {
     HeaderTimeoutOutOfRange,
     #[error("{key}: {reason}")]
     TlsFile { key: &'static str, reason: String },
+    #[error("admin.replication.{key}: {reason}")]
+    Replication { key: &'static str, reason: String },
 }
 
 /// Command-line values that replace what the file says.
@@ -514,6 +582,55 @@ impl Config {
         }
         if !(1..=3_600_000).contains(&self.proxy.header_read_timeout.0) {
             return Err(ConfigError::HeaderTimeoutOutOfRange);
+        }
+        if let Some(r) = &self.admin.replication {
+            let bad = |key, reason: &str| {
+                Err(ConfigError::Replication {
+                    key,
+                    reason: reason.to_string(),
+                })
+            };
+            if let Some(id) = &r.id
+                && let Err(e) = crate::resources::validate::name("id", id)
+            {
+                return bad("id", &e.reason);
+            }
+            if r.shared_key.is_empty() {
+                return bad("shared_key", "must not be empty");
+            }
+            if !r.bootstrap_cluster && r.cluster_address.is_empty() {
+                return bad(
+                    "cluster_address",
+                    "a node that does not bootstrap the cluster needs an address to join through",
+                );
+            }
+            let http_url = |u: &str| {
+                url::Url::parse(u).is_ok_and(|u| u.scheme() == "http" && u.host().is_some())
+            };
+            if let Some(i) = r.cluster_address.iter().position(|u| !http_url(u)) {
+                return Err(ConfigError::Replication {
+                    key: "cluster_address",
+                    reason: format!("{:?} is not an http:// admin URL", r.cluster_address[i]),
+                });
+            }
+            if let Some(a) = &r.advert_address
+                && !http_url(a)
+            {
+                return bad("advert_address", "must be an http:// admin URL");
+            }
+            let t = &r.raft_config;
+            if t.heartbeat_interval.0 == 0 || t.heartbeat_interval >= t.election_timeout_min {
+                return bad(
+                    "raft_config.heartbeat_interval",
+                    "must be above 0 and below election_timeout_min",
+                );
+            }
+            if t.election_timeout_min >= t.election_timeout_max {
+                return bad(
+                    "raft_config.election_timeout_min",
+                    "must be below election_timeout_max",
+                );
+            }
         }
         Ok(self)
     }

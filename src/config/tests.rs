@@ -209,6 +209,38 @@ fn invalid_configs_name_the_key_and_the_reason() {
             "admin.port: port 8080 is already used by proxy.port",
         ),
         (
+            "admin:\n  replication: {bootstrap_cluster: true}",
+            "admin.replication: missing field `shared_key`",
+        ),
+        (
+            "admin:\n  replication: {shared_key: '', bootstrap_cluster: true}",
+            "admin.replication.shared_key: must not be empty",
+        ),
+        (
+            "admin:\n  replication: {shared_key: k}",
+            "admin.replication.cluster_address: a node that does not bootstrap the cluster needs an address",
+        ),
+        (
+            "admin:\n  replication: {shared_key: k, cluster_address: ['ftp://x']}",
+            "admin.replication.cluster_address: \"ftp://x\" is not an http:// admin URL",
+        ),
+        (
+            "admin:\n  replication: {shared_key: k, bootstrap_cluster: true, advert_address: nope}",
+            "admin.replication.advert_address: must be an http:// admin URL",
+        ),
+        (
+            "admin:\n  replication: {shared_key: k, bootstrap_cluster: true, id: 'a b'}",
+            "admin.replication.id: \"a b\" is not a valid name",
+        ),
+        (
+            "admin:\n  replication: {shared_key: k, bootstrap_cluster: true, raft_config: {heartbeat_interval: 1s}}",
+            "admin.replication.raft_config.heartbeat_interval: must be above 0 and below election_timeout_min",
+        ),
+        (
+            "admin:\n  replication: {shared_key: k, bootstrap_cluster: true, raft_config: {election_timeout_min: 2s}}",
+            "admin.replication.raft_config.election_timeout_min: must be below election_timeout_max",
+        ),
+        (
             "proxy:\n  tls: {port: 9080, cert_file: c, key_file: k}",
             "proxy.tls.port: port 9080 is already used by admin.port",
         ),

@@ -3,6 +3,7 @@
 
 mod admin_api;
 mod cli;
+mod cluster;
 mod config;
 mod helpers;
 mod persistence;
