@@ -28,8 +28,14 @@ impl Gateway {
 
     pub fn try_start(data_dir: &Path, extra: &[&str]) -> Result<Gateway, String> {
         let mut cmd = Command::new(BIN);
-        cmd.arg("server")
-            .args(["--admin-port", "0", "--proxy-port", "0", "--data-dir"])
+        cmd.arg("server");
+        // Free ports unless the caller picks them.
+        for flag in ["--admin-port", "--proxy-port"] {
+            if !extra.contains(&flag) {
+                cmd.args([flag, "0"]);
+            }
+        }
+        cmd.arg("--data-dir")
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "dgate=warn")
@@ -179,6 +185,15 @@ impl Api {
         self.raw("DELETE", &format!("/api/v1/{kind}"), Some(body.to_string()))
             .await
     }
+}
+
+/// A loopback port that was free a moment ago (for nodes that must keep their address across a
+/// restart).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// Runs the `dgate` CLI with `args` against `admin`.
