@@ -17,22 +17,26 @@ fn main() -> ExitCode {
             cli::print_completions(*shell);
             ExitCode::SUCCESS
         }
-        Some(cmd) => {
-            let Some((kind, action)) = cmd.resource() else {
-                return ExitCode::FAILURE;
-            };
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => return fail(1, &format!("cannot start runtime: {e}")),
-            };
-            match rt.block_on(cli::run_resource(&cli, kind, action)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(e.exit_code(), &e.to_string()),
-            }
-        }
+        Some(Command::Cluster { .. }) => run_client(cli::run_cluster(&cli)),
+        Some(cmd) => match cmd.resource() {
+            Some((kind, action)) => run_client(cli::run_resource(&cli, kind, action)),
+            None => ExitCode::FAILURE,
+        },
+    }
+}
+
+/// Runs one admin-API client command on a small runtime.
+fn run_client(command: impl std::future::Future<Output = Result<(), cli::CliError>>) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, &format!("cannot start runtime: {e}")),
+    };
+    match rt.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e.exit_code(), &e.to_string()),
     }
 }
 

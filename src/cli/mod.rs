@@ -15,7 +15,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::resources::Kind;
 
-pub use resource::run as run_resource;
+pub use client::CliError;
+pub use resource::{run as run_resource, run_cluster};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -83,6 +84,17 @@ pub enum Command {
     Document(ResourceCommand),
     #[command(visible_alias = "sec", about = "Manage secrets")]
     Secret(ResourceCommand),
+    /// Inspect the Raft cluster the gateway belongs to.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterAction {
+    /// The leader, the members and their roles, and this node's applied index.
+    Status,
 }
 
 impl Command {
@@ -97,7 +109,9 @@ impl Command {
             Command::Collection(c) => (Kind::Collection, c),
             Command::Document(c) => (Kind::Document, c),
             Command::Secret(c) => (Kind::Secret, c),
-            Command::Server(_) | Command::Completions { .. } => return None,
+            Command::Server(_) | Command::Completions { .. } | Command::Cluster { .. } => {
+                return None;
+            }
         };
         Some((kind, &cmd.action))
     }

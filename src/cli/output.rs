@@ -43,13 +43,40 @@ pub fn deleted(kind: Kind, output: Output) {
     }
 }
 
+/// Prints `GET /api/v1/cluster`: a summary line and a member table.
+pub fn cluster(output: Output, data: Option<&Value>) {
+    let Some(data) = data else { return };
+    if output == Output::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(data).unwrap_or_else(|_| data.to_string())
+        );
+        return;
+    }
+    println!(
+        "node {}  leader {}  term {}  applied {}",
+        cell(data.get("node")),
+        cell(data.get("leader")),
+        cell(data.get("term")),
+        cell(data.get("applied_index"))
+    );
+    let members = data.get("members").cloned().unwrap_or(Value::Array(vec![]));
+    print!(
+        "{}",
+        render(&["name", "address", "role", "leader"], &members)
+    );
+}
+
 /// Renders one resource or a list of them as an aligned table.
 pub fn table(kind: Kind, data: &Value) -> String {
+    render(columns(kind), data)
+}
+
+fn render(cols: &[&str], data: &Value) -> String {
     let rows: Vec<&Value> = match data {
         Value::Array(items) => items.iter().collect(),
         one => vec![one],
     };
-    let cols = columns(kind);
     let mut cells: Vec<Vec<String>> = vec![cols.iter().map(|c| heading(c)).collect()];
     for row in rows {
         cells.push(cols.iter().map(|c| cell(row.get(*c))).collect());

@@ -60,6 +60,14 @@ pub async fn run(cli: &Cli, kind: Kind, action: &Action) -> Result<(), CliError>
 /// The name (or id) a command names, and its `namespace`/`collection` query pairs.
 type Lookup = (Option<String>, Vec<(&'static str, String)>);
 
+/// `dgate cluster status`.
+pub async fn run_cluster(cli: &Cli) -> Result<(), CliError> {
+    let client = Client::new(&cli.admin, cli.auth.as_deref(), &cli.auth_header)?;
+    let data = client.send(Method::GET, "/cluster", &[], None).await?;
+    output::cluster(cli.output, data.as_ref());
+    Ok(())
+}
+
 /// Splits get/list/delete fields into the name (or id) and the `namespace`/`collection` query.
 fn lookup_args(
     kind: Kind,

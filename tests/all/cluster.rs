@@ -75,6 +75,15 @@ async fn three_nodes_form_a_cluster_and_replicate_writes_from_any_node() {
     })
     .await;
     assert_eq!(cluster_status(&n1).await["leader"], "n1");
+    let out = crate::helpers::cli(&n2.admin, &["cluster", "status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.starts_with("node n2  leader n1  term "), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" voter ")).count(),
+        3,
+        "{text}"
+    );
     for gw in [&n1, &n2, &n3] {
         eventually("a leader on every node", || async {
             gw.client().get("/readyz").await.0 == 200
