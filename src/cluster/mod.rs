@@ -30,6 +30,9 @@ use crate::storage::{Batch, StorageError, Store};
 use raft_store::{ApplyResponse, LogStore, NodeId, SmStore, TypeConfig};
 
 const BOOTSTRAPPED: &[u8] = b"bootstrapped";
+/// How long a write may wait to be committed by a majority.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why a write could not be proposed here.
 pub enum WriteError {
     /// Another node leads (its address, when known).
@@ -125,7 +128,8 @@ impl Cluster {
             election_timeout_min: t.election_timeout_min.0,
             election_timeout_max: t.election_timeout_max.0,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(t.snapshot_threshold),
-            max_in_snapshot_log_to_keep: 100,
+            // Keep some log behind a snapshot so a briefly lagging node needs no snapshot.
+            max_in_snapshot_log_to_keep: t.snapshot_threshold.min(100),
             ..Default::default()
         }
         .validate()
@@ -275,7 +279,14 @@ impl Cluster {
 
     /// Proposes `cmd` on this node, which must be the leader.
     pub async fn write_here(&self, cmd: ChangeCommand) -> Result<Forwarded, WriteError> {
-        match self.raft.client_write(cmd).await {
+        // Without a quorum a leader cannot commit; answer instead of waiting forever.
+        let written = tokio::time::timeout(COMMIT_TIMEOUT, self.raft.client_write(cmd)).await;
+        let Ok(written) = written else {
+            return Err(WriteError::Other(Rejected::Unavailable(format!(
+                "the change was not committed within {COMMIT_TIMEOUT:?} (is a majority of the cluster up?); it may still be applied later"
+            ))));
+        };
+        match written {
             Ok(res) => Ok(Forwarded {
                 response: res.data,
                 log_index: res.log_id.index,
@@ -351,6 +362,9 @@ impl Cluster {
             "leader": m.current_leader.map(name_of),
             "term": m.current_term,
             "applied_index": m.last_applied.map(|l| l.index),
+            "last_log_index": m.last_log_index,
+            "purged_index": m.purged.map(|l| l.index),
+            "snapshot_index": m.snapshot.map(|l| l.index),
             "members": members,
         })
     }

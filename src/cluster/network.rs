@@ -184,7 +184,11 @@ pub async fn post_json<Req: Serialize, Resp: DeserializeOwned>(
     let status = res.status();
     if !status.is_success() {
         let text = res.text().await.unwrap_or_default();
-        return Err(format!("{base} answered {status}: {text}"));
+        // dgate's own errors carry a message; pass it on as is.
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string));
+        return Err(message.unwrap_or_else(|| format!("{base} answered {status}: {text}")));
     }
     res.json()
         .await

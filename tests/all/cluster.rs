@@ -256,4 +256,100 @@ async fn losing_the_leader_loses_no_acknowledged_write() {
     })
     .await;
     assert_eq!(n1.client().get("/readyz").await.0, 200);
+
+    // With two of three nodes gone, the last one is a minority: writes are refused with 503 (not
+    // left hanging), and its proxy keeps serving the last state.
+    drop(n2);
+    drop(n3);
+    let started = Instant::now();
+    let (s, v) = n1
+        .client()
+        .put("namespace", json!({"name": "lonely"}))
+        .await;
+    assert_eq!(s, 503, "{v}");
+    assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(
+        reqwest::get(format!("{}/x", n1.proxy))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_missed_the_compacted_log_catches_up_by_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<(String, String)> = (0..3)
+        .map(|_| {
+            (
+                crate::helpers::free_port().to_string(),
+                crate::helpers::free_port().to_string(),
+            )
+        })
+        .collect();
+    let flags = |i: usize| {
+        [
+            "--admin-port",
+            ports[i].0.as_str(),
+            "--proxy-port",
+            ports[i].1.as_str(),
+        ]
+    };
+    let n1_admin = format!("http://127.0.0.1:{}", ports[0].0);
+    let small = |d: &std::path::Path, name: &str, boot: bool, i: usize| {
+        let config = write_file(
+            d,
+            &format!("{name}.yaml"),
+            &format!(
+                "node_id: {name}\nadmin:\n  replication:\n    bootstrap_cluster: {boot}\n    cluster_address: [\"{n1_admin}\"]\n    shared_key: k\n    raft_config: {{heartbeat_interval: 50ms, election_timeout_min: 300ms, election_timeout_max: 600ms, snapshot_threshold: 20}}\n"
+            ),
+        );
+        let mut args = vec!["--config".to_string(), config.display().to_string()];
+        args.extend(flags(i).iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Gateway::start(&d.join(name), &args)
+    };
+    let n1 = small(dir.path(), "n1", true, 0);
+    let _n2 = small(dir.path(), "n2", false, 1);
+    let n3 = small(dir.path(), "n3", false, 2);
+    eventually("three voters", || async {
+        cluster_status(&n1).await["members"]
+            .as_array()
+            .is_some_and(|m| m.len() == 3)
+    })
+    .await;
+    eventually("n3 applied the membership", || async {
+        cluster_status(&n3).await["applied_index"]
+            .as_u64()
+            .is_some()
+    })
+    .await;
+    let n3_applied = cluster_status(&n3).await["applied_index"].as_u64().unwrap();
+    drop(n3);
+    for i in 0..150 {
+        let (s, v) = n1
+            .client()
+            .put("namespace", json!({"name": format!("s{i}")}))
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    eventually("the log to be compacted past n3", || async {
+        cluster_status(&n1).await["purged_index"]
+            .as_u64()
+            .is_some_and(|p| p > n3_applied)
+    })
+    .await;
+    let n3 = small(dir.path(), "n3", false, 2);
+    eventually("n3 to catch up", || async {
+        let (_, list) = n3.client().get("/api/v1/namespace").await;
+        list["count"].as_u64() == Some(151)
+    })
+    .await;
+    assert!(
+        cluster_status(&n3).await["snapshot_index"]
+            .as_u64()
+            .is_some()
+    );
 }
