@@ -1,14 +1,23 @@
 //! Proxy metrics: requests by namespace, route and status class, and latency by route. Handles are
 //! resolved once per route when the snapshot is built, so the hot path only touches atomics.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
 };
+
+/// Route handles by (namespace, route name).
+type RouteCache = HashMap<(String, String), Arc<RouteMetrics>>;
 
 #[derive(Clone)]
 pub struct ProxyMetrics {
     requests: IntCounterVec,
     latency: HistogramVec,
+    /// Resolved handles by (namespace, route), kept across snapshots: resolving six label sets
+    /// per route on every rebuild would dominate the rebuild.
+    routes: Arc<Mutex<RouteCache>>,
 }
 
 /// One route's counters: index 0 is 1xx … index 4 is 5xx.
@@ -39,10 +48,23 @@ impl ProxyMetrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
-        Ok(ProxyMetrics { requests, latency })
+        Ok(ProxyMetrics {
+            requests,
+            latency,
+            routes: Arc::default(),
+        })
     }
 
-    pub fn route(&self, namespace: &str, route: &str) -> RouteMetrics {
+    /// The handles for one route, resolved once.
+    pub fn route(&self, namespace: &str, route: &str) -> Arc<RouteMetrics> {
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        routes
+            .entry((namespace.to_string(), route.to_string()))
+            .or_insert_with(|| Arc::new(self.resolve(namespace, route)))
+            .clone()
+    }
+
+    fn resolve(&self, namespace: &str, route: &str) -> RouteMetrics {
         let class = |c: &str| self.requests.with_label_values(&[namespace, route, c]);
         RouteMetrics {
             by_class: [

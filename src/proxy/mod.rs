@@ -57,7 +57,7 @@ pub struct Proxy {
     snapshot: Arc<ArcSwap<Snapshot>>,
     clients: Clients,
     metrics: ProxyMetrics,
-    unmatched: RouteMetrics,
+    unmatched: Arc<RouteMetrics>,
     settings: Settings,
     http: auto::Builder<TokioExecutor>,
 }

@@ -20,7 +20,7 @@ pub struct RouteTarget {
     pub upstream: Option<Arc<Upstream>>,
     pub strip_path: bool,
     pub preserve_host: bool,
-    pub metrics: RouteMetrics,
+    pub metrics: Arc<RouteMetrics>,
 }
 
 pub struct Snapshot {
