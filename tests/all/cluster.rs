@@ -14,10 +14,11 @@ fn node(
     join: Option<&str>,
     key: &str,
 ) -> Gateway {
-    node_on(dir, name, bootstrap, join, key, &[])
+    node_on(dir, name, bootstrap, join, key, &[], "")
 }
 
-/// A cluster node; `ports` are extra server flags (fixed ports survive a restart).
+/// A cluster node; `ports` are extra server flags (fixed ports survive a restart) and
+/// `raft_extra` more `raft_config` entries.
 fn node_on(
     dir: &std::path::Path,
     name: &str,
@@ -25,6 +26,7 @@ fn node_on(
     join: Option<&str>,
     key: &str,
     ports: &[&str],
+    raft_extra: &str,
 ) -> Gateway {
     let join = join.map_or(String::new(), |j| format!("[\"{j}\"]"));
     let join = if join.is_empty() {
@@ -36,12 +38,28 @@ fn node_on(
         dir,
         &format!("{name}.yaml"),
         &format!(
-            "node_id: {name}\nadmin:\n  replication:\n    bootstrap_cluster: {bootstrap}\n    cluster_address: {join}\n    shared_key: {key}\n    raft_config: {{heartbeat_interval: 50ms, election_timeout_min: 300ms, election_timeout_max: 600ms}}\n"
+            "node_id: {name}\nadmin:\n  replication:\n    bootstrap_cluster: {bootstrap}\n    cluster_address: {join}\n    shared_key: {key}\n    raft_config: {{heartbeat_interval: 50ms, election_timeout_min: 300ms, election_timeout_max: 600ms{raft_extra}}}\n"
         ),
     );
     let mut args = vec!["--config", config.to_str().unwrap()];
     args.extend_from_slice(ports);
     Gateway::start(&dir.join(name), &args)
+}
+
+/// (admin, proxy) loopback ports for `n` nodes, fixed so a node keeps its address across a restart.
+fn fixed_ports(n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|_| {
+            (
+                crate::helpers::free_port().to_string(),
+                crate::helpers::free_port().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn port_flags(p: &(String, String)) -> [&str; 4] {
+    ["--admin-port", p.0.as_str(), "--proxy-port", p.1.as_str()]
 }
 
 async fn eventually<F, Fut>(what: &str, mut check: F)
@@ -146,26 +164,12 @@ async fn losing_the_leader_loses_no_acknowledged_write() {
 
     let up = upstream::start("a").await;
     let dir = tempfile::tempdir().unwrap();
-    let ports: Vec<(String, String)> = (0..3)
-        .map(|_| {
-            (
-                crate::helpers::free_port().to_string(),
-                crate::helpers::free_port().to_string(),
-            )
-        })
-        .collect();
-    let flags = |i: usize| {
-        [
-            "--admin-port",
-            ports[i].0.as_str(),
-            "--proxy-port",
-            ports[i].1.as_str(),
-        ]
-    };
+    let ports = fixed_ports(3);
+    let flags = |i: usize| port_flags(&ports[i]);
     let n1_admin = format!("http://127.0.0.1:{}", ports[0].0);
-    let n1 = node_on(dir.path(), "n1", true, None, "k", &flags(0));
-    let n2 = node_on(dir.path(), "n2", false, Some(&n1_admin), "k", &flags(1));
-    let n3 = node_on(dir.path(), "n3", false, Some(&n1_admin), "k", &flags(2));
+    let n1 = node_on(dir.path(), "n1", true, None, "k", &flags(0), "");
+    let n2 = node_on(dir.path(), "n2", false, Some(&n1_admin), "k", &flags(1), "");
+    let n3 = node_on(dir.path(), "n3", false, Some(&n1_admin), "k", &flags(2), "");
     eventually("three voters", || async {
         cluster_status(&n1).await["members"]
             .as_array()
@@ -246,7 +250,7 @@ async fn losing_the_leader_loses_no_acknowledged_write() {
     }
 
     // The old leader comes back with its data dir and catches up.
-    let n1 = node_on(dir.path(), "n1", true, None, "k", &flags(0));
+    let n1 = node_on(dir.path(), "n1", true, None, "k", &flags(0), "");
     eventually("the old leader to catch up", || async {
         let (_, list) = n1.client().get("/api/v1/namespace").await;
         let have: Vec<&str> = list["data"].as_array().map_or(vec![], |a| {
@@ -281,39 +285,24 @@ async fn losing_the_leader_loses_no_acknowledged_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_missed_the_compacted_log_catches_up_by_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    let ports: Vec<(String, String)> = (0..3)
-        .map(|_| {
-            (
-                crate::helpers::free_port().to_string(),
-                crate::helpers::free_port().to_string(),
-            )
-        })
-        .collect();
-    let flags = |i: usize| {
-        [
-            "--admin-port",
-            ports[i].0.as_str(),
-            "--proxy-port",
-            ports[i].1.as_str(),
-        ]
-    };
+    let ports = fixed_ports(3);
+    let flags = |i: usize| port_flags(&ports[i]);
     let n1_admin = format!("http://127.0.0.1:{}", ports[0].0);
-    let small = |d: &std::path::Path, name: &str, boot: bool, i: usize| {
-        let config = write_file(
-            d,
-            &format!("{name}.yaml"),
-            &format!(
-                "node_id: {name}\nadmin:\n  replication:\n    bootstrap_cluster: {boot}\n    cluster_address: [\"{n1_admin}\"]\n    shared_key: k\n    raft_config: {{heartbeat_interval: 50ms, election_timeout_min: 300ms, election_timeout_max: 600ms, snapshot_threshold: 20}}\n"
-            ),
-        );
-        let mut args = vec!["--config".to_string(), config.display().to_string()];
-        args.extend(flags(i).iter().map(|s| s.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Gateway::start(&d.join(name), &args)
+    let small = |name: &str, boot: bool, i: usize| {
+        let join = (!boot).then_some(n1_admin.as_str());
+        node_on(
+            dir.path(),
+            name,
+            boot,
+            join,
+            "k",
+            &flags(i),
+            ", snapshot_threshold: 20",
+        )
     };
-    let n1 = small(dir.path(), "n1", true, 0);
-    let _n2 = small(dir.path(), "n2", false, 1);
-    let n3 = small(dir.path(), "n3", false, 2);
+    let n1 = small("n1", true, 0);
+    let _n2 = small("n2", false, 1);
+    let n3 = small("n3", false, 2);
     eventually("three voters", || async {
         cluster_status(&n1).await["members"]
             .as_array()
@@ -341,7 +330,7 @@ async fn a_node_that_missed_the_compacted_log_catches_up_by_snapshot() {
             .is_some_and(|p| p > n3_applied)
     })
     .await;
-    let n3 = small(dir.path(), "n3", false, 2);
+    let n3 = small("n3", false, 2);
     eventually("n3 to catch up", || async {
         let (_, list) = n3.client().get("/api/v1/namespace").await;
         list["count"].as_u64() == Some(151)
