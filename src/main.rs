@@ -17,7 +17,7 @@ fn main() -> ExitCode {
             cli::print_completions(*shell);
             ExitCode::SUCCESS
         }
-        Some(Command::Cluster { .. }) => run_client(cli::run_cluster(&cli)),
+        Some(Command::Cluster { action }) => run_client(cli::run_cluster(&cli, action)),
         Some(cmd) => match cmd.resource() {
             Some((kind, action)) => run_client(cli::run_resource(&cli, kind, action)),
             None => ExitCode::FAILURE,

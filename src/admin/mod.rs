@@ -26,7 +26,7 @@ pub use auth::AccessPolicy;
 pub use error::AppError;
 pub use metrics::Metrics;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, MembershipChange};
 use crate::config::Config;
 
 /// What every handler shares.
@@ -59,7 +59,9 @@ pub fn router(config: &Config, cluster: Cluster, metrics: Arc<Metrics>) -> Route
             "/{kind}/{name}",
             get(resources::get).delete(resources::delete_by_path),
         )
-        .route("/cluster", get(cluster_status));
+        .route("/cluster", get(cluster_status))
+        .route("/cluster/promote", axum::routing::post(cluster_promote))
+        .route("/cluster/leave", axum::routing::post(cluster_leave));
     // Raft's own endpoints (key-authenticated) exist only where nodes replicate.
     let api = if config.admin.replication.is_some() {
         api.nest_service("/raft", state.cluster.rpc_router())
@@ -100,6 +102,37 @@ async fn readyz(State(state): State<AdminState>) -> Response {
 
 async fn cluster_status(State(state): State<AdminState>) -> Response {
     Json(json!({ "status_code": 200, "data": state.cluster.status() })).into_response()
+}
+
+/// `{"name": ...}` for the membership endpoints.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberName {
+    name: String,
+}
+
+async fn cluster_member_change(
+    state: &AdminState,
+    body: Result<Json<MemberName>, axum::extract::rejection::JsonRejection>,
+    change: fn(String) -> MembershipChange,
+) -> Result<Response, AppError> {
+    let Json(member) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    state.cluster.change_membership(change(member.name)).await?;
+    Ok(Json(json!({ "status_code": 200, "data": state.cluster.status() })).into_response())
+}
+
+async fn cluster_promote(
+    State(state): State<AdminState>,
+    body: Result<Json<MemberName>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, AppError> {
+    cluster_member_change(&state, body, MembershipChange::Promote).await
+}
+
+async fn cluster_leave(
+    State(state): State<AdminState>,
+    body: Result<Json<MemberName>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, AppError> {
+    cluster_member_change(&state, body, MembershipChange::Leave).await
 }
 
 async fn render_metrics(State(state): State<AdminState>) -> Response {

@@ -95,6 +95,10 @@ pub enum Command {
 pub enum ClusterAction {
     /// The leader, the members and their roles, and this node's applied index.
     Status,
+    /// Make a learner a voter.
+    Promote { name: String },
+    /// Remove a node from the cluster.
+    Leave { name: String },
 }
 
 impl Command {

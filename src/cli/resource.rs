@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::{Map, Value};
 
 use super::client::{CliError, Client};
-use super::{Action, Cli, fields, output};
+use super::{Action, Cli, ClusterAction, fields, output};
 use crate::resources::Kind;
 
 /// Runs one resource command against the admin API and prints the result.
@@ -61,9 +61,19 @@ pub async fn run(cli: &Cli, kind: Kind, action: &Action) -> Result<(), CliError>
 type Lookup = (Option<String>, Vec<(&'static str, String)>);
 
 /// `dgate cluster status`.
-pub async fn run_cluster(cli: &Cli) -> Result<(), CliError> {
+pub async fn run_cluster(cli: &Cli, action: &ClusterAction) -> Result<(), CliError> {
     let client = Client::new(&cli.admin, cli.auth.as_deref(), &cli.auth_header)?;
-    let data = client.send(Method::GET, "/cluster", &[], None).await?;
+    let data = match action {
+        ClusterAction::Status => client.send(Method::GET, "/cluster", &[], None).await?,
+        ClusterAction::Promote { name } | ClusterAction::Leave { name } => {
+            let path = match action {
+                ClusterAction::Promote { .. } => "/cluster/promote",
+                _ => "/cluster/leave",
+            };
+            let body = serde_json::json!({ "name": name });
+            client.send(Method::POST, path, &[], Some(&body)).await?
+        }
+    };
     output::cluster(cli.output, data.as_ref());
     Ok(())
 }

@@ -90,6 +90,16 @@ pub struct JoinRequest {
     pub voter: bool,
 }
 
+/// A change to who is in the cluster, by node name.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", content = "name", rename_all = "lowercase")]
+pub enum MembershipChange {
+    /// A learner becomes a voter.
+    Promote(String),
+    /// A node leaves the cluster.
+    Leave(String),
+}
+
 /// A write forwarded to the leader, and what it answers.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Forwarded {
@@ -248,6 +258,52 @@ impl Cluster {
         Ok(())
     }
 
+    /// Promotes or removes a member (on the leader, forwarding it there from a follower).
+    pub async fn change_membership(&self, change: MembershipChange) -> Result<(), Rejected> {
+        let (name, promote) = match &change {
+            MembershipChange::Promote(n) => (n.as_str(), true),
+            MembershipChange::Leave(n) => (n.as_str(), false),
+        };
+        let id = node_id(name);
+        let is_voter = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            let membership = m.membership_config.membership();
+            if membership.get_node(&id).is_none() {
+                return Err(Rejected::Refused {
+                    kind: raft_store::RefusalKind::NotFound,
+                    message: format!("no member named {name:?}"),
+                });
+            }
+            membership.voter_ids().any(|v| v == id)
+        };
+        let members = match (promote, is_voter) {
+            (true, _) => openraft::ChangeMembers::AddVoterIds([id].into()),
+            (false, true) => openraft::ChangeMembers::RemoveVoters([id].into()),
+            (false, false) => openraft::ChangeMembers::RemoveNodes([id].into()),
+        };
+        match self.raft.change_membership(members, false).await {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                let leader = f
+                    .leader_node
+                    .ok_or_else(|| Rejected::Unavailable("the cluster has no leader".into()))?;
+                network::post_json(
+                    &self.net,
+                    network::node_url(&leader),
+                    "membership",
+                    &change,
+                    Duration::from_secs(30),
+                )
+                .await
+                .map_err(Rejected::Unavailable)
+            }
+            Err(e) => Err(Rejected::Unavailable(format!(
+                "cannot change the membership: {e}"
+            ))),
+        }
+    }
+
     /// Commits `cmd` through Raft (on the leader, forwarding it there from a follower); returns
     /// once it is applied on this node, so a read here right after sees it.
     pub async fn write(&self, cmd: ChangeCommand) -> Result<ChangeOutcome, Rejected> {
@@ -327,8 +383,18 @@ impl Cluster {
                 Err(e) => failed(&e),
             }
         }
+        async fn membership(
+            State(c): State<Cluster>,
+            Json(change): Json<MembershipChange>,
+        ) -> Response {
+            match c.change_membership(change).await {
+                Ok(()) => Json(()).into_response(),
+                Err(e) => failed(&e),
+            }
+        }
         let extra = axum::Router::new()
             .route("/write", axum::routing::post(write))
+            .route("/membership", axum::routing::post(membership))
             .route("/join", axum::routing::post(join))
             .with_state(self.clone());
         network::rpc_router(self.raft.clone(), &self.opts.shared_key, extra)

@@ -155,6 +155,32 @@ async fn three_nodes_form_a_cluster_and_replicate_writes_from_any_node() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+
+    // Membership from the CLI, sent to a follower and carried out by the leader.
+    let out = crate::helpers::cli(&n2.admin, &["cluster", "promote", "nobody"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no member named \"nobody\" (HTTP 404)"));
+    let out = crate::helpers::cli(&n2.admin, &["-o", "json", "cluster", "leave", "n3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually("n3 to be gone", || async {
+        cluster_status(&n1).await["members"]
+            .as_array()
+            .is_some_and(|m| m.len() == 2)
+    })
+    .await;
+    // The two remaining nodes still commit writes.
+    assert_eq!(
+        n1.client()
+            .put("namespace", json!({"name": "after-leave"}))
+            .await
+            .0,
+        201
+    );
+    drop(n3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
