@@ -234,18 +234,7 @@ impl Cluster {
         match added {
             Ok(_) => {}
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                let leader = f.leader_node.ok_or_else(|| {
-                    Rejected::Unavailable("the cluster has no leader to join through".into())
-                })?;
-                return network::post_json(
-                    &self.net,
-                    network::node_url(&leader),
-                    "join",
-                    &req,
-                    Duration::from_secs(30),
-                )
-                .await
-                .map_err(Rejected::Unavailable);
+                return self.to_leader(f.leader_node, "join", &req).await;
             }
             Err(e) => return Err(Rejected::Unavailable(format!("cannot add the node: {e}"))),
         }
@@ -285,18 +274,7 @@ impl Cluster {
         match self.raft.change_membership(members, false).await {
             Ok(_) => Ok(()),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                let leader = f
-                    .leader_node
-                    .ok_or_else(|| Rejected::Unavailable("the cluster has no leader".into()))?;
-                network::post_json(
-                    &self.net,
-                    network::node_url(&leader),
-                    "membership",
-                    &change,
-                    Duration::from_secs(30),
-                )
-                .await
-                .map_err(Rejected::Unavailable)
+                self.to_leader(f.leader_node, "membership", &change).await
             }
             Err(e) => Err(Rejected::Unavailable(format!(
                 "cannot change the membership: {e}"
@@ -307,20 +285,9 @@ impl Cluster {
     /// Commits `cmd` through Raft (on the leader, forwarding it there from a follower); returns
     /// once it is applied on this node, so a read here right after sees it.
     pub async fn write(&self, cmd: ChangeCommand) -> Result<ChangeOutcome, Rejected> {
-        let forwarded = match self.write_here(cmd.clone()).await {
+        let forwarded: Forwarded = match self.write_here(cmd.clone()).await {
             Ok(f) => return outcome(f.response),
-            Err(WriteError::NotLeader(Some(leader))) => network::post_json::<_, Forwarded>(
-                &self.net,
-                network::node_url(&leader),
-                "write",
-                &cmd,
-                Duration::from_secs(30),
-            )
-            .await
-            .map_err(Rejected::Unavailable)?,
-            Err(WriteError::NotLeader(None)) => {
-                return Err(Rejected::Unavailable("the cluster has no leader".into()));
-            }
+            Err(WriteError::NotLeader(leader)) => self.to_leader(leader, "write", &cmd).await?,
             Err(WriteError::Other(e)) => return Err(e),
         };
         self.raft
@@ -331,6 +298,26 @@ impl Cluster {
                 Rejected::Unavailable(format!("the write did not reach this node: {e}"))
             })?;
         outcome(forwarded.response)
+    }
+
+    /// Sends a request this node cannot serve to the leader's `/api/v1/raft/{path}`.
+    async fn to_leader<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        &self,
+        leader: Option<BasicNode>,
+        path: &str,
+        body: &Req,
+    ) -> Result<Resp, Rejected> {
+        let leader =
+            leader.ok_or_else(|| Rejected::Unavailable("the cluster has no leader".into()))?;
+        network::post_json(
+            &self.net,
+            network::node_url(&leader),
+            path,
+            body,
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(Rejected::Unavailable)
     }
 
     /// Proposes `cmd` on this node, which must be the leader.

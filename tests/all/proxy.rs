@@ -233,13 +233,7 @@ async fn strict_mode_and_allowed_domains() {
         Some("proxy:\n  strict_mode: true\n  allowed_domains: ['*.a.test', 'b.test']\n"),
     );
     let api = gw.client();
-    ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
-    ok_put(
-        &api,
-        "route",
-        json!({"name": "all", "paths": ["/*"], "methods": ["*"], "service": "s"}),
-    )
-    .await;
+    serve_all(&api, &up).await;
     ok_put(
         &api,
         "domain",
