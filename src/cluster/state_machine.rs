@@ -42,9 +42,19 @@ pub enum Rejected {
     Unavailable(String),
 }
 
-/// Called with the store after every applied change (and once when installed), inside the write's
-/// critical section: when a write returns, what the observer built from it is already published.
-pub type Observer = Box<dyn Fn(&Store) + Send + Sync>;
+/// Called with the store and what changed after every applied change (and once with
+/// [`Changed::All`] when installed), inside the write's critical section: when a write returns, what
+/// the observer built from it is already published.
+pub type Observer = Box<dyn Fn(&Store, Changed<'_>) + Send + Sync>;
+
+/// What changed in the store since the model was last brought up to date.
+#[derive(Clone, Copy, Debug)]
+pub enum Changed<'a> {
+    /// Anything may have changed (start-up, snapshot installed): read everything.
+    All,
+    /// Only this resource was written or deleted.
+    One(&'a ResourceKey),
+}
 
 pub struct StateMachine {
     store: Store,
@@ -96,7 +106,11 @@ impl StateMachine {
         }
         let outcome = result?;
         if let Some(observe) = self.observer.get() {
-            observe(&self.store);
+            let key = match &outcome {
+                ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) => r.key(),
+                ChangeOutcome::Deleted(key) => key.clone(),
+            };
+            observe(&self.store, Changed::One(&key));
         }
         Ok(outcome)
     }
@@ -112,7 +126,7 @@ impl StateMachine {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.store.write(batch)?;
         if let Some(observe) = self.observer.get() {
-            observe(&self.store);
+            observe(&self.store, Changed::All);
         }
         Ok(())
     }
@@ -120,7 +134,7 @@ impl StateMachine {
     /// Installs the observer (once; a second one is ignored) and runs it on the current state.
     pub fn observe(&self, observer: Observer) {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        observer(&self.store);
+        observer(&self.store, Changed::All);
         let _ = self.observer.set(observer);
     }
 

@@ -15,7 +15,7 @@ mod upstream;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 pub use pipeline::ConnInfo;
+use snapshot::Model;
 pub use snapshot::Snapshot;
 
 use crate::cluster::Observer;
@@ -122,23 +123,28 @@ impl Proxy {
         self.snapshot.clone()
     }
 
-    /// The cluster observer that rebuilds and publishes the snapshot after every change.
+    /// The cluster observer that brings the proxy's model up to date and publishes a new snapshot
+    /// after every change that can affect it.
     pub fn observer(self: &Arc<Self>) -> Observer {
         let proxy = self.clone();
-        Box::new(move |store| {
+        let strict = self.settings.strict_mode;
+        let model = Mutex::new(Model::new(strict));
+        Box::new(move |store, changed| {
             let started = std::time::Instant::now();
-            match Snapshot::build(
-                store,
-                &proxy.clients,
-                &proxy.metrics,
-                proxy.settings.strict_mode,
-            ) {
-                Ok(s) => {
+            // Only the state machine's critical section calls this, so the lock is never contended.
+            let mut model = model.lock().unwrap_or_else(|p| p.into_inner());
+            match model.update(store, changed, &proxy.clients, &proxy.metrics) {
+                Ok(false) => {}
+                Ok(true) => {
+                    let s = model.snapshot();
                     tracing::debug!(routes = s.table.len(), took = ?started.elapsed(), "proxy snapshot published");
                     proxy.snapshot.store(Arc::new(s));
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot rebuild the proxy snapshot; keeping the previous one")
+                    // The model may now be behind the store: read everything on the next change.
+                    *model = Model::new(strict);
+                    model.stale = true;
+                    tracing::error!(error = %e, "cannot update the proxy snapshot; keeping the previous one")
                 }
             }
         })

@@ -125,6 +125,13 @@ pub struct Outgoing {
 
 impl Upstream {
     /// Builds the upstream for a validated service; `None` if a URL does not parse.
+    /// `name: host:port, ...`, for tests.
+    #[cfg(test)]
+    pub fn describe(&self) -> String {
+        let targets: Vec<&str> = self.targets.iter().map(|t| t.authority.as_str()).collect();
+        format!("{}: {}", self.name, targets.join(", "))
+    }
+
     pub fn from_service(s: &Service, clients: &Clients) -> Option<Upstream> {
         let targets = s
             .urls

@@ -1,5 +1,6 @@
 //! Request matching, pure: host → namespace through domain patterns, then the namespace's routes by
-//! path and method. A [`RouteTable`] is built once per state change and only read afterwards.
+//! path and method. A published [`RouteTable`] is only read; the next one is a cheap clone changed
+//! route by route (see [`PathRouter`]).
 //!
 //! Namespace choice: the highest-priority domain whose pattern matches the host picks it; with no
 //! domains at all and exactly one namespace, that namespace serves; otherwise `default` (unless the
@@ -12,6 +13,7 @@ mod path;
 mod tests;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use http::Method;
 
@@ -42,11 +44,13 @@ pub struct RouteMatch<'a, 'p, T> {
     pub path: PathMatch<'a, 'p, T>,
 }
 
-/// Every namespace's routes plus the domain patterns that choose between them.
-#[derive(Debug)]
+/// Every namespace's routes plus the domain patterns that choose between them. Cloning costs
+/// O(namespaces).
+#[derive(Debug, Clone)]
 pub struct RouteTable<T> {
     /// By descending priority, then name.
-    domains: Vec<DomainEntry>,
+    domains: Arc<[DomainEntry]>,
+    strict: bool,
     namespaces: HashMap<String, PathRouter<T>>,
     /// The namespace that serves hosts no domain matches.
     fallback: Option<String>,
@@ -63,6 +67,8 @@ pub struct DomainSpec<'a> {
 /// Input for one route: its namespace, patterns and methods, and the value a match returns.
 pub struct RouteSpec<'a, T> {
     pub namespace: &'a str,
+    /// The route's name: orders routes with the same pattern and methods.
+    pub name: &'a str,
     pub paths: &'a [String],
     pub methods: &'a [String],
     pub value: T,
@@ -77,9 +83,29 @@ impl<T: Clone> RouteTable<T> {
         routes: Vec<RouteSpec<'a, T>>,
         strict: bool,
     ) -> RouteTable<T> {
+        let mut table = RouteTable::new(strict);
+        table.set_domains(namespaces, domains);
+        for r in routes {
+            table.insert(r.namespace, r.paths, r.methods, r.name, r.value);
+        }
+        table
+    }
+
+    /// An empty table.
+    pub fn new(strict: bool) -> RouteTable<T> {
+        RouteTable {
+            domains: Arc::from([]),
+            strict,
+            namespaces: HashMap::new(),
+            fallback: None,
+        }
+    }
+
+    /// Replaces the namespaces and domains. Routes of namespaces that remain are kept.
+    pub fn set_domains(&mut self, namespaces: &[&str], domains: Vec<DomainSpec<'_>>) {
         let mut domains = domains;
         domains.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
-        let domain_entries: Vec<DomainEntry> = domains
+        self.domains = domains
             .iter()
             .map(|d| DomainEntry {
                 patterns: d
@@ -90,30 +116,47 @@ impl<T: Clone> RouteTable<T> {
                 namespace: d.namespace.to_string(),
             })
             .collect();
-        let mut table: HashMap<String, PathRouter<T>> = namespaces
-            .iter()
-            .map(|n| (n.to_string(), PathRouter::default()))
-            .collect();
-        for r in routes {
-            let router = table.entry(r.namespace.to_string()).or_default();
-            let methods = Methods::from_names(r.methods);
-            for p in r.paths {
-                router.insert(p, methods.clone(), r.value.clone());
-            }
+        self.namespaces
+            .retain(|n, _| namespaces.contains(&n.as_str()));
+        for n in namespaces {
+            self.namespaces.entry(n.to_string()).or_default();
         }
-        let fallback = if strict && !domain_entries.is_empty() {
+        self.fallback = if self.strict && !self.domains.is_empty() {
             None
-        } else if domain_entries.is_empty() && namespaces.len() == 1 {
+        } else if self.domains.is_empty() && namespaces.len() == 1 {
             Some(namespaces[0].to_string())
-        } else if table.contains_key(DEFAULT_NAMESPACE) {
+        } else if self.namespaces.contains_key(DEFAULT_NAMESPACE) {
             Some(DEFAULT_NAMESPACE.to_string())
         } else {
             None
         };
-        RouteTable {
-            domains: domain_entries,
-            namespaces: table,
-            fallback,
+    }
+
+    /// Adds route `name` of `namespace` (which need not be known yet).
+    pub fn insert(
+        &mut self,
+        namespace: &str,
+        paths: &[String],
+        methods: &[String],
+        name: &str,
+        value: T,
+    ) {
+        let router = match self.namespaces.get_mut(namespace) {
+            Some(r) => r,
+            None => self.namespaces.entry(namespace.to_string()).or_default(),
+        };
+        let methods = Methods::from_names(methods);
+        for p in paths {
+            router.insert(p, methods.clone(), name, value.clone());
+        }
+    }
+
+    /// Removes what [`RouteTable::insert`] added for route `name` with these `paths`.
+    pub fn remove(&mut self, namespace: &str, paths: &[String], name: &str) {
+        if let Some(router) = self.namespaces.get_mut(namespace) {
+            for p in paths {
+                router.remove(p, name);
+            }
         }
     }
 }

@@ -1,8 +1,14 @@
 //! Path patterns in a segment trie: literal segments (`/users`), parameters (`/{id}`) and a final
 //! glob (`/static/*`, `/files*`). Lookup prefers literal over parameter over glob at every segment
 //! and backtracks, so the most specific pattern that also allows the method wins.
+//!
+//! The trie is persistent: nodes are shared through `Arc`, and [`PathRouter::insert`] and
+//! [`PathRouter::remove`] copy only the nodes on the changed pattern's path when a clone (a
+//! published snapshot) still holds them; children are in a persistent map, so even a node with
+//! thousands of children is copied in O(log children). One route change costs about
+//! O(pattern depth × log fan-out), not O(routes).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use http::Method;
 
@@ -35,23 +41,27 @@ impl Methods {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Endpoint<T> {
     methods: Methods,
-    params: Vec<Box<str>>,
+    /// Who added it (a route name): orders ties and finds it again for removal.
+    id: Arc<str>,
+    params: Arc<[Box<str>]>,
     value: T,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Glob<T> {
     prefix: Box<str>,
     endpoints: Vec<Endpoint<T>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Node<T> {
-    literal: HashMap<Box<str>, Node<T>>,
-    param: Option<Box<Node<T>>>,
+    /// A persistent map, so that copying a node with thousands of children (a wide root) shares
+    /// them rather than copying them.
+    literal: imbl::HashMap<Arc<str>, Arc<Node<T>>>,
+    param: Option<Arc<Node<T>>>,
     /// Longest prefix first.
     globs: Vec<Glob<T>>,
     endpoints: Vec<Endpoint<T>>,
@@ -60,7 +70,7 @@ struct Node<T> {
 impl<T> Default for Node<T> {
     fn default() -> Self {
         Node {
-            literal: HashMap::new(),
+            literal: imbl::HashMap::new(),
             param: None,
             globs: Vec::new(),
             endpoints: Vec::new(),
@@ -78,19 +88,28 @@ pub struct PathMatch<'a, 'p, T> {
     pub rest: Option<&'p str>,
 }
 
-/// The path patterns of one namespace.
-#[derive(Debug)]
+/// The path patterns of one namespace. Cloning is O(1).
+#[derive(Debug, Clone)]
 pub struct PathRouter<T> {
-    root: Node<T>,
+    root: Arc<Node<T>>,
     len: usize,
 }
 
 impl<T> Default for PathRouter<T> {
     fn default() -> Self {
         PathRouter {
-            root: Node::default(),
+            root: Arc::new(Node::default()),
             len: 0,
         }
+    }
+}
+
+impl<T> Node<T> {
+    fn is_empty(&self) -> bool {
+        self.literal.is_empty()
+            && self.param.is_none()
+            && self.globs.is_empty()
+            && self.endpoints.is_empty()
     }
 }
 
@@ -108,14 +127,33 @@ impl<T> PathRouter<T> {
         self.len == 0
     }
 
-    /// Adds `pattern` (already validated: starts with `/`, `*` only at the end, `{name}` segments).
-    /// Endpoints with explicit methods are tried before `*` ones on the same pattern; otherwise
-    /// insertion order decides.
-    pub fn insert(&mut self, pattern: &str, methods: Methods, value: T) {
-        let mut node = &mut self.root;
+    /// Finds the most specific pattern matching `path` that allows `method`.
+    pub fn lookup<'a, 'p>(
+        &'a self,
+        method: &Method,
+        path: &'p str,
+    ) -> Option<PathMatch<'a, 'p, T>> {
+        let body = path.strip_prefix('/').unwrap_or(path);
+        let mut captured: Vec<&'p str> = Vec::new();
+        find(&self.root, method, body, 0, &mut captured)
+    }
+}
+
+impl<T: Clone> PathRouter<T> {
+    /// Adds `pattern` (already validated: starts with `/`, `*` only at the end, `{name}` segments)
+    /// for the route `id`. On one pattern, endpoints with explicit methods are tried before `*`
+    /// ones, and ties go by `id`, so the result does not depend on the order of insertion.
+    pub fn insert(&mut self, pattern: &str, methods: Methods, id: &str, value: T) {
+        let mut node = Arc::make_mut(&mut self.root);
         let mut params = Vec::new();
         let segs: Vec<&str> = segments(pattern).collect();
         let last = segs.len() - 1;
+        let endpoint = |params: Vec<Box<str>>| Endpoint {
+            methods: methods.clone(),
+            id: id.into(),
+            params: params.into(),
+            value: value.clone(),
+        };
         for (i, seg) in segs.into_iter().enumerate() {
             if i == last
                 && let Some(prefix) = seg.strip_suffix('*')
@@ -139,53 +177,117 @@ impl<T> PathRouter<T> {
                         at
                     }
                 };
-                let glob = &mut node.globs[at];
-                push_endpoint(&mut glob.endpoints, methods, params, value);
+                push_endpoint(&mut node.globs[at].endpoints, endpoint(params));
                 self.len += 1;
                 return;
             }
-            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            let child = if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))
+            {
                 params.push(name.into());
-                node = node.param.get_or_insert_with(Default::default);
+                node.param.get_or_insert_with(Default::default)
             } else {
-                node = node.literal.entry(seg.into()).or_default();
-            }
+                node.literal.entry(seg.into()).or_default()
+            };
+            node = Arc::make_mut(child);
         }
-        push_endpoint(&mut node.endpoints, methods, params, value);
+        push_endpoint(&mut node.endpoints, endpoint(params));
         self.len += 1;
     }
 
-    /// Finds the most specific pattern matching `path` that allows `method`.
-    pub fn lookup<'a, 'p>(
-        &'a self,
-        method: &Method,
-        path: &'p str,
-    ) -> Option<PathMatch<'a, 'p, T>> {
-        let body = path.strip_prefix('/').unwrap_or(path);
-        let mut captured: Vec<&'p str> = Vec::new();
-        find(&self.root, method, body, 0, &mut captured)
+    /// Removes what route `id` added for `pattern`; false when there was nothing. Nodes left
+    /// empty are pruned.
+    pub fn remove(&mut self, pattern: &str, id: &str) -> bool {
+        let segs: Vec<&str> = segments(pattern).collect();
+        let removed = remove_in(&mut self.root, &segs, id);
+        if removed {
+            self.len -= 1;
+        }
+        removed
     }
 }
 
-fn push_endpoint<T>(
-    list: &mut Vec<Endpoint<T>>,
-    methods: Methods,
-    params: Vec<Box<str>>,
-    value: T,
-) {
-    let ep = Endpoint {
-        methods,
-        params,
-        value,
+/// Removes `id`'s endpoint for the pattern `segs` under `node`.
+fn remove_in<T: Clone>(node: &mut Arc<Node<T>>, segs: &[&str], id: &str) -> bool {
+    let Some((seg, rest)) = segs.split_first() else {
+        let Some(at) = node.endpoints.iter().position(|e| &*e.id == id) else {
+            return false;
+        };
+        Arc::make_mut(node).endpoints.remove(at);
+        return true;
     };
-    // Explicit method lists before "*", stable otherwise.
-    let at = if ep.methods == Methods::Any {
-        list.len()
+    if rest.is_empty()
+        && let Some(prefix) = seg.strip_suffix('*')
+    {
+        let Some(g) = node.globs.iter().position(|g| &*g.prefix == prefix) else {
+            return false;
+        };
+        let Some(at) = node.globs[g].endpoints.iter().position(|e| &*e.id == id) else {
+            return false;
+        };
+        let n = Arc::make_mut(node);
+        n.globs[g].endpoints.remove(at);
+        if n.globs[g].endpoints.is_empty() {
+            n.globs.remove(g);
+        }
+        return true;
+    }
+    if seg.starts_with('{') && seg.ends_with('}') {
+        if node
+            .param
+            .as_ref()
+            .is_none_or(|c| !has_endpoint(c, rest, id))
+        {
+            return false;
+        }
+        let n = Arc::make_mut(node);
+        let child = n.param.as_mut().expect("checked above");
+        let removed = remove_in(child, rest, id);
+        if child.is_empty() {
+            n.param = None;
+        }
+        return removed;
+    }
+    if node
+        .literal
+        .get(*seg)
+        .is_none_or(|c| !has_endpoint(c, rest, id))
+    {
+        return false;
+    }
+    let n = Arc::make_mut(node);
+    let child = n.literal.get_mut(*seg).expect("checked above");
+    let removed = remove_in(child, rest, id);
+    if child.is_empty() {
+        n.literal.remove(*seg);
+    }
+    removed
+}
+
+/// Whether `id` has an endpoint for `segs` under `node` (checked before copying any node).
+fn has_endpoint<T>(node: &Node<T>, segs: &[&str], id: &str) -> bool {
+    let Some((seg, rest)) = segs.split_first() else {
+        return node.endpoints.iter().any(|e| &*e.id == id);
+    };
+    if rest.is_empty()
+        && let Some(prefix) = seg.strip_suffix('*')
+    {
+        return node
+            .globs
+            .iter()
+            .any(|g| &*g.prefix == prefix && g.endpoints.iter().any(|e| &*e.id == id));
+    }
+    let child = if seg.starts_with('{') && seg.ends_with('}') {
+        node.param.as_deref()
     } else {
-        list.iter()
-            .position(|e| e.methods == Methods::Any)
-            .unwrap_or(list.len())
+        node.literal.get(*seg).map(|c| &**c)
     };
+    child.is_some_and(|c| has_endpoint(c, rest, id))
+}
+fn push_endpoint<T>(list: &mut Vec<Endpoint<T>>, ep: Endpoint<T>) {
+    // Explicit method lists before "*", then by id.
+    let rank = |e: &Endpoint<T>| (e.methods == Methods::Any, e.id.clone());
+    let key = rank(&ep);
+    let at = list.partition_point(|e| rank(e) <= key);
     list.insert(at, ep);
 }
 

@@ -10,7 +10,7 @@ fn s(v: &[&str]) -> Vec<String> {
 fn router(entries: &[(&str, &[&str], &'static str)]) -> PathRouter<&'static str> {
     let mut r = PathRouter::default();
     for (p, m, v) in entries {
-        r.insert(p, Methods::from_names(&s(m)), *v);
+        r.insert(p, Methods::from_names(&s(m)), v, *v);
     }
     r
 }
@@ -144,6 +144,7 @@ fn table(namespaces: &[&str], domains: Vec<DomainSpec>, strict: bool) -> RouteTa
         .iter()
         .map(|ns| RouteSpec {
             namespace: ns,
+            name: ns,
             paths: Box::leak(Box::new(s(&["/*"]))),
             methods: Box::leak(Box::new(s(&["*"]))),
             value: Box::leak(ns.to_string().into_boxed_str()) as &'static str,
@@ -216,4 +217,50 @@ fn a_namespace_without_routes_misses_by_route() {
     let t: RouteTable<&str> = RouteTable::build(&["default"], vec![], vec![], false);
     assert_eq!(t.lookup("h", &Method::GET, "/").unwrap_err(), Miss::NoRoute);
     assert!(t.is_empty());
+}
+
+#[test]
+fn remove_undoes_insert_and_clones_keep_their_state() {
+    let mut r = router(&[
+        ("/users/{id}", &["GET"], "user"),
+        ("/users/me", &["GET"], "me"),
+        ("/static/*", &["GET"], "static"),
+        ("/", &["*"], "root"),
+    ]);
+    let published = r.clone();
+    assert!(r.remove("/users/me", "me"));
+    assert!(r.remove("/static/*", "static"));
+    assert!(!r.remove("/static/*", "static"), "already gone");
+    assert!(!r.remove("/users/{id}", "someone-else"));
+    assert!(!r.remove("/nope/deeper", "user"));
+    assert_eq!(hit(&r, Method::GET, "/users/me"), Some("user"));
+    assert_eq!(hit(&r, Method::GET, "/static/a.css"), None);
+    assert_eq!(r.len(), 2);
+    // The clone taken before the removals still answers as it did.
+    assert_eq!(hit(&published, Method::GET, "/users/me"), Some("me"));
+    assert_eq!(
+        hit(&published, Method::GET, "/static/a.css"),
+        Some("static")
+    );
+    assert_eq!(published.len(), 4);
+    r.insert("/users/me", Methods::Any, "me2", "me2");
+    assert_eq!(hit(&r, Method::POST, "/users/me"), Some("me2"));
+    assert_eq!(hit(&published, Method::POST, "/users/me"), None);
+    assert!(r.remove("/users/{id}", "user"));
+    assert!(r.remove("/users/me", "me2"));
+    assert!(r.remove("/", "root"));
+    assert!(r.is_empty());
+    assert_eq!(hit(&r, Method::GET, "/"), None);
+}
+
+#[test]
+fn same_pattern_ties_go_by_route_name_not_insertion_order() {
+    let ab = router(&[("/x", &["GET"], "a"), ("/x", &["GET"], "b")]);
+    let ba = router(&[("/x", &["GET"], "b"), ("/x", &["GET"], "a")]);
+    assert_eq!(hit(&ab, Method::GET, "/x"), Some("a"));
+    assert_eq!(hit(&ba, Method::GET, "/x"), Some("a"));
+    // Explicit methods still come before "*", whatever the names.
+    let any_first = router(&[("/x", &["*"], "a"), ("/x", &["GET"], "z")]);
+    assert_eq!(hit(&any_first, Method::GET, "/x"), Some("z"));
+    assert_eq!(hit(&any_first, Method::PUT, "/x"), Some("a"));
 }
