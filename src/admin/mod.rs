@@ -60,6 +60,7 @@ pub fn router(config: &Config, cluster: Cluster, metrics: Arc<Metrics>) -> Route
             get(resources::get).delete(resources::delete_by_path),
         )
         .route("/cluster", get(cluster_status))
+        .route("/cluster/join", axum::routing::post(cluster_join))
         .route("/cluster/promote", axum::routing::post(cluster_promote))
         .route("/cluster/leave", axum::routing::post(cluster_leave));
     // Raft's own endpoints (key-authenticated) exist only where nodes replicate.
@@ -118,6 +119,28 @@ async fn cluster_member_change(
 ) -> Result<Response, AppError> {
     let Json(member) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
     state.cluster.change_membership(change(member.name)).await?;
+    Ok(Json(json!({ "status_code": 200, "data": state.cluster.status() })).into_response())
+}
+
+/// `{"name": "n4", "address": "http://10.0.0.4:9080", "watch_only": false}` for `/cluster/join`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMember {
+    name: String,
+    address: String,
+    #[serde(default)]
+    watch_only: bool,
+}
+
+async fn cluster_join(
+    State(state): State<AdminState>,
+    body: Result<Json<NewMember>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, AppError> {
+    let Json(m) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    state
+        .cluster
+        .add_member(&m.name, &m.address, !m.watch_only)
+        .await?;
     Ok(Json(json!({ "status_code": 200, "data": state.cluster.status() })).into_response())
 }
 

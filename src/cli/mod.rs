@@ -95,6 +95,16 @@ pub enum Command {
 pub enum ClusterAction {
     /// The leader, the members and their roles, and this node's applied index.
     Status,
+    /// Add a running node to the cluster: it must be started with replication on (the same
+    /// shared key, no bootstrap) and answer at ADDRESS with this NAME.
+    Join {
+        name: String,
+        /// The node's admin URL, e.g. http://10.0.0.4:9080.
+        address: String,
+        /// Keep it a learner: it serves traffic but never votes.
+        #[arg(long)]
+        watch_only: bool,
+    },
     /// Make a learner a voter.
     Promote { name: String },
     /// Remove a node from the cluster.

@@ -65,6 +65,17 @@ pub async fn run_cluster(cli: &Cli, action: &ClusterAction) -> Result<(), CliErr
     let client = Client::new(&cli.admin, cli.auth.as_deref(), &cli.auth_header)?;
     let data = match action {
         ClusterAction::Status => client.send(Method::GET, "/cluster", &[], None).await?,
+        ClusterAction::Join {
+            name,
+            address,
+            watch_only,
+        } => {
+            let body =
+                serde_json::json!({ "name": name, "address": address, "watch_only": watch_only });
+            client
+                .send(Method::POST, "/cluster/join", &[], Some(&body))
+                .await?
+        }
         ClusterAction::Promote { name } | ClusterAction::Leave { name } => {
             let path = match action {
                 ClusterAction::Promote { .. } => "/cluster/promote",

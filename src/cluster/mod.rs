@@ -20,7 +20,7 @@ use std::time::Duration;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft};
 
-pub use state_machine::{Observer, Rejected, StateMachine};
+pub use state_machine::{Changed, Observer, Rejected, StateMachine};
 
 use crate::config::RaftTimings;
 use crate::resources::{
@@ -88,6 +88,12 @@ pub struct JoinRequest {
     pub id: NodeId,
     pub node: BasicNode,
     pub voter: bool,
+}
+
+/// What a node answers about itself to a key-holding peer.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct WhoAmI {
+    name: String,
 }
 
 /// A change to who is in the cluster, by node name.
@@ -196,7 +202,13 @@ impl Cluster {
                 cluster.sm.store().write(batch)?;
             }
         }
-        if !initialized && !cluster.opts.bootstrap {
+        if !initialized && !cluster.opts.bootstrap && cluster.opts.join.is_empty() {
+            tracing::info!(
+                "not in a cluster yet: add this node from a member with `dgate cluster join {} {}`",
+                cluster.opts.name,
+                cluster.opts.advert
+            );
+        } else if !initialized && !cluster.opts.bootstrap {
             let joining = cluster.clone();
             tokio::spawn(async move { joining.join_until_accepted().await });
         }
@@ -245,6 +257,41 @@ impl Cluster {
                 .map_err(|e| Rejected::Unavailable(format!("cannot promote the node: {e}")))?;
         }
         Ok(())
+    }
+
+    /// Adds the node `name` that listens at `address` (its admin URL), on an operator's request.
+    /// The node must answer there with that name and this cluster's shared key; it then joins
+    /// like a node that asked itself (see [`Cluster::join`]).
+    pub async fn add_member(&self, name: &str, address: &str, voter: bool) -> Result<(), Rejected> {
+        let refused = |message: String| Rejected::Refused {
+            kind: raft_store::RefusalKind::Invalid,
+            message,
+        };
+        let url = url::Url::parse(address)
+            .map_err(|e| refused(format!("address {address:?} is not a URL: {e}")))?;
+        if url.scheme() != "http" || url.host_str().is_none() {
+            return Err(refused(format!(
+                "address {address:?} must be the node's admin URL, like http://10.0.0.3:9080"
+            )));
+        }
+        crate::resources::validate::name("name", name)
+            .map_err(|e| refused(format!("{name:?} is not a node name: {}", e.reason)))?;
+        let whoami: WhoAmI =
+            network::post_json(&self.net, address, "whoami", &(), Duration::from_secs(5))
+                .await
+                .map_err(|e| refused(format!("cannot reach node {name:?}: {e}")))?;
+        if whoami.name != name {
+            return Err(refused(format!(
+                "the node at {address} is named {:?}, not {name:?}",
+                whoami.name
+            )));
+        }
+        self.join(JoinRequest {
+            id: node_id(name),
+            node: BasicNode::new(format!("{}#{name}", address.trim_end_matches('/'))),
+            voter,
+        })
+        .await
     }
 
     /// Promotes or removes a member (on the leader, forwarding it there from a follower).
@@ -379,7 +426,13 @@ impl Cluster {
                 Err(e) => failed(&e),
             }
         }
+        async fn whoami(State(c): State<Cluster>) -> Json<WhoAmI> {
+            Json(WhoAmI {
+                name: c.opts.name.clone(),
+            })
+        }
         let extra = axum::Router::new()
+            .route("/whoami", axum::routing::post(whoami))
             .route("/write", axum::routing::post(write))
             .route("/membership", axum::routing::post(membership))
             .route("/join", axum::routing::post(join))

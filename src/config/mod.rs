@@ -598,12 +598,6 @@ impl Config {
             if r.shared_key.is_empty() {
                 return bad("shared_key", "must not be empty");
             }
-            if !r.bootstrap_cluster && r.cluster_address.is_empty() {
-                return bad(
-                    "cluster_address",
-                    "a node that does not bootstrap the cluster needs an address to join through",
-                );
-            }
             let http_url = |u: &str| {
                 url::Url::parse(u).is_ok_and(|u| u.scheme() == "http" && u.host().is_some())
             };

@@ -217,10 +217,6 @@ fn invalid_configs_name_the_key_and_the_reason() {
             "admin.replication.shared_key: must not be empty",
         ),
         (
-            "admin:\n  replication: {shared_key: k}",
-            "admin.replication.cluster_address: a node that does not bootstrap the cluster needs an address",
-        ),
-        (
             "admin:\n  replication: {shared_key: k, cluster_address: ['ftp://x']}",
             "admin.replication.cluster_address: \"ftp://x\" is not an http:// admin URL",
         ),
