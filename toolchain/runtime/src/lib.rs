@@ -1,0 +1,366 @@
+//! The JS runtime guest of dgate modules: QuickJS (through the `javy` crate) behind the
+//! `dgate:module` WIT world.
+//!
+//! `dgate build` runs [`initialize`] once under wizer with the module's JS on stdin: it evaluates
+//! the JS API prelude, the built-in modules and the user's module, and keeps the module's hooks.
+//! The snapshot of that memory is the module; each hook call then only builds a context object,
+//! calls the hook and drives the job queue until its promise settles.
+
+mod natives;
+
+use std::io::Read;
+
+use javy::quickjs::{Array, Ctx, Function, Object, Value};
+use javy::{Config, Runtime};
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "dgate-module",
+});
+
+use exports::dgate::module::hooks::Guest;
+use dgate::module::types::{Context, Hook, HookError, Request, Response, ThrownError, UpstreamError};
+
+/// What initialization leaves behind for the hook calls.
+struct State {
+    runtime: Runtime,
+    defined: Vec<Hook>,
+}
+
+static mut STATE: Option<State> = None;
+
+/// True while the hooks run, false under wizer (where host imports must not be called).
+static mut LIVE: bool = false;
+
+fn state() -> &'static State {
+    // SAFETY: wasm32-wasip1 modules are single-threaded, and STATE is written only by
+    // `initialize`, before any hook can run.
+    unsafe { (*std::ptr::addr_of!(STATE)).as_ref() }.expect("the module was not initialized")
+}
+
+pub(crate) fn live() -> bool {
+    // SAFETY: single-threaded; see `state`.
+    unsafe { *std::ptr::addr_of!(LIVE) }
+}
+
+const HOOKS: [(Hook, &str); 5] = [
+    (Hook::FetchUpstream, "fetchUpstream"),
+    (Hook::RequestModifier, "requestModifier"),
+    (Hook::ResponseModifier, "responseModifier"),
+    (Hook::ErrorHandler, "errorHandler"),
+    (Hook::RequestHandler, "requestHandler"),
+];
+
+const BUILTINS: [(&str, &str); 5] = [
+    ("dgate/crypto", include_str!("../js/crypto.js")),
+    ("dgate/state", include_str!("../js/state.js")),
+    ("dgate/storage", include_str!("../js/storage.js")),
+    ("dgate/http", include_str!("../js/http.js")),
+    ("dgate", include_str!("../js/dgate.js")),
+];
+
+/// Wizer's entry point. Stdin holds the module's file name on the first line, then its JS.
+/// On failure it prints `file:line:col: message` to stderr and exits with 1.
+#[unsafe(export_name = "wizer.initialize")]
+pub extern "C" fn initialize() {
+    let mut input = String::new();
+    if std::io::stdin().read_to_string(&mut input).is_err() {
+        fail("<stdin>", "stdin is not UTF-8 JavaScript");
+    }
+    let (name, source) = input.split_once('\n').unwrap_or(("module.js", &input));
+    let name = name.to_string();
+    match init(&name, source) {
+        Ok(state) => {
+            // SAFETY: single-threaded; nothing else touches STATE during initialization.
+            unsafe {
+                STATE = Some(state);
+                LIVE = true;
+            }
+        }
+        Err(message) => fail(&name, &message),
+    }
+}
+
+fn fail(name: &str, message: &str) -> ! {
+    if message.starts_with(name) {
+        eprintln!("{message}");
+    } else {
+        eprintln!("{name}: {message}");
+    }
+    std::process::exit(1)
+}
+
+fn init(name: &str, source: &str) -> Result<State, String> {
+    let mut config = Config::default();
+    config.text_encoding(true).javy_stream_io(false);
+    let runtime = Runtime::new(config).map_err(|e| e.to_string())?;
+    let defined = runtime.context().with(|cx| -> Result<Vec<Hook>, String> {
+        natives::register(&cx).map_err(|e| describe(&cx, e, name))?;
+        let mut options = javy::quickjs::context::EvalOptions::default();
+        options.filename = Some("dgate:runtime".into());
+        cx.eval_with_options::<(), _>(include_str!("../js/prelude.js"), options)
+            .map_err(|e| describe(&cx, e, "dgate:runtime"))?;
+        for (builtin, code) in BUILTINS {
+            javy::quickjs::Module::declare(cx.clone(), builtin, code)
+                .map_err(|e| describe(&cx, e, builtin))?;
+        }
+        let module = javy::quickjs::Module::declare(cx.clone(), name, source)
+            .map_err(|e| describe(&cx, e, name))?;
+        let (module, promise) = module.eval().map_err(|e| describe(&cx, e, name))?;
+        // Top-level await: settle it now (a fetch here would trap: no host calls under wizer).
+        promise
+            .finish::<()>()
+            .map_err(|e| describe(&cx, e, name))?;
+        let namespace = module.namespace().map_err(|e| describe(&cx, e, name))?;
+        let hooks = Object::new(cx.clone()).map_err(|e| describe(&cx, e, name))?;
+        let mut defined = Vec::new();
+        for (hook, js_name) in HOOKS {
+            let value: Value = namespace.get(js_name).map_err(|e| describe(&cx, e, name))?;
+            if value.is_undefined() {
+                continue;
+            }
+            if !value.is_function() {
+                return Err(format!("export {js_name} must be a function"));
+            }
+            hooks.set(js_name, value).map_err(|e| describe(&cx, e, name))?;
+            defined.push(hook);
+        }
+        if defined.is_empty() {
+            return Err(format!(
+                "the module exports none of the hooks ({})",
+                HOOKS.map(|(_, n)| n).join(", ")
+            ));
+        }
+        cx.globals()
+            .set("__dgate_hooks", hooks)
+            .map_err(|e| describe(&cx, e, name))?;
+        Ok(defined)
+    })?;
+    Ok(State { runtime, defined })
+}
+
+/// A JS error as `file:line:col: message` when its stack names a place in `file`.
+fn describe(cx: &Ctx<'_>, e: javy::quickjs::Error, file: &str) -> String {
+    let thrown = thrown(cx, e);
+    match thrown.stack.as_deref().and_then(|s| place(s, file)) {
+        Some(at) => format!("{at}: {}", thrown.message),
+        None => thrown.message,
+    }
+}
+
+/// The first `file:line:col` in a QuickJS stack trace that is in `file`.
+fn place(stack: &str, file: &str) -> Option<String> {
+    let at = stack.find(&format!("{file}:"))?;
+    let rest = &stack[at..];
+    let end = rest.find([')', '\n']).unwrap_or(rest.len());
+    Some(rest[..end].to_string())
+}
+
+/// The pending exception (or the error itself) as a message and a stack.
+fn thrown(cx: &Ctx<'_>, e: javy::quickjs::Error) -> ThrownError {
+    if !e.is_exception() {
+        return ThrownError {
+            message: e.to_string(),
+            stack: None,
+        };
+    }
+    let value = cx.catch();
+    if let Some(ex) = value.as_exception() {
+        return ThrownError {
+            message: ex.message().unwrap_or_else(|| "error".into()),
+            stack: ex.stack().map(|s| user_frames(&s)).filter(|s| !s.is_empty()),
+        };
+    }
+    if let Some(obj) = value.as_object() {
+        let message: Option<String> = obj.get("message").ok();
+        if let Some(message) = message {
+            return ThrownError {
+                message,
+                stack: obj.get("stack").ok(),
+            };
+        }
+    }
+    let message = cx
+        .json_stringify(value)
+        .ok()
+        .flatten()
+        .and_then(|s| s.to_string().ok())
+        .unwrap_or_else(|| "a value that is not an Error".into());
+    ThrownError {
+        message: format!("threw {message}"),
+        stack: None,
+    }
+}
+
+/// A stack trace without the runtime's own frames.
+fn user_frames(stack: &str) -> String {
+    stack
+        .lines()
+        .filter(|l| !l.contains("dgate:runtime"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Pairs as a JS array of `[name, value]` arrays.
+fn pairs_to_js<'js>(cx: &Ctx<'js>, pairs: &[(String, String)]) -> javy::quickjs::Result<Array<'js>> {
+    let list = Array::new(cx.clone())?;
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        let pair = Array::new(cx.clone())?;
+        pair.set(0, k.as_str())?;
+        pair.set(1, v.as_str())?;
+        list.set(i, pair)?;
+    }
+    Ok(list)
+}
+
+fn pairs_from_js(list: Array<'_>) -> javy::quickjs::Result<Vec<(String, String)>> {
+    let mut out = Vec::with_capacity(list.len());
+    for pair in list.iter::<Array>() {
+        let pair = pair?;
+        out.push((pair.get(0)?, pair.get(1)?));
+    }
+    Ok(out)
+}
+
+fn context_to_js<'js>(cx: &Ctx<'js>, c: &Context) -> javy::quickjs::Result<Object<'js>> {
+    let o = Object::new(cx.clone())?;
+    o.set("namespace", c.namespace.as_str())?;
+    o.set("route", c.route.as_str())?;
+    o.set("service", c.service.as_deref())?;
+    let urls = Array::new(cx.clone())?;
+    for (i, u) in c.service_urls.iter().enumerate() {
+        urls.set(i, u.as_str())?;
+    }
+    o.set("serviceUrls", urls)?;
+    o.set("params", pairs_to_js(cx, &c.path_params)?)?;
+    Ok(o)
+}
+
+fn request_to_js<'js>(cx: &Ctx<'js>, r: &Request) -> javy::quickjs::Result<Object<'js>> {
+    let o = Object::new(cx.clone())?;
+    o.set("method", r.method.as_str())?;
+    o.set("uri", r.uri.as_str())?;
+    o.set("headers", pairs_to_js(cx, &r.headers)?)?;
+    o.set("remoteAddress", r.remote_address.as_str())?;
+    o.set("host", r.host.as_str())?;
+    o.set("proto", r.proto.as_str())?;
+    Ok(o)
+}
+
+fn response_to_js<'js>(cx: &Ctx<'js>, r: &Response) -> javy::quickjs::Result<Object<'js>> {
+    let o = Object::new(cx.clone())?;
+    o.set("status", r.status)?;
+    o.set("headers", pairs_to_js(cx, &r.headers)?)?;
+    Ok(o)
+}
+
+/// What a hook call hands to the prelude's `__dgate_run`.
+struct Call<'a> {
+    hook: Hook,
+    ctx: &'a Context,
+    req: &'a Request,
+    res: Option<&'a Response>,
+    error: Option<&'a UpstreamError>,
+}
+
+/// Runs one hook to completion and returns the outcome object the prelude built, read by `read`.
+fn run<T>(
+    call: Call<'_>,
+    read: impl for<'js> FnOnce(&Ctx<'js>, Object<'js>) -> javy::quickjs::Result<T>,
+) -> Result<T, HookError> {
+    let state = state();
+    if !state.defined.contains(&call.hook) {
+        return Err(HookError::NotDefined);
+    }
+    let js_name = HOOKS.iter().find(|(h, _)| *h == call.hook).map(|(_, n)| *n).unwrap_or("");
+    state.runtime.context().with(|cx| {
+        let attempt = || -> javy::quickjs::Result<Option<Object>> {
+            let runner: Function = cx.globals().get("__dgate_run")?;
+            let res = match call.res {
+                Some(r) => response_to_js(&cx, r)?.into_value(),
+                None => Value::new_undefined(cx.clone()),
+            };
+            let error = match call.error {
+                Some(e) => {
+                    let o = Object::new(cx.clone())?;
+                    o.set("status", e.status)?;
+                    o.set("message", e.message.as_str())?;
+                    o.into_value()
+                }
+                None => Value::new_undefined(cx.clone()),
+            };
+            let out: Value = runner.call((
+                js_name,
+                context_to_js(&cx, call.ctx)?,
+                request_to_js(&cx, call.req)?,
+                res,
+                error,
+            ))?;
+            let out = match out.as_promise() {
+                Some(p) => match p.finish::<Value>() {
+                    Ok(v) => v,
+                    Err(javy::quickjs::Error::WouldBlock) => return Ok(None),
+                    Err(e) => return Err(e),
+                },
+                None => out,
+            };
+            Ok(out.into_object())
+        };
+        match attempt() {
+            Ok(Some(outcome)) => {
+                let invalid: Option<String> = outcome.get("invalid").ok().flatten();
+                if let Some(why) = invalid {
+                    return Err(HookError::InvalidResult(why));
+                }
+                read(&cx, outcome).map_err(|e| HookError::InvalidResult(thrown(&cx, e).message))
+            }
+            Ok(None) => Err(HookError::Unsettled),
+            Err(e) => Err(HookError::Thrown(thrown(&cx, e))),
+        }
+    })
+}
+
+fn read_response<'js>(_: &Ctx<'js>, o: Object<'js>) -> javy::quickjs::Result<Response> {
+    Ok(Response {
+        status: o.get("status")?,
+        headers: pairs_from_js(o.get("headers")?)?,
+    })
+}
+
+struct Hooks;
+
+impl Guest for Hooks {
+    fn defined() -> Vec<Hook> {
+        state().defined.clone()
+    }
+
+    fn fetch_upstream(ctx: Context, req: Request) -> Result<String, HookError> {
+        let call = Call { hook: Hook::FetchUpstream, ctx: &ctx, req: &req, res: None, error: None };
+        run(call, |_, o| o.get::<_, String>("url"))
+    }
+
+    fn request_modifier(ctx: Context, req: Request) -> Result<Request, HookError> {
+        let call = Call { hook: Hook::RequestModifier, ctx: &ctx, req: &req, res: None, error: None };
+        let (method, uri, headers) = run(call, |_, o| {
+            Ok((o.get::<_, String>("method")?, o.get::<_, String>("uri")?, pairs_from_js(o.get("headers")?)?))
+        })?;
+        Ok(Request { method, uri, headers, ..req })
+    }
+
+    fn response_modifier(ctx: Context, req: Request, res: Response) -> Result<Response, HookError> {
+        let call = Call { hook: Hook::ResponseModifier, ctx: &ctx, req: &req, res: Some(&res), error: None };
+        run(call, read_response)
+    }
+
+    fn error_handler(ctx: Context, req: Request, error: UpstreamError) -> Result<Response, HookError> {
+        let call = Call { hook: Hook::ErrorHandler, ctx: &ctx, req: &req, res: None, error: Some(&error) };
+        run(call, read_response)
+    }
+
+    fn request_handler(ctx: Context, req: Request) -> Result<Response, HookError> {
+        let call = Call { hook: Hook::RequestHandler, ctx: &ctx, req: &req, res: None, error: None };
+        run(call, read_response)
+    }
+}
+
+export!(Hooks);

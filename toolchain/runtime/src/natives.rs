@@ -1,0 +1,251 @@
+//! The native functions the JS prelude builds on, on a global `__dgate_native` object: each one
+//! is a thin wrapper over a host import (or a digest). Host errors become JS `Error`s with a
+//! `code` ("not-allowed", "invalid", "not-found", "failed", "limit").
+
+use hmac::{Hmac, Mac};
+use javy::quickjs::function::Opt;
+use javy::quickjs::{Array, Ctx, Exception, Function, Object, Result, TypedArray, Value};
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::dgate::module::types::{HostError, LogLevel};
+use crate::dgate::module::{cache, documents, http};
+use crate::{live, pairs_from_js, pairs_to_js};
+
+fn throw(cx: &Ctx<'_>, code: &str, message: &str) -> javy::quickjs::Error {
+    let build = || -> Result<Value<'_>> {
+        let e = Exception::from_message(cx.clone(), message)?;
+        e.as_object().set("code", code)?;
+        Ok(e.into_value())
+    };
+    match build() {
+        Ok(v) => cx.throw(v),
+        Err(e) => e,
+    }
+}
+
+fn host_error(cx: &Ctx<'_>, e: HostError) -> javy::quickjs::Error {
+    let (code, m) = match &e {
+        HostError::NotAllowed(m) => ("not-allowed", m),
+        HostError::Invalid(m) => ("invalid", m),
+        HostError::NotFound(m) => ("not-found", m),
+        HostError::Failed(m) => ("failed", m),
+        HostError::Limit(m) => ("limit", m),
+    };
+    throw(cx, code, m)
+}
+
+/// Host imports exist only once the module is live (not while wizer snapshots it).
+fn require_live(cx: &Ctx<'_>, what: &str) -> Result<()> {
+    if live() {
+        Ok(())
+    } else {
+        Err(throw(
+            cx,
+            "not-allowed",
+            &format!("{what} is not available while the module is loading; call it from a hook"),
+        ))
+    }
+}
+
+fn bytes<'js>(cx: &Ctx<'js>, b: Vec<u8>) -> Result<TypedArray<'js, u8>> {
+    TypedArray::new(cx.clone(), b)
+}
+
+fn input<'a>(cx: &Ctx<'_>, a: &'a TypedArray<'_, u8>) -> Result<&'a [u8]> {
+    a.as_bytes()
+        .ok_or_else(|| throw(cx, "invalid", "the byte array is detached"))
+}
+
+fn document_to_js<'js>(cx: &Ctx<'js>, d: documents::Document) -> Result<Object<'js>> {
+    let o = Object::new(cx.clone())?;
+    o.set("id", d.id)?;
+    o.set("collection", d.collection)?;
+    o.set("data", d.data)?;
+    Ok(o)
+}
+
+fn digest(alg: &str, data: &[u8]) -> Option<Vec<u8>> {
+    Some(match alg {
+        "sha1" => Sha1::digest(data).to_vec(),
+        "sha256" => Sha256::digest(data).to_vec(),
+        "sha512" => Sha512::digest(data).to_vec(),
+        _ => return None,
+    })
+}
+
+fn hmac(alg: &str, key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut m = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC takes any key");
+        m.update(data);
+        m.finalize().into_bytes().to_vec()
+    }
+    Some(match alg {
+        "sha1" => run::<Hmac<Sha1>>(key, data),
+        "sha256" => run::<Hmac<Sha256>>(key, data),
+        "sha512" => run::<Hmac<Sha512>>(key, data),
+        _ => return None,
+    })
+}
+
+fn log(level: u32, message: String) {
+    if !live() {
+        // Console output while the module loads goes nowhere rather than trapping.
+        return;
+    }
+    let level = match level {
+        0 => LogLevel::Debug,
+        1 => LogLevel::Info,
+        2 => LogLevel::Warn,
+        _ => LogLevel::Error,
+    };
+    http::log(level, &message);
+}
+
+fn request_body<'js>(cx: Ctx<'js>) -> Result<TypedArray<'js, u8>> {
+    require_live(&cx, "the request body")?;
+    let b = http::request_body().map_err(|e| host_error(&cx, e))?;
+    bytes(&cx, b)
+}
+
+fn set_request_body<'js>(cx: Ctx<'js>, body: TypedArray<'js, u8>) -> Result<()> {
+    require_live(&cx, "the request body")?;
+    http::set_request_body(input(&cx, &body)?).map_err(|e| host_error(&cx, e))
+}
+
+fn response_body<'js>(cx: Ctx<'js>) -> Result<TypedArray<'js, u8>> {
+    require_live(&cx, "the response body")?;
+    let b = http::response_body().map_err(|e| host_error(&cx, e))?;
+    bytes(&cx, b)
+}
+
+fn set_response_body<'js>(cx: Ctx<'js>, body: TypedArray<'js, u8>) -> Result<()> {
+    require_live(&cx, "the response body")?;
+    http::set_response_body(input(&cx, &body)?).map_err(|e| host_error(&cx, e))
+}
+
+fn fetch<'js>(
+    cx: Ctx<'js>,
+    method: String,
+    url: String,
+    headers: Array<'js>,
+    body: Opt<TypedArray<'js, u8>>,
+) -> Result<Object<'js>> {
+    require_live(&cx, "fetch")?;
+    let body = match &body.0 {
+        Some(b) => Some(input(&cx, b)?.to_vec()),
+        None => None,
+    };
+    let req = http::FetchRequest {
+        method,
+        url,
+        headers: pairs_from_js(headers)?,
+        body,
+    };
+    let res = http::fetch(&req).map_err(|e| host_error(&cx, e))?;
+    let o = Object::new(cx.clone())?;
+    o.set("status", res.status)?;
+    o.set("headers", pairs_to_js(&cx, &res.headers)?)?;
+    o.set("body", bytes(&cx, res.body)?)?;
+    Ok(o)
+}
+
+fn doc_get<'js>(cx: Ctx<'js>, collection: String, id: String) -> Result<Value<'js>> {
+    require_live(&cx, "documents")?;
+    match documents::get(&collection, &id).map_err(|e| host_error(&cx, e))? {
+        Some(d) => Ok(document_to_js(&cx, d)?.into_value()),
+        None => Ok(Value::new_undefined(cx.clone())),
+    }
+}
+
+fn doc_set<'js>(cx: Ctx<'js>, collection: String, id: String, data: String) -> Result<()> {
+    require_live(&cx, "documents")?;
+    documents::set(&collection, &id, &data).map_err(|e| host_error(&cx, e))
+}
+
+fn doc_delete<'js>(cx: Ctx<'js>, collection: String, id: String) -> Result<bool> {
+    require_live(&cx, "documents")?;
+    documents::delete(&collection, &id).map_err(|e| host_error(&cx, e))
+}
+
+fn doc_list<'js>(cx: Ctx<'js>, collection: String, limit: u32, offset: u32) -> Result<Array<'js>> {
+    require_live(&cx, "documents")?;
+    let docs = documents::list(&collection, limit, offset).map_err(|e| host_error(&cx, e))?;
+    let list = Array::new(cx.clone())?;
+    for (i, d) in docs.into_iter().enumerate() {
+        list.set(i, document_to_js(&cx, d)?)?;
+    }
+    Ok(list)
+}
+
+fn cache_get<'js>(cx: Ctx<'js>, key: String) -> Result<Value<'js>> {
+    require_live(&cx, "the cache")?;
+    match cache::get(&key) {
+        Some(b) => Ok(bytes(&cx, b)?.into_value()),
+        None => Ok(Value::new_undefined(cx.clone())),
+    }
+}
+
+fn cache_set<'js>(cx: Ctx<'js>, key: String, value: TypedArray<'js, u8>, ttl_ms: Opt<f64>) -> Result<()> {
+    require_live(&cx, "the cache")?;
+    let ttl = ttl_ms.0.filter(|t| t.is_finite() && *t >= 0.0).map(|t| t as u64);
+    cache::set(&key, input(&cx, &value)?, ttl);
+    Ok(())
+}
+
+fn cache_delete<'js>(cx: Ctx<'js>, key: String) -> Result<()> {
+    require_live(&cx, "the cache")?;
+    cache::delete(&key);
+    Ok(())
+}
+
+fn unknown_hash(cx: &Ctx<'_>, alg: &str) -> javy::quickjs::Error {
+    throw(cx, "invalid", &format!("unknown hash {alg:?}: use sha1, sha256 or sha512"))
+}
+
+fn js_digest<'js>(cx: Ctx<'js>, alg: String, data: TypedArray<'js, u8>) -> Result<TypedArray<'js, u8>> {
+    let out = digest(&alg.to_ascii_lowercase(), input(&cx, &data)?).ok_or_else(|| unknown_hash(&cx, &alg))?;
+    bytes(&cx, out)
+}
+
+fn js_hmac<'js>(
+    cx: Ctx<'js>,
+    alg: String,
+    key: TypedArray<'js, u8>,
+    data: TypedArray<'js, u8>,
+) -> Result<TypedArray<'js, u8>> {
+    let out = hmac(&alg.to_ascii_lowercase(), input(&cx, &key)?, input(&cx, &data)?)
+        .ok_or_else(|| unknown_hash(&cx, &alg))?;
+    bytes(&cx, out)
+}
+
+fn random_bytes<'js>(cx: Ctx<'js>, len: u32) -> Result<TypedArray<'js, u8>> {
+    if len > 65536 {
+        return Err(throw(&cx, "invalid", "randomBytes: at most 65536 bytes"));
+    }
+    let mut b = vec![0u8; len as usize];
+    getrandom::fill(&mut b).map_err(|e| throw(&cx, "failed", &e.to_string()))?;
+    bytes(&cx, b)
+}
+
+pub fn register(cx: &Ctx<'_>) -> Result<()> {
+    let n = Object::new(cx.clone())?;
+    n.set("log", Function::new(cx.clone(), log)?)?;
+    n.set("requestBody", Function::new(cx.clone(), request_body)?)?;
+    n.set("setRequestBody", Function::new(cx.clone(), set_request_body)?)?;
+    n.set("responseBody", Function::new(cx.clone(), response_body)?)?;
+    n.set("setResponseBody", Function::new(cx.clone(), set_response_body)?)?;
+    n.set("fetch", Function::new(cx.clone(), fetch)?)?;
+    n.set("docGet", Function::new(cx.clone(), doc_get)?)?;
+    n.set("docSet", Function::new(cx.clone(), doc_set)?)?;
+    n.set("docDelete", Function::new(cx.clone(), doc_delete)?)?;
+    n.set("docList", Function::new(cx.clone(), doc_list)?)?;
+    n.set("cacheGet", Function::new(cx.clone(), cache_get)?)?;
+    n.set("cacheSet", Function::new(cx.clone(), cache_set)?)?;
+    n.set("cacheDelete", Function::new(cx.clone(), cache_delete)?)?;
+    n.set("digest", Function::new(cx.clone(), js_digest)?)?;
+    n.set("hmac", Function::new(cx.clone(), js_hmac)?)?;
+    n.set("randomBytes", Function::new(cx.clone(), random_bytes)?)?;
+    cx.globals().set("__dgate_native", n)?;
+    Ok(())
+}
