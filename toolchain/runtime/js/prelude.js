@@ -66,6 +66,12 @@
       for (const [k, v] of this._list) o[k] = o[k] === undefined ? v : o[k] + ", " + v;
       return o;
     }
+    // Wraps a list from the host (lower-case names, fresh arrays) without copying it.
+    static _adopt(list) {
+      const h = new Headers();
+      h._list = list;
+      return h;
+    }
   }
 
   const decodeComponent = (s) => {
@@ -254,164 +260,235 @@
 
   // --- hook contexts --------------------------------------------------------------------------
 
-  const splitUri = (uri) => {
-    const q = uri.indexOf("?");
-    return q < 0 ? [uri, ""] : [uri.slice(0, q), uri.slice(q + 1)];
-  };
+  // Hook contexts are built lazily: a hook that only sets one header never parses the query,
+  // and what a hook did not touch is not copied back to the host.
 
   // The client request. In requestModifier, method, path, query and headers may be changed,
   // and writeBody/writeJson replace the body sent upstream.
-  function makeRequest(rec) {
-    const [path, query] = splitUri(rec.uri);
-    let bodyCache;
-    const req = {
-      method: rec.method,
-      path,
-      query: new URLSearchParams(query),
-      headers: new Headers(rec.headers),
-      host: rec.host,
-      remoteAddress: rec.remoteAddress,
-      protocol: rec.proto,
-      get url() { return rec.proto + "://" + rec.host + req.uri; },
-      get uri() {
-        const q = req.query.toString();
-        return req.path + (q ? "?" + q : "");
-      },
-      readBody() {
-        if (bodyCache === undefined) bodyCache = N.requestBody();
-        return bodyCache;
-      },
-      readText() { return decoder.decode(req.readBody()); },
-      readJson() { return parseJson(req.readBody(), "the request body"); },
-      writeBody(body) {
-        bodyCache = toBytes(body);
-        N.setRequestBody(bodyCache);
-        return req;
-      },
-      writeJson(value) {
-        req.headers.set("content-type", "application/json");
-        return req.writeBody(JSON.stringify(value));
-      },
-    };
-    // Unchanged, the original query string is kept byte for byte.
-    req.query._original = query;
-    return req;
-  }
-
-  function requestOutcome(req) {
-    const q = req.query.toString();
-    const query = q === new URLSearchParams(req.query._original).toString() ? req.query._original : q;
-    return {
-      method: String(req.method).toUpperCase(),
-      uri: req.path + (query ? "?" + query : ""),
-      headers: req.headers._list,
-    };
+  class ModuleRequest {
+    constructor(rec) {
+      this._rec = rec;
+      this.method = rec.method;
+      this._path = undefined;
+      this._rawQuery = undefined;
+      this._query = undefined;
+      this._queryDirty = false;
+      this._headers = undefined;
+      this._body = undefined;
+    }
+    _split() {
+      const uri = this._rec.uri;
+      const q = uri.indexOf("?");
+      this._path = q < 0 ? uri : uri.slice(0, q);
+      this._rawQuery = q < 0 ? "" : uri.slice(q + 1);
+      this._origPath = this._path;
+    }
+    get path() {
+      if (this._path === undefined) this._split();
+      return this._path;
+    }
+    set path(v) {
+      if (this._path === undefined) this._split();
+      this._path = String(v);
+    }
+    get query() {
+      if (this._query === undefined) {
+        if (this._path === undefined) this._split();
+        this._query = new URLSearchParams(this._rawQuery);
+        this._query._onChange = () => { this._queryDirty = true; };
+      }
+      return this._query;
+    }
+    set query(v) {
+      this._query = v instanceof URLSearchParams ? v : new URLSearchParams(v);
+      this._queryDirty = true;
+    }
+    get headers() {
+      if (this._headers === undefined) this._headers = Headers._adopt(this._rec.headers);
+      return this._headers;
+    }
+    set headers(v) {
+      this._headers = v instanceof Headers ? v : new Headers(v);
+    }
+    get host() { return this._rec.host; }
+    get remoteAddress() { return this._rec.remoteAddress; }
+    get protocol() { return this._rec.proto; }
+    get uri() {
+      const path = this.path;
+      const q = this._queryDirty ? this._query.toString() : this._rawQuery;
+      return path + (q ? "?" + q : "");
+    }
+    get url() { return this._rec.proto + "://" + this._rec.host + this.uri; }
+    readBody() {
+      if (this._body === undefined) this._body = N.requestBody();
+      return this._body;
+    }
+    readText() { return decoder.decode(this.readBody()); }
+    readJson() { return parseJson(this.readBody(), "the request body"); }
+    writeBody(body) {
+      this._body = toBytes(body);
+      N.setRequestBody(this._body);
+      return this;
+    }
+    writeJson(value) {
+      this.headers.set("content-type", "application/json");
+      return this.writeBody(JSON.stringify(value));
+    }
+    // What changed, for the host: only the fields a hook touched.
+    _outcome() {
+      const out = {};
+      if (this.method !== this._rec.method) out.method = String(this.method).toUpperCase();
+      if (this._queryDirty || (this._path !== undefined && this._path !== this._origPath)) out.uri = this.uri;
+      if (this._headers !== undefined) out.headers = this._headers._list;
+      return out;
+    }
   }
 
   // The upstream's response, in responseModifier.
-  function makeUpstream(rec) {
-    let bodyCache;
-    const up = {
-      statusCode: rec.status,
-      get status() { return up.statusCode; },
-      set status(v) { up.statusCode = v; },
-      headers: new Headers(rec.headers),
-      readBody() {
-        if (bodyCache === undefined) bodyCache = N.responseBody();
-        return bodyCache;
-      },
-      readText() { return decoder.decode(up.readBody()); },
-      readJson() { return parseJson(up.readBody(), "the upstream response body"); },
-      writeBody(body) {
-        bodyCache = toBytes(body);
-        N.setResponseBody(bodyCache);
-        up.headers.delete("content-length");
-        return up;
-      },
-      writeJson(value) {
-        up.headers.set("content-type", "application/json");
-        return up.writeBody(JSON.stringify(value));
-      },
-    };
-    return up;
+  class UpstreamResponse {
+    constructor(rec) {
+      this._rec = rec;
+      this.statusCode = rec.status;
+      this._headers = undefined;
+      this._body = undefined;
+    }
+    get status() { return this.statusCode; }
+    set status(v) { this.statusCode = v; }
+    get headers() {
+      if (this._headers === undefined) this._headers = Headers._adopt(this._rec.headers);
+      return this._headers;
+    }
+    set headers(v) {
+      this._headers = v instanceof Headers ? v : new Headers(v);
+    }
+    readBody() {
+      if (this._body === undefined) this._body = N.responseBody();
+      return this._body;
+    }
+    readText() { return decoder.decode(this.readBody()); }
+    readJson() { return parseJson(this.readBody(), "the upstream response body"); }
+    writeBody(body) {
+      this._body = toBytes(body);
+      N.setResponseBody(this._body);
+      this.headers.delete("content-length");
+      return this;
+    }
+    writeJson(value) {
+      this.headers.set("content-type", "application/json");
+      return this.writeBody(JSON.stringify(value));
+    }
   }
 
   // The response a requestHandler or errorHandler sends.
-  function makeResponse() {
-    const res = {
-      statusCode: 200,
-      headers: new Headers(),
-      sent: false,
-      status(code) {
-        res.statusCode = code;
-        return res;
-      },
-      setHeader(name, value) {
-        res.headers.set(name, value);
-        return res;
-      },
-      send(body) {
-        if (body !== undefined && body !== null) {
-          if (!res.headers.has("content-type")) {
-            res.headers.set(
-              "content-type",
-              typeof body === "string" ? "text/plain; charset=utf-8"
-                : body instanceof Uint8Array || body instanceof ArrayBuffer ? "application/octet-stream"
-                : "application/json",
-            );
-          }
-          N.setResponseBody(toBytes(body));
+  class ModuleResponse {
+    constructor() {
+      this.statusCode = 200;
+      this.headers = new Headers();
+      this.sent = false;
+    }
+    status(code) {
+      this.statusCode = code;
+      return this;
+    }
+    setHeader(name, value) {
+      this.headers.set(name, value);
+      return this;
+    }
+    send(body) {
+      if (body !== undefined && body !== null) {
+        if (!this.headers.has("content-type")) {
+          this.headers.set(
+            "content-type",
+            typeof body === "string" ? "text/plain; charset=utf-8"
+              : body instanceof Uint8Array || body instanceof ArrayBuffer ? "application/octet-stream"
+              : "application/json",
+          );
         }
-        res.sent = true;
-        return res;
-      },
-      json(value) {
-        res.headers.set("content-type", "application/json");
-        N.setResponseBody(encoder.encode(JSON.stringify(value === undefined ? null : value)));
-        res.sent = true;
-        return res;
-      },
-      end() {
-        res.sent = true;
-        return res;
-      },
-      redirect(url, code) {
-        res.statusCode = code || 302;
-        res.headers.set("location", String(url));
-        res.sent = true;
-        return res;
-      },
-    };
-    return res;
+        N.setResponseBody(toBytes(body));
+      }
+      this.sent = true;
+      return this;
+    }
+    json(value) {
+      this.headers.set("content-type", "application/json");
+      N.setResponseBody(encoder.encode(JSON.stringify(value === undefined ? null : value)));
+      this.sent = true;
+      return this;
+    }
+    end() {
+      this.sent = true;
+      return this;
+    }
+    redirect(url, code) {
+      this.statusCode = code || 302;
+      this.headers.set("location", String(url));
+      this.sent = true;
+      return this;
+    }
   }
 
-  function makeContext(rec, req, up, res) {
-    const params = {};
-    for (const [k, v] of rec.params) params[k] = v;
-    const route = { name: rec.route, namespace: rec.namespace };
-    return {
-      request: () => req,
-      upstream: () => up,
-      response: () => res,
-      namespace: () => ({ name: rec.namespace }),
-      route: () => route,
-      service: () =>
-        rec.service === undefined || rec.service === null ? undefined : { name: rec.service, urls: rec.serviceUrls.slice() },
-      pathParam: (name) => (Object.prototype.hasOwnProperty.call(params, name) ? params[name] : null),
-      pathParams: () => Object.assign({}, params),
-      query: () => req.query,
-    };
+  class ModuleContext {
+    constructor(rec, reqRec, up, res) {
+      this._rec = rec;
+      this._reqRec = reqRec;
+      this._req = undefined;
+      this._up = up;
+      this._res = res;
+    }
+    request() {
+      if (this._req === undefined) this._req = new ModuleRequest(this._reqRec);
+      return this._req;
+    }
+    upstream() { return this._up; }
+    response() { return this._res; }
+    namespace() { return { name: this._rec.namespace }; }
+    route() { return { name: this._rec.route, namespace: this._rec.namespace }; }
+    service() {
+      const r = this._rec;
+      return r.service === undefined || r.service === null ? undefined : { name: r.service, urls: r.serviceUrls.slice() };
+    }
+    pathParam(name) {
+      for (const [k, v] of this._rec.params) if (k === name) return v;
+      return null;
+    }
+    pathParams() {
+      const o = {};
+      for (const [k, v] of this._rec.params) o[k] = v;
+      return o;
+    }
+    query() { return this.request().query; }
   }
 
   const validStatus = (s) => Number.isInteger(s) && s >= 100 && s <= 599;
 
+  function finish(hook, ctx, value) {
+    switch (hook) {
+      case "fetchUpstream": {
+        const url = value instanceof URL ? value.href : value;
+        if (typeof url !== "string" || !url) return { invalid: "fetchUpstream must return a URL string" };
+        return { url };
+      }
+      case "requestModifier":
+        return ctx._req === undefined ? {} : ctx._req._outcome();
+      case "responseModifier": {
+        const up = ctx._up;
+        if (!validStatus(up.statusCode)) return { invalid: "status " + up.statusCode + " is not an HTTP status" };
+        return up._headers === undefined ? { status: up.statusCode } : { status: up.statusCode, headers: up._headers._list };
+      }
+      default: {
+        const res = ctx._res;
+        if (!validStatus(res.statusCode)) return { invalid: "status " + res.statusCode + " is not an HTTP status" };
+        return { status: res.statusCode, headers: res.headers._list };
+      }
+    }
+  }
+
   // Called by the runtime for each hook call; returns the outcome (or a promise of it).
   globalThis.__dgate_run = function run(hook, ctxRec, reqRec, resRec, errRec) {
     const fn = globalThis.__dgate_hooks[hook];
-    const req = makeRequest(reqRec);
-    const up = resRec ? makeUpstream(resRec) : undefined;
-    const res = hook === "requestHandler" || hook === "errorHandler" ? makeResponse() : undefined;
-    const ctx = makeContext(ctxRec, req, up, res);
+    const up = resRec ? new UpstreamResponse(resRec) : undefined;
+    const res = hook === "requestHandler" || hook === "errorHandler" ? new ModuleResponse() : undefined;
+    const ctx = new ModuleContext(ctxRec, reqRec, up, res);
     let result;
     if (hook === "responseModifier") result = fn(ctx, up);
     else if (hook === "errorHandler") {
@@ -419,24 +496,7 @@
       error.status = errRec.status;
       result = fn(ctx, error);
     } else result = fn(ctx);
-    const finish = (value) => {
-      switch (hook) {
-        case "fetchUpstream": {
-          const url = value instanceof URL ? value.href : value;
-          if (typeof url !== "string" || !url) return { invalid: "fetchUpstream must return a URL string" };
-          return { url };
-        }
-        case "requestModifier":
-          return requestOutcome(req);
-        case "responseModifier":
-          if (!validStatus(up.statusCode)) return { invalid: "status " + up.statusCode + " is not an HTTP status" };
-          return { status: up.statusCode, headers: up.headers._list };
-        default:
-          if (!validStatus(res.statusCode)) return { invalid: "status " + res.statusCode + " is not an HTTP status" };
-          return { status: res.statusCode, headers: res.headers._list };
-      }
-    };
-    if (result && typeof result.then === "function") return result.then(finish);
-    return finish(result);
+    if (result && typeof result.then === "function") return result.then((v) => finish(hook, ctx, v));
+    return finish(hook, ctx, result);
   };
 })();

@@ -18,8 +18,10 @@ wit_bindgen::generate!({
     world: "dgate-module",
 });
 
+use dgate::module::types::{
+    Context, Hook, HookError, Request, Response, ThrownError, UpstreamError,
+};
 use exports::dgate::module::hooks::Guest;
-use dgate::module::types::{Context, Hook, HookError, Request, Response, ThrownError, UpstreamError};
 
 /// What initialization leaves behind for the hook calls.
 struct State {
@@ -108,9 +110,7 @@ fn init(name: &str, source: &str) -> Result<State, String> {
             .map_err(|e| describe(&cx, e, name))?;
         let (module, promise) = module.eval().map_err(|e| describe(&cx, e, name))?;
         // Top-level await: settle it now (a fetch here would trap: no host calls under wizer).
-        promise
-            .finish::<()>()
-            .map_err(|e| describe(&cx, e, name))?;
+        promise.finish::<()>().map_err(|e| describe(&cx, e, name))?;
         let namespace = module.namespace().map_err(|e| describe(&cx, e, name))?;
         let hooks = Object::new(cx.clone()).map_err(|e| describe(&cx, e, name))?;
         let mut defined = Vec::new();
@@ -122,7 +122,9 @@ fn init(name: &str, source: &str) -> Result<State, String> {
             if !value.is_function() {
                 return Err(format!("export {js_name} must be a function"));
             }
-            hooks.set(js_name, value).map_err(|e| describe(&cx, e, name))?;
+            hooks
+                .set(js_name, value)
+                .map_err(|e| describe(&cx, e, name))?;
             defined.push(hook);
         }
         if defined.is_empty() {
@@ -134,6 +136,14 @@ fn init(name: &str, source: &str) -> Result<State, String> {
         cx.globals()
             .set("__dgate_hooks", hooks)
             .map_err(|e| describe(&cx, e, name))?;
+        // javy never runs the cycle collector on its own (threshold usize::MAX), which suits a
+        // one-shot program but not an instance the gateway reuses: collect cycles once the heap
+        // passes 8 MiB (reference counting frees everything else at once).
+        // SAFETY: the context pointer is valid inside `with`, and the runtime outlives it.
+        unsafe {
+            let rt = javy::quickjs::qjs::JS_GetRuntime(cx.as_raw().as_ptr());
+            javy::quickjs::qjs::JS_SetGCThreshold(rt, 8 << 20);
+        }
         Ok(defined)
     })?;
     Ok(State { runtime, defined })
@@ -168,7 +178,10 @@ fn thrown(cx: &Ctx<'_>, e: javy::quickjs::Error) -> ThrownError {
     if let Some(ex) = value.as_exception() {
         return ThrownError {
             message: ex.message().unwrap_or_else(|| "error".into()),
-            stack: ex.stack().map(|s| user_frames(&s)).filter(|s| !s.is_empty()),
+            stack: ex
+                .stack()
+                .map(|s| user_frames(&s))
+                .filter(|s| !s.is_empty()),
         };
     }
     if let Some(obj) = value.as_object() {
@@ -202,7 +215,10 @@ fn user_frames(stack: &str) -> String {
 }
 
 /// Pairs as a JS array of `[name, value]` arrays.
-fn pairs_to_js<'js>(cx: &Ctx<'js>, pairs: &[(String, String)]) -> javy::quickjs::Result<Array<'js>> {
+fn pairs_to_js<'js>(
+    cx: &Ctx<'js>,
+    pairs: &[(String, String)],
+) -> javy::quickjs::Result<Array<'js>> {
     let list = Array::new(cx.clone())?;
     for (i, (k, v)) in pairs.iter().enumerate() {
         let pair = Array::new(cx.clone())?;
@@ -272,7 +288,11 @@ fn run<T>(
     if !state.defined.contains(&call.hook) {
         return Err(HookError::NotDefined);
     }
-    let js_name = HOOKS.iter().find(|(h, _)| *h == call.hook).map(|(_, n)| *n).unwrap_or("");
+    let js_name = HOOKS
+        .iter()
+        .find(|(h, _)| *h == call.hook)
+        .map(|(_, n)| *n)
+        .unwrap_or("");
     state.runtime.context().with(|cx| {
         let attempt = || -> javy::quickjs::Result<Option<Object>> {
             let runner: Function = cx.globals().get("__dgate_run")?;
@@ -320,11 +340,13 @@ fn run<T>(
     })
 }
 
-fn read_response<'js>(_: &Ctx<'js>, o: Object<'js>) -> javy::quickjs::Result<Response> {
-    Ok(Response {
-        status: o.get("status")?,
-        headers: pairs_from_js(o.get("headers")?)?,
-    })
+/// A response outcome; headers the hook never looked at are `None` (unchanged).
+fn read_response<'js>(
+    _: &Ctx<'js>,
+    o: Object<'js>,
+) -> javy::quickjs::Result<(u16, Option<Vec<(String, String)>>)> {
+    let headers: Option<Array> = o.get("headers")?;
+    Ok((o.get("status")?, headers.map(pairs_from_js).transpose()?))
 }
 
 struct Hooks;
@@ -335,31 +357,87 @@ impl Guest for Hooks {
     }
 
     fn fetch_upstream(ctx: Context, req: Request) -> Result<String, HookError> {
-        let call = Call { hook: Hook::FetchUpstream, ctx: &ctx, req: &req, res: None, error: None };
+        let call = Call {
+            hook: Hook::FetchUpstream,
+            ctx: &ctx,
+            req: &req,
+            res: None,
+            error: None,
+        };
         run(call, |_, o| o.get::<_, String>("url"))
     }
 
     fn request_modifier(ctx: Context, req: Request) -> Result<Request, HookError> {
-        let call = Call { hook: Hook::RequestModifier, ctx: &ctx, req: &req, res: None, error: None };
+        let call = Call {
+            hook: Hook::RequestModifier,
+            ctx: &ctx,
+            req: &req,
+            res: None,
+            error: None,
+        };
         let (method, uri, headers) = run(call, |_, o| {
-            Ok((o.get::<_, String>("method")?, o.get::<_, String>("uri")?, pairs_from_js(o.get("headers")?)?))
+            let headers: Option<Array> = o.get("headers")?;
+            Ok((
+                o.get::<_, Option<String>>("method")?,
+                o.get::<_, Option<String>>("uri")?,
+                headers.map(pairs_from_js).transpose()?,
+            ))
         })?;
-        Ok(Request { method, uri, headers, ..req })
+        Ok(Request {
+            method: method.unwrap_or(req.method),
+            uri: uri.unwrap_or(req.uri),
+            headers: headers.unwrap_or(req.headers),
+            ..req
+        })
     }
 
     fn response_modifier(ctx: Context, req: Request, res: Response) -> Result<Response, HookError> {
-        let call = Call { hook: Hook::ResponseModifier, ctx: &ctx, req: &req, res: Some(&res), error: None };
-        run(call, read_response)
+        let call = Call {
+            hook: Hook::ResponseModifier,
+            ctx: &ctx,
+            req: &req,
+            res: Some(&res),
+            error: None,
+        };
+        let (status, headers) = run(call, read_response)?;
+        Ok(Response {
+            status,
+            headers: headers.unwrap_or(res.headers),
+        })
     }
 
-    fn error_handler(ctx: Context, req: Request, error: UpstreamError) -> Result<Response, HookError> {
-        let call = Call { hook: Hook::ErrorHandler, ctx: &ctx, req: &req, res: None, error: Some(&error) };
-        run(call, read_response)
+    fn error_handler(
+        ctx: Context,
+        req: Request,
+        error: UpstreamError,
+    ) -> Result<Response, HookError> {
+        let call = Call {
+            hook: Hook::ErrorHandler,
+            ctx: &ctx,
+            req: &req,
+            res: None,
+            error: Some(&error),
+        };
+        let (status, headers) = run(call, read_response)?;
+        Ok(Response {
+            status,
+            headers: headers.unwrap_or_default(),
+        })
     }
 
     fn request_handler(ctx: Context, req: Request) -> Result<Response, HookError> {
-        let call = Call { hook: Hook::RequestHandler, ctx: &ctx, req: &req, res: None, error: None };
-        run(call, read_response)
+        let call = Call {
+            hook: Hook::RequestHandler,
+            ctx: &ctx,
+            req: &req,
+            res: None,
+            error: None,
+        };
+        let (status, headers) = run(call, read_response)?;
+        Ok(Response {
+            status,
+            headers: headers.unwrap_or_default(),
+        })
     }
 }
 

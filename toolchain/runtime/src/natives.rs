@@ -186,9 +186,17 @@ fn cache_get<'js>(cx: Ctx<'js>, key: String) -> Result<Value<'js>> {
     }
 }
 
-fn cache_set<'js>(cx: Ctx<'js>, key: String, value: TypedArray<'js, u8>, ttl_ms: Opt<f64>) -> Result<()> {
+fn cache_set<'js>(
+    cx: Ctx<'js>,
+    key: String,
+    value: TypedArray<'js, u8>,
+    ttl_ms: Opt<f64>,
+) -> Result<()> {
     require_live(&cx, "the cache")?;
-    let ttl = ttl_ms.0.filter(|t| t.is_finite() && *t >= 0.0).map(|t| t as u64);
+    let ttl = ttl_ms
+        .0
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .map(|t| t as u64);
     cache::set(&key, input(&cx, &value)?, ttl);
     Ok(())
 }
@@ -200,11 +208,20 @@ fn cache_delete<'js>(cx: Ctx<'js>, key: String) -> Result<()> {
 }
 
 fn unknown_hash(cx: &Ctx<'_>, alg: &str) -> javy::quickjs::Error {
-    throw(cx, "invalid", &format!("unknown hash {alg:?}: use sha1, sha256 or sha512"))
+    throw(
+        cx,
+        "invalid",
+        &format!("unknown hash {alg:?}: use sha1, sha256 or sha512"),
+    )
 }
 
-fn js_digest<'js>(cx: Ctx<'js>, alg: String, data: TypedArray<'js, u8>) -> Result<TypedArray<'js, u8>> {
-    let out = digest(&alg.to_ascii_lowercase(), input(&cx, &data)?).ok_or_else(|| unknown_hash(&cx, &alg))?;
+fn js_digest<'js>(
+    cx: Ctx<'js>,
+    alg: String,
+    data: TypedArray<'js, u8>,
+) -> Result<TypedArray<'js, u8>> {
+    let out = digest(&alg.to_ascii_lowercase(), input(&cx, &data)?)
+        .ok_or_else(|| unknown_hash(&cx, &alg))?;
     bytes(&cx, out)
 }
 
@@ -214,8 +231,12 @@ fn js_hmac<'js>(
     key: TypedArray<'js, u8>,
     data: TypedArray<'js, u8>,
 ) -> Result<TypedArray<'js, u8>> {
-    let out = hmac(&alg.to_ascii_lowercase(), input(&cx, &key)?, input(&cx, &data)?)
-        .ok_or_else(|| unknown_hash(&cx, &alg))?;
+    let out = hmac(
+        &alg.to_ascii_lowercase(),
+        input(&cx, &key)?,
+        input(&cx, &data)?,
+    )
+    .ok_or_else(|| unknown_hash(&cx, &alg))?;
     bytes(&cx, out)
 }
 
@@ -232,9 +253,15 @@ pub fn register(cx: &Ctx<'_>) -> Result<()> {
     let n = Object::new(cx.clone())?;
     n.set("log", Function::new(cx.clone(), log)?)?;
     n.set("requestBody", Function::new(cx.clone(), request_body)?)?;
-    n.set("setRequestBody", Function::new(cx.clone(), set_request_body)?)?;
+    n.set(
+        "setRequestBody",
+        Function::new(cx.clone(), set_request_body)?,
+    )?;
     n.set("responseBody", Function::new(cx.clone(), response_body)?)?;
-    n.set("setResponseBody", Function::new(cx.clone(), set_response_body)?)?;
+    n.set(
+        "setResponseBody",
+        Function::new(cx.clone(), set_response_body)?,
+    )?;
     n.set("fetch", Function::new(cx.clone(), fetch)?)?;
     n.set("docGet", Function::new(cx.clone(), doc_get)?)?;
     n.set("docSet", Function::new(cx.clone(), doc_set)?)?;
