@@ -4,10 +4,12 @@
 //! `cluster`, which applies them to `storage`; `resources` and `config` do no I/O.
 
 pub mod admin;
+pub mod build;
 pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod constant_time;
+pub mod modules;
 pub mod proxy;
 pub mod resources;
 pub mod router;

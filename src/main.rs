@@ -9,7 +9,7 @@ use dgate::config::{Config, Overrides};
 use dgate::server::Prepared;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cli::normalize_args(std::env::args_os()));
     match &cli.command {
         None => serve(&ServerArgs::default()),
         Some(Command::Server(args)) => serve(args),
@@ -18,6 +18,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Cluster { action }) => run_client(cli::run_cluster(&cli, action)),
+        Some(Command::Build(args)) => match cli::build(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e.exit_code(), &e.to_string()),
+        },
+        Some(Command::Module(cli::ModuleCommand {
+            action: cli::ModuleAction::Run(args),
+        })) => run_client(cli::run_module(args)),
         Some(cmd) => match cmd.resource() {
             Some((kind, action)) => run_client(cli::run_resource(&cli, kind, action)),
             None => ExitCode::FAILURE,

@@ -19,13 +19,16 @@ pub enum CliError {
     /// The server could not be reached or answered nonsense (exit 1).
     #[error("{0}")]
     Transport(String),
+    /// A local command failed: a build error, a failed hook (exit 1).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::Api { .. } | CliError::Transport(_) => 1,
+            CliError::Api { .. } | CliError::Transport(_) | CliError::Failed(_) => 1,
         }
     }
 }

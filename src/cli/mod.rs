@@ -3,6 +3,7 @@
 
 mod client;
 mod fields;
+mod modules;
 mod output;
 mod resource;
 
@@ -16,6 +17,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use crate::resources::Kind;
 
 pub use client::CliError;
+pub use modules::{build, run_module};
 pub use resource::{run as run_resource, run_cluster};
 
 #[derive(Debug, Parser)]
@@ -53,6 +55,22 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// `dgate build ... -o OUT` names the output file, while everywhere else `-o` is the global
+/// `--output` format. Rewrites a `-o` that follows `build` to `--out` before clap sees it.
+pub fn normalize_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = args.into_iter().collect();
+    if let Some(at) = out.iter().position(|a| a == "build") {
+        for a in out.iter_mut().skip(at + 1) {
+            if a == "-o" {
+                *a = "--out".into();
+            }
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Json,
@@ -74,8 +92,13 @@ pub enum Command {
     Service(ResourceCommand),
     #[command(visible_alias = "rt", about = "Manage routes")]
     Route(ResourceCommand),
-    #[command(visible_alias = "mod", about = "Manage modules")]
-    Module(ResourceCommand),
+    /// Build a TypeScript or JavaScript module into a WebAssembly component.
+    Build(BuildArgs),
+    #[command(
+        visible_alias = "mod",
+        about = "Manage modules, or run one hook of a module locally"
+    )]
+    Module(ModuleCommand),
     #[command(visible_alias = "dom", about = "Manage domains")]
     Domain(ResourceCommand),
     #[command(visible_alias = "col", about = "Manage collections")]
@@ -118,12 +141,18 @@ impl Command {
             Command::Namespace(c) => (Kind::Namespace, c),
             Command::Service(c) => (Kind::Service, c),
             Command::Route(c) => (Kind::Route, c),
-            Command::Module(c) => (Kind::Module, c),
+            Command::Module(c) => match &c.action {
+                ModuleAction::Resource(a) => return Some((Kind::Module, a)),
+                ModuleAction::Run(_) => return None,
+            },
             Command::Domain(c) => (Kind::Domain, c),
             Command::Collection(c) => (Kind::Collection, c),
             Command::Document(c) => (Kind::Document, c),
             Command::Secret(c) => (Kind::Secret, c),
-            Command::Server(_) | Command::Completions { .. } | Command::Cluster { .. } => {
+            Command::Server(_)
+            | Command::Completions { .. }
+            | Command::Cluster { .. }
+            | Command::Build(_) => {
                 return None;
             }
         };
@@ -145,6 +174,75 @@ pub struct ServerArgs {
     /// Data directory (overrides storage.dir).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The module: `.ts`, `.mts`, `.js` or `.mjs`.
+    pub file: PathBuf,
+    /// Where to write the component (default: FILE with a `.wasm` extension). `-o` is a
+    /// shorthand here, where the global `--output` format means nothing.
+    #[arg(long = "out", value_name = "OUT")]
+    pub out: Option<PathBuf>,
+    /// What to produce: the component, or the JS after type stripping (printed).
+    #[arg(long, value_enum, default_value_t = BuildTarget::Wasm)]
+    pub target: BuildTarget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BuildTarget {
+    Wasm,
+    Js,
+}
+
+#[derive(Debug, Args)]
+pub struct ModuleCommand {
+    #[command(subcommand)]
+    pub action: ModuleAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModuleAction {
+    #[command(flatten)]
+    Resource(Action),
+    /// Run one hook of a module locally, on the gateway's engine, and print the result as JSON.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A component from `dgate build`, or a `.ts`/`.js` module (built first).
+    pub file: PathBuf,
+    /// The hook: fetchUpstream, requestModifier, responseModifier, errorHandler, requestHandler.
+    #[arg(long)]
+    pub hook: String,
+    /// The request as JSON: {"method", "path", "headers", "body", "host", "remoteAddress"}.
+    #[arg(long)]
+    pub request: Option<PathBuf>,
+    /// The upstream response for responseModifier: {"status", "headers", "body"}.
+    #[arg(long)]
+    pub response: Option<PathBuf>,
+    /// The error for errorHandler: {"status", "message"}.
+    #[arg(long)]
+    pub error: Option<PathBuf>,
+    /// Routing context: {"namespace", "route", "service", "serviceUrls": [...], "params": {...}}.
+    #[arg(long)]
+    pub context: Option<PathBuf>,
+    /// Documents to start with: {"collection": {"id": data}}; the result shows them after.
+    #[arg(long)]
+    pub documents: Option<PathBuf>,
+    /// Fuel for the call (about one unit per Wasm instruction).
+    #[arg(long, default_value_t = 1_000_000_000)]
+    pub fuel: u64,
+    /// Memory limit, e.g. 64MiB.
+    #[arg(long, default_value = "64MiB")]
+    pub memory: String,
+    /// Wall-time limit, e.g. 50ms.
+    #[arg(long, default_value = "50ms")]
+    pub timeout: String,
+    /// Instead of printing the result, time N calls on a reused instance and N on fresh ones.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub bench: u32,
 }
 
 #[derive(Debug, Args)]

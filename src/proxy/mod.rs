@@ -10,7 +10,7 @@ mod metrics;
 mod pipeline;
 mod pool;
 mod snapshot;
-mod tls;
+pub(crate) mod tls;
 mod upstream;
 
 use std::convert::Infallible;

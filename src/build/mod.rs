@@ -1,0 +1,322 @@
+//! `dgate build`: a TypeScript or JavaScript module becomes a `dgate:module` component.
+//!
+//! 1. TS → JS in process with oxc (types stripped, enums compiled, `import type` dropped; imports
+//!    of the `dgate/*` built-ins kept), with a source map so errors point into the user's file.
+//! 2. JS → core module: the embedded runtime (`toolchain/dgate-runtime.wasm`, QuickJS built by
+//!    `toolchain/build.sh`) runs its init export under wizer with the JS on stdin and is
+//!    snapshotted, module evaluated and hooks found.
+//! 3. Core module → component with wit-component and the WASI preview1 reactor adapter.
+
+use std::path::Path;
+
+use oxc::allocator::Allocator;
+use oxc::codegen::{Codegen, CodegenOptions};
+use oxc::parser::Parser;
+use oxc::semantic::SemanticBuilder;
+use oxc::span::SourceType;
+use oxc::transformer::{TransformOptions, Transformer};
+
+/// The JS runtime guest, built by `toolchain/build.sh` and committed.
+pub const RUNTIME: &[u8] = include_bytes!("../../toolchain/dgate-runtime.wasm");
+
+/// Why a build failed. `Source` errors carry `file:line:col: message` lines for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}")]
+    Source(String),
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("internal build error: {0}")]
+    Internal(String),
+}
+
+/// JS produced from a module's source, with what is needed to map positions back.
+pub struct Js {
+    pub code: String,
+    map: Option<oxc_sourcemap::SourceMap<'static>>,
+}
+
+/// TS or JS (by `file`'s extension) to plain JS. Syntax and type-stripping errors come back as
+/// `file:line:col: message`, one per line.
+pub fn to_js(file: &str, source: &str) -> Result<Js, BuildError> {
+    let source_type = SourceType::from_path(file)
+        .unwrap_or_default()
+        .with_module(true);
+    let allocator = Allocator::default();
+    let parsed = Parser::new(&allocator, source, source_type).parse();
+    let located = |diags: Vec<oxc::diagnostics::OxcDiagnostic>| {
+        let lines: Vec<String> = diags
+            .iter()
+            .map(|d| {
+                let offset = d.labels.first().map_or(0, |l| l.offset());
+                let (line, col) = line_col(source, offset as usize);
+                format!("{file}:{line}:{col}: {}", d.message)
+            })
+            .collect();
+        BuildError::Source(lines.join("\n"))
+    };
+    if parsed.panicked || parsed.diagnostics.has_errors() {
+        return Err(located(parsed.diagnostics.errors().cloned().collect()));
+    }
+    let mut program = parsed.program;
+    let imports = imported(&program);
+    let bad: Vec<String> = imports
+        .iter()
+        .filter(|(name, _)| !BUILTINS.contains(&name.as_str()))
+        .map(|(name, offset)| {
+            let (line, col) = line_col(source, *offset as usize);
+            format!(
+                "{file}:{line}:{col}: cannot import {name:?}: a module is one file and may import only {}",
+                BUILTINS.join(", ")
+            )
+        })
+        .collect();
+    if !bad.is_empty() {
+        return Err(BuildError::Source(bad.join("\n")));
+    }
+    let semantic = SemanticBuilder::new()
+        .with_check_syntax_error(true)
+        .with_enum_eval(true)
+        .build(&program);
+    if semantic.diagnostics.has_errors() {
+        return Err(located(semantic.diagnostics.errors().cloned().collect()));
+    }
+    let scoping = semantic.semantic.into_scoping();
+    let options = TransformOptions::default();
+    let transformed = Transformer::new(&allocator, Path::new(file), &options)
+        .build_with_scoping(scoping, &mut program);
+    if transformed.diagnostics.has_errors() {
+        return Err(located(transformed.diagnostics.errors().cloned().collect()));
+    }
+    let out = Codegen::new()
+        .with_options(CodegenOptions {
+            source_map_path: Some(file.into()),
+            ..CodegenOptions::default()
+        })
+        .build(&program);
+    Ok(Js {
+        code: out.code,
+        map: out.map.map(|m| m.into_owned()),
+    })
+}
+
+/// The modules a module may import: the runtime's built-ins.
+pub const BUILTINS: [&str; 5] = [
+    "dgate",
+    "dgate/crypto",
+    "dgate/http",
+    "dgate/state",
+    "dgate/storage",
+];
+
+/// Every static import and re-export: the specifier and where it is.
+fn imported(program: &oxc::ast::ast::Program<'_>) -> Vec<(String, u32)> {
+    use oxc::ast::ast::Statement;
+    program
+        .body
+        .iter()
+        .filter_map(|s| match s {
+            Statement::ImportDeclaration(d) => Some(&d.source),
+            Statement::ExportAllDeclaration(d) => Some(&d.source),
+            Statement::ExportFromDeclaration(d) => Some(&d.source),
+            _ => None,
+        })
+        .map(|src| (src.value.to_string(), src.span.start))
+        .collect()
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, col)
+}
+
+impl Js {
+    /// Rewrites `name:line:col` positions in generated JS into positions in the user's file.
+    fn remap(&self, file: &str, message: &str) -> String {
+        let Some(map) = &self.map else {
+            return message.to_string();
+        };
+        let table = map.generate_lookup_table();
+        let prefix = format!("{file}:");
+        let mut out = String::new();
+        let mut rest = message;
+        while let Some(at) = rest.find(&prefix) {
+            out.push_str(&rest[..at + prefix.len()]);
+            rest = &rest[at + prefix.len()..];
+            let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            let l_end = digits(rest);
+            let (Ok(line), true) = (rest[..l_end].parse::<u32>(), rest[l_end..].starts_with(':'))
+            else {
+                continue;
+            };
+            let after = &rest[l_end + 1..];
+            let c_end = digits(after);
+            let Ok(col) = after[..c_end].parse::<u32>() else {
+                continue;
+            };
+            // QuickJS counts from 1; the source map from 0.
+            match map.lookup_token(&table, line.saturating_sub(1), col.saturating_sub(1)) {
+                Some(t) => {
+                    out.push_str(&format!("{}:{}", t.get_src_line() + 1, t.get_src_col() + 1))
+                }
+                None => out.push_str(&format!("{line}:{col}")),
+            }
+            rest = &after[c_end..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// Builds the component for the module `file` with `source`. CPU-bound for about a second: from
+/// async code, call it on a blocking thread.
+pub fn build(file: &str, source: &str) -> Result<Vec<u8>, BuildError> {
+    let js = to_js(file, source)?;
+    let name = Path::new(file)
+        .file_name()
+        .map_or("module.js".into(), |n| n.to_string_lossy().into_owned());
+    let core = wizen(&name, &js.code).map_err(|e| match e {
+        BuildError::Source(m) => BuildError::Source(
+            js.remap(&name, &m)
+                .replace(&format!("{name}:"), &format!("{file}:")),
+        ),
+        other => other,
+    })?;
+    componentize(&core)
+}
+
+/// Runs the runtime's init export with `name` and `js` on stdin, and snapshots the result.
+fn wizen(name: &str, js: &str) -> Result<Vec<u8>, BuildError> {
+    use wasmtime_wasi::WasiCtxBuilder;
+    use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+
+    let internal = |e: wasmtime::Error| BuildError::Internal(format!("{e:#}"));
+    let wizer = {
+        let mut w = wasmtime_wizer::Wizer::new();
+        w.init_func("wizer.initialize");
+        w
+    };
+    let (cx, instrumented) = wizer.instrument(RUNTIME).map_err(internal)?;
+    let engine = wasmtime::Engine::new(&wasmtime::Config::new()).map_err(internal)?;
+    let module = wasmtime::Module::new(&engine, &instrumented).map_err(internal)?;
+    let stderr = MemoryOutputPipe::new(64 * 1024);
+    let wasi = WasiCtxBuilder::new()
+        .stdin(MemoryInputPipe::new(format!("{name}\n{js}")))
+        .stderr(stderr.clone())
+        .build_p1();
+    let mut store = wasmtime::Store::new(&engine, wasi);
+    let mut linker = wasmtime::Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |t| t).map_err(internal)?;
+    // The host imports (log, fetch, documents, ...) cannot be called while building.
+    linker
+        .define_unknown_imports_as_traps(&module)
+        .map_err(internal)?;
+    // Wasmtime's async calls need a runtime; this one lives on its own thread so that `build`
+    // can be called from inside another runtime too (blocking the caller, like any CPU work).
+    let run = || -> Result<Vec<u8>, BuildError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| BuildError::Internal(e.to_string()))?;
+        rt.block_on(async {
+            let instance = linker
+                .instantiate_async(&mut store, &module)
+                .await
+                .map_err(internal)?;
+            if let Some(init) = instance.get_func(&mut store, "_initialize") {
+                init.typed::<(), ()>(&store)
+                    .map_err(internal)?
+                    .call_async(&mut store, ())
+                    .await
+                    .map_err(internal)?;
+            }
+            let init = instance
+                .get_typed_func::<(), ()>(&mut store, "wizer.initialize")
+                .map_err(internal)?;
+            if let Err(e) = init.call_async(&mut store, ()).await {
+                let out = String::from_utf8_lossy(&stderr.contents())
+                    .trim()
+                    .to_string();
+                return Err(match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    Some(_) if !out.is_empty() => BuildError::Source(out),
+                    _ => BuildError::Source(format!(
+                        "{name}: the module failed while loading: {e:#}{}",
+                        if out.is_empty() {
+                            String::new()
+                        } else {
+                            format!("\n{out}")
+                        }
+                    )),
+                });
+            }
+            let mut state = Snapshot {
+                store: &mut store,
+                instance,
+            };
+            wizer.snapshot(&cx, &mut state).await.map_err(internal)
+        })
+    };
+    std::thread::scope(|s| s.spawn(run).join())
+        .map_err(|_| BuildError::Internal("the build thread panicked".into()))?
+}
+
+/// What wizer reads from the initialized instance.
+struct Snapshot<'a, T: 'static> {
+    store: &'a mut wasmtime::Store<T>,
+    instance: wasmtime::Instance,
+}
+
+impl<T: Send> wasmtime_wizer::InstanceState for Snapshot<'_, T> {
+    async fn global_get(
+        &mut self,
+        name: &str,
+        _: wasmparser::ValType,
+    ) -> wasmtime_wizer::SnapshotVal {
+        use wasmtime::Val;
+        use wasmtime_wizer::SnapshotVal;
+        let global = self
+            .instance
+            .get_global(&mut *self.store, name)
+            .expect("wizer asks for exported globals");
+        match global.get(&mut *self.store) {
+            Val::I32(x) => SnapshotVal::I32(x),
+            Val::I64(x) => SnapshotVal::I64(x),
+            Val::F32(x) => SnapshotVal::F32(x),
+            Val::F64(x) => SnapshotVal::F64(x),
+            Val::V128(x) => SnapshotVal::V128(x.as_u128()),
+            other => panic!("global {name} has an unsupported type: {other:?}"),
+        }
+    }
+
+    async fn memory_contents(&mut self, name: &str, contents: impl FnOnce(&[u8]) + Send) {
+        let memory = self
+            .instance
+            .get_memory(&mut *self.store, name)
+            .expect("wizer asks for exported memories");
+        contents(memory.data(&*self.store))
+    }
+}
+
+/// Wraps the snapshotted core module into a component with the WASI preview1 adapter.
+fn componentize(core: &[u8]) -> Result<Vec<u8>, BuildError> {
+    let internal = |e: anyhow::Error| BuildError::Internal(format!("{e:#}"));
+    wit_component::ComponentEncoder::default()
+        .module(core)
+        .map_err(internal)?
+        .adapter(
+            "wasi_snapshot_preview1",
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )
+        .map_err(internal)?
+        .validate(true)
+        .encode()
+        .map_err(internal)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,453 @@
+//! `dgate build` and `dgate module run`: local commands that need no gateway.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::client::CliError;
+use super::{BuildArgs, BuildTarget, RunArgs};
+use crate::build::{self, BuildError};
+use crate::modules::{
+    CallError, Context, Engine, EngineOptions, Hook, Io, Limits, LocalServices, Request, Response,
+    UpstreamError,
+};
+
+fn read(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+}
+
+fn build_error(e: BuildError) -> CliError {
+    match e {
+        BuildError::Read { .. } => CliError::Usage(e.to_string()),
+        other => CliError::Failed(other.to_string()),
+    }
+}
+
+fn is_source(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("ts" | "mts" | "js" | "mjs")
+    )
+}
+
+/// `dgate build FILE [-o OUT] [--target js]`.
+pub fn build(args: &BuildArgs) -> Result<(), CliError> {
+    if !is_source(&args.file) {
+        return Err(CliError::Usage(format!(
+            "{}: dgate builds .ts, .mts, .js or .mjs files",
+            args.file.display()
+        )));
+    }
+    let source = read(&args.file)?;
+    let file = args.file.display().to_string();
+    if args.target == BuildTarget::Js {
+        let js = build::to_js(&file, &source).map_err(build_error)?;
+        print!("{}", js.code);
+        return Ok(());
+    }
+    let component = build::build(&file, &source).map_err(build_error)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.file.with_extension("wasm"));
+    std::fs::write(&out, &component)
+        .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", out.display())))?;
+    eprintln!("wrote {} ({} bytes)", out.display(), component.len());
+    Ok(())
+}
+
+/// Where `dgate module run` caches compiled modules.
+fn cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("dgate").join("modules"))
+}
+
+fn json_file(path: Option<&PathBuf>) -> Result<Value, CliError> {
+    match path {
+        None => Ok(json!({})),
+        Some(p) => serde_json::from_str(&read(p)?)
+            .map_err(|e| CliError::Usage(format!("{}: not JSON: {e}", p.display()))),
+    }
+}
+
+/// Headers from `{"name": "value"}` or `[["name", "value"], ...]`, names lower-cased.
+fn headers(v: &Value, what: &str) -> Result<Vec<(String, String)>, CliError> {
+    let bad = || {
+        CliError::Usage(format!(
+            "{what}: headers must be an object or a list of [name, value]"
+        ))
+    };
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    match v {
+        Value::Null => Ok(vec![]),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| Ok((k.to_ascii_lowercase(), text(v).ok_or_else(bad)?)))
+            .collect(),
+        Value::Array(list) => list
+            .iter()
+            .map(|p| match p.as_array().map(Vec::as_slice) {
+                Some([k, v]) => Ok((
+                    k.as_str().ok_or_else(bad)?.to_ascii_lowercase(),
+                    text(v).ok_or_else(bad)?,
+                )),
+                _ => Err(bad()),
+            })
+            .collect(),
+        _ => Err(bad()),
+    }
+}
+
+fn body(v: &Value, what: &str) -> Result<Vec<u8>, CliError> {
+    match v {
+        Value::Null => Ok(vec![]),
+        Value::String(s) => Ok(s.as_bytes().to_vec()),
+        other => {
+            serde_json::to_vec(other).map_err(|e| CliError::Usage(format!("{what}: body: {e}")))
+        }
+    }
+}
+
+fn string(v: &Value, key: &str, default: &str) -> Result<String, CliError> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(default.to_string()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(CliError::Usage(format!("{key} must be a string"))),
+    }
+}
+
+fn parse_request(v: &Value) -> Result<(Request, Vec<u8>), CliError> {
+    if !v.is_object() {
+        return Err(CliError::Usage("the request must be a JSON object".into()));
+    }
+    let headers = headers(v.get("headers").unwrap_or(&Value::Null), "request")?;
+    let host_header = headers
+        .iter()
+        .find(|(k, _)| k == "host")
+        .map(|(_, h)| h.split(':').next().unwrap_or_default().to_string());
+    let uri = match v.get("path").or_else(|| v.get("uri")) {
+        Some(Value::String(p)) if p.starts_with('/') => p.clone(),
+        None => "/".to_string(),
+        Some(_) => {
+            return Err(CliError::Usage(
+                "request path must be a string starting with /".into(),
+            ));
+        }
+    };
+    let req = Request {
+        method: string(v, "method", "GET")?.to_ascii_uppercase(),
+        uri,
+        host: string(v, "host", host_header.as_deref().unwrap_or("localhost"))?,
+        remote_address: string(v, "remoteAddress", "127.0.0.1")?,
+        proto: string(v, "proto", "http")?,
+        headers,
+    };
+    Ok((req, body(v.get("body").unwrap_or(&Value::Null), "request")?))
+}
+
+fn parse_context(v: &Value) -> Result<Context, CliError> {
+    let params = match v.get("params") {
+        None | Some(Value::Null) => vec![],
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                _ => Err(CliError::Usage("context params must be strings".into())),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(CliError::Usage("context params must be an object".into())),
+    };
+    Ok(Context {
+        namespace: string(v, "namespace", "default")?,
+        route: string(v, "route", "local")?,
+        service: v.get("service").and_then(Value::as_str).map(str::to_string),
+        service_urls: match v.get("serviceUrls") {
+            None | Some(Value::Null) => vec![],
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|u| u.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(|| CliError::Usage("context serviceUrls must be strings".into()))?,
+            Some(_) => return Err(CliError::Usage("context serviceUrls must be a list".into())),
+        },
+        path_params: params,
+    })
+}
+
+fn pairs_json(pairs: &[(String, String)]) -> Value {
+    Value::Array(pairs.iter().map(|(k, v)| json!([k, v])).collect())
+}
+
+fn body_json(out: &mut Map<String, Value>, body: &[u8]) {
+    match std::str::from_utf8(body) {
+        Ok(s) => out.insert("body".into(), Value::String(s.into())),
+        Err(_) => out.insert("bodyBytes".into(), json!(body.len())),
+    };
+}
+
+/// `dgate module run FILE --hook H ...`: one call on a fresh instance, the result on stdout.
+pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
+    let hook = Hook::from_js_name(&args.hook).ok_or_else(|| {
+        CliError::Usage(format!(
+            "unknown hook {:?}: use fetchUpstream, requestModifier, responseModifier, errorHandler or requestHandler",
+            args.hook
+        ))
+    })?;
+    let memory: crate::config::ByteSize = args
+        .memory
+        .parse()
+        .map_err(|e| CliError::Usage(format!("--memory: {e}")))?;
+    let wall = humantime::parse_duration(&args.timeout)
+        .map_err(|e| CliError::Usage(format!("--timeout: {e}")))?;
+    let limits = Limits {
+        fuel: args.fuel,
+        memory: usize::try_from(memory.0).unwrap_or(usize::MAX),
+        wall,
+        ..Limits::default()
+    };
+    let (req, req_body) = parse_request(&json_file(args.request.as_ref())?)?;
+    let ctx = parse_context(&json_file(args.context.as_ref())?)?;
+    let response = json_file(args.response.as_ref())?;
+    let error = json_file(args.error.as_ref())?;
+    let mut services = LocalServices::default();
+    services.echo = true;
+    if let Some(p) = &args.documents {
+        services = services
+            .with_documents(&json_file(Some(p))?)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", p.display())))?;
+    }
+    let services = Arc::new(services);
+
+    let component = if is_source(&args.file) {
+        let source = read(&args.file)?;
+        build::build(&args.file.display().to_string(), &source).map_err(build_error)?
+    } else {
+        std::fs::read(&args.file)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file.display())))?
+    };
+    let engine = Engine::new(EngineOptions {
+        cache_dir: cache_dir(),
+        max_instances: 4,
+        max_memory: limits.memory.max(1 << 20),
+    })
+    .map_err(|e| CliError::Failed(format!("cannot start the engine: {e:#}")))?;
+    let loading = std::time::Instant::now();
+    let module = engine
+        .load(&component)
+        .await
+        .map_err(|e| CliError::Failed(format!("{}: {e}", args.file.display())))?;
+    if !module.defined.contains(&hook) {
+        let defined: Vec<&str> = module.defined.iter().map(|h| h.js_name()).collect();
+        return Err(CliError::Failed(format!(
+            "{} does not define {} (it defines {})",
+            args.file.display(),
+            hook.js_name(),
+            defined.join(", ")
+        )));
+    }
+    let res_for_bench = Response {
+        status: 200,
+        headers: headers(response.get("headers").unwrap_or(&Value::Null), "response")?,
+    };
+    if args.bench > 0 {
+        let load_ms = loading.elapsed().as_secs_f64() * 1e3;
+        let mut timings = bench(
+            &module,
+            services,
+            limits,
+            hook,
+            args.bench,
+            &ctx,
+            &req,
+            &res_for_bench,
+        )
+        .await?;
+        timings.insert("load_ms".into(), json!((load_ms * 10.0).round() / 10.0));
+        println!("{}", Value::Object(timings));
+        return Ok(());
+    }
+    let mut instance = module
+        .instantiate(services.clone(), limits)
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let io = Io {
+        request_body: req_body,
+        response_body: body(response.get("body").unwrap_or(&Value::Null), "response")?,
+        ..Io::default()
+    };
+    let mut out = Map::new();
+    out.insert("hook".into(), json!(hook.js_name()));
+    let failed = |e: CallError| {
+        let mut m = format!("{} failed: {e}", hook.js_name());
+        if let CallError::Thrown { stack: Some(s), .. } = &e {
+            m.push('\n');
+            m.push_str(s.trim_end());
+        }
+        CliError::Failed(m)
+    };
+    let response_json = |res: &Response, io: &Io| {
+        let mut r = Map::new();
+        r.insert("status".into(), json!(res.status));
+        r.insert("headers".into(), pairs_json(&res.headers));
+        body_json(&mut r, &io.response_body);
+        Value::Object(r)
+    };
+    match hook {
+        Hook::FetchUpstream => {
+            let (r, _) = instance.fetch_upstream(&ctx, &req, io).await;
+            out.insert("upstream".into(), json!(r.map_err(failed)?));
+        }
+        Hook::RequestModifier => {
+            let (r, io) = instance.request_modifier(&ctx, &req, io).await;
+            let r = r.map_err(failed)?;
+            let mut m = Map::new();
+            m.insert("method".into(), json!(r.method));
+            m.insert("path".into(), json!(r.uri));
+            m.insert("headers".into(), pairs_json(&r.headers));
+            body_json(&mut m, &io.request_body);
+            m.insert("bodyChanged".into(), json!(io.request_body_set));
+            out.insert("request".into(), Value::Object(m));
+        }
+        Hook::ResponseModifier => {
+            let res = Response {
+                status: response
+                    .get("status")
+                    .and_then(Value::as_u64)
+                    .and_then(|s| u16::try_from(s).ok())
+                    .unwrap_or(200),
+                headers: headers(response.get("headers").unwrap_or(&Value::Null), "response")?,
+            };
+            let (r, io) = instance.response_modifier(&ctx, &req, &res, io).await;
+            out.insert("response".into(), response_json(&r.map_err(failed)?, &io));
+        }
+        Hook::ErrorHandler => {
+            let e = UpstreamError {
+                status: error
+                    .get("status")
+                    .and_then(Value::as_u64)
+                    .and_then(|s| u16::try_from(s).ok())
+                    .unwrap_or(502),
+                message: string(&error, "message", "upstream unreachable")?,
+            };
+            let (r, io) = instance.error_handler(&ctx, &req, &e, io).await;
+            out.insert("response".into(), response_json(&r.map_err(failed)?, &io));
+        }
+        Hook::RequestHandler => {
+            let (r, io) = instance.request_handler(&ctx, &req, io).await;
+            out.insert("response".into(), response_json(&r.map_err(failed)?, &io));
+        }
+    }
+    if args.documents.is_some() {
+        out.insert("documents".into(), services.documents());
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// One call of `hook`, for the benchmark.
+async fn call_once(
+    instance: &mut crate::modules::Instance,
+    hook: Hook,
+    ctx: &Context,
+    req: &Request,
+    res: &Response,
+) -> Result<(), CallError> {
+    let error = UpstreamError {
+        status: 502,
+        message: "bench".into(),
+    };
+    match hook {
+        Hook::FetchUpstream => instance
+            .fetch_upstream(ctx, req, Io::default())
+            .await
+            .0
+            .map(drop),
+        Hook::RequestModifier => instance
+            .request_modifier(ctx, req, Io::default())
+            .await
+            .0
+            .map(drop),
+        Hook::ResponseModifier => instance
+            .response_modifier(ctx, req, res, Io::default())
+            .await
+            .0
+            .map(drop),
+        Hook::ErrorHandler => instance
+            .error_handler(ctx, req, &error, Io::default())
+            .await
+            .0
+            .map(drop),
+        Hook::RequestHandler => instance
+            .request_handler(ctx, req, Io::default())
+            .await
+            .0
+            .map(drop),
+    }
+}
+
+/// `--bench N`: N calls on one reused instance, then N calls each on a fresh instance from the
+/// pool; returns microseconds per call.
+#[allow(clippy::too_many_arguments)]
+async fn bench(
+    module: &crate::modules::Module,
+    services: Arc<LocalServices>,
+    limits: Limits,
+    hook: Hook,
+    n: u32,
+    ctx: &Context,
+    req: &Request,
+    res: &Response,
+) -> Result<Map<String, Value>, CliError> {
+    let failed = |e: CallError| CliError::Failed(format!("{} failed: {e}", hook.js_name()));
+    let fresh = || async {
+        module
+            .instantiate(services.clone(), limits)
+            .await
+            .map_err(|e| CliError::Failed(e.to_string()))
+    };
+    let mut instance = fresh().await?;
+    // Warm up: first-call costs (lazy init, page faults) are not what is measured.
+    for _ in 0..n.min(100) {
+        call_once(&mut instance, hook, ctx, req, res)
+            .await
+            .map_err(failed)?;
+    }
+    let started = std::time::Instant::now();
+    for _ in 0..n {
+        call_once(&mut instance, hook, ctx, req, res)
+            .await
+            .map_err(failed)?;
+    }
+    let reused = started.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    let started = std::time::Instant::now();
+    for _ in 0..n {
+        let mut instance = fresh().await?;
+        call_once(&mut instance, hook, ctx, req, res)
+            .await
+            .map_err(failed)?;
+    }
+    let fresh_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    let mut out = Map::new();
+    out.insert("hook".into(), json!(hook.js_name()));
+    out.insert("calls".into(), json!(n));
+    out.insert(
+        "reused_instance_us_per_call".into(),
+        json!((reused * 10.0).round() / 10.0),
+    );
+    out.insert(
+        "fresh_instance_us_per_call".into(),
+        json!((fresh_us * 10.0).round() / 10.0),
+    );
+    Ok(out)
+}

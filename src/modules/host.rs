@@ -1,0 +1,481 @@
+//! The host side of a call: the store's data ([`CallState`]), the bodies of the request in
+//! flight ([`Io`]), and the host imports, which go to a [`Services`] implementation (the proxy's
+//! real state, or [`LocalServices`] for `dgate module run`).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+use super::dgate::module::{cache, documents, http, types};
+use super::{Cache, Document, FetchRequest, FetchResponse, Hook, HostError, Limits, LogLevel};
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What the host imports reach outside the sandbox.
+pub trait Services: Send + Sync + 'static {
+    fn log(&self, level: LogLevel, message: &str);
+    fn fetch(&self, req: FetchRequest) -> BoxFuture<Result<FetchResponse, HostError>>;
+    fn get_document(
+        &self,
+        collection: String,
+        id: String,
+    ) -> BoxFuture<Result<Option<Document>, HostError>>;
+    fn set_document(
+        &self,
+        collection: String,
+        id: String,
+        data: String,
+    ) -> BoxFuture<Result<(), HostError>>;
+    fn delete_document(&self, collection: String, id: String)
+    -> BoxFuture<Result<bool, HostError>>;
+    fn list_documents(
+        &self,
+        collection: String,
+        limit: u32,
+        offset: u32,
+    ) -> BoxFuture<Result<Vec<Document>, HostError>>;
+    fn cache(&self) -> &Cache;
+}
+
+/// The bodies of one hook call, and which hook it is.
+#[derive(Debug, Default)]
+pub struct Io {
+    pub hook: Option<Hook>,
+    /// The client's request body.
+    pub request_body: Vec<u8>,
+    /// True once a hook replaced the request body.
+    pub request_body_set: bool,
+    /// The response body: the upstream's in `response-modifier`, else what hooks wrote.
+    pub response_body: Vec<u8>,
+    /// True once a hook wrote the response body.
+    pub response_body_set: bool,
+}
+
+impl Io {
+    /// The same bodies, for a call of `hook`.
+    pub fn for_hook(mut self, hook: Hook) -> Io {
+        self.hook = Some(hook);
+        self
+    }
+}
+
+/// Denies memory growth past the call's limit and remembers that it did.
+pub struct Limiter {
+    memory: usize,
+    pub hit: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// A store's data: WASI (no files, no environment, no sockets), limits, and the call's I/O.
+pub struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: Limiter,
+    io: Io,
+    services: Arc<dyn Services>,
+    fetches: u32,
+    limits: Limits,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl CallState {
+    pub(crate) fn new(services: Arc<dyn Services>, limits: Limits) -> CallState {
+        CallState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                memory: limits.memory,
+                hit: false,
+            },
+            io: Io::default(),
+            services,
+            fetches: 0,
+            limits,
+        }
+    }
+
+    pub(crate) fn begin(&mut self, io: Io) {
+        self.io = io;
+        self.fetches = 0;
+        self.limiter.hit = false;
+    }
+
+    pub(crate) fn end(&mut self) -> Io {
+        std::mem::take(&mut self.io)
+    }
+
+    fn in_hook(&self, allowed: &[Hook]) -> bool {
+        self.io.hook.is_some_and(|h| allowed.contains(&h))
+    }
+}
+
+impl types::Host for CallState {}
+
+impl http::Host for CallState {
+    fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        self.services.log(level, &message);
+        Ok(())
+    }
+
+    async fn request_body(&mut self) -> Result<Vec<u8>, HostError> {
+        Ok(self.io.request_body.clone())
+    }
+
+    fn set_request_body(&mut self, body: Vec<u8>) -> wasmtime::Result<Result<(), HostError>> {
+        if !self.in_hook(&[Hook::RequestModifier]) {
+            return Ok(Err(HostError::NotAllowed(
+                "the request body can only be replaced in requestModifier".into(),
+            )));
+        }
+        self.io.request_body = body;
+        self.io.request_body_set = true;
+        Ok(Ok(()))
+    }
+
+    async fn response_body(&mut self) -> Result<Vec<u8>, HostError> {
+        Ok(self.io.response_body.clone())
+    }
+
+    fn set_response_body(&mut self, body: Vec<u8>) -> wasmtime::Result<Result<(), HostError>> {
+        if !self.in_hook(&[
+            Hook::ResponseModifier,
+            Hook::ErrorHandler,
+            Hook::RequestHandler,
+        ]) {
+            return Ok(Err(HostError::NotAllowed(
+                "the response body can only be written in responseModifier, errorHandler or requestHandler".into(),
+            )));
+        }
+        self.io.response_body = body;
+        self.io.response_body_set = true;
+        Ok(Ok(()))
+    }
+
+    async fn fetch(&mut self, request: FetchRequest) -> Result<FetchResponse, HostError> {
+        if self.fetches >= self.limits.max_fetches {
+            return Err(HostError::Limit(format!(
+                "at most {} fetches per call",
+                self.limits.max_fetches
+            )));
+        }
+        self.fetches += 1;
+        self.services.fetch(request).await
+    }
+}
+
+impl documents::Host for CallState {
+    async fn get(&mut self, collection: String, id: String) -> Result<Option<Document>, HostError> {
+        self.services.get_document(collection, id).await
+    }
+
+    async fn set(&mut self, collection: String, id: String, data: String) -> Result<(), HostError> {
+        self.services.set_document(collection, id, data).await
+    }
+
+    async fn delete(&mut self, collection: String, id: String) -> Result<bool, HostError> {
+        self.services.delete_document(collection, id).await
+    }
+
+    async fn list(
+        &mut self,
+        collection: String,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Document>, HostError> {
+        self.services
+            .list_documents(collection, limit, offset)
+            .await
+    }
+}
+
+impl cache::Host for CallState {
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        Ok(self.services.cache().get(&key))
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> wasmtime::Result<()> {
+        self.services
+            .cache()
+            .set(&key, value, ttl_ms.map(Duration::from_millis));
+        Ok(())
+    }
+
+    fn delete(&mut self, key: String) -> wasmtime::Result<()> {
+        self.services.cache().delete(&key);
+        Ok(())
+    }
+}
+
+/// Largest response body a module's fetch reads.
+const MAX_FETCH_BODY: usize = 16 << 20;
+
+/// Services for running a module on its own (`dgate module run`): documents and the cache in
+/// memory, real outbound HTTP(S), logs on stderr.
+pub struct LocalServices {
+    documents: Mutex<BTreeMap<(String, String), String>>,
+    cache: Cache,
+    fetch_timeout: Duration,
+    /// Log lines, kept for whoever ran the module.
+    pub logs: Mutex<Vec<(LogLevel, String)>>,
+    /// Also print log lines on stderr.
+    pub echo: bool,
+}
+
+impl Default for LocalServices {
+    fn default() -> Self {
+        LocalServices {
+            documents: Mutex::default(),
+            cache: Cache::default(),
+            fetch_timeout: Duration::from_secs(10),
+            logs: Mutex::default(),
+            echo: false,
+        }
+    }
+}
+
+impl LocalServices {
+    /// Seeds documents: `{"collection": {"id": <data>, ...}, ...}`.
+    pub fn with_documents(self, seed: &serde_json::Value) -> Result<Self, String> {
+        let Some(collections) = seed.as_object() else {
+            return Err("documents must be an object of collections".into());
+        };
+        {
+            let mut docs = self.documents.lock().unwrap_or_else(|p| p.into_inner());
+            for (collection, items) in collections {
+                let Some(items) = items.as_object() else {
+                    return Err(format!(
+                        "collection {collection:?} must be an object of documents by id"
+                    ));
+                };
+                for (id, data) in items {
+                    docs.insert((collection.clone(), id.clone()), data.to_string());
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// Every document, as `{"collection": {"id": data}}`.
+    pub fn documents(&self) -> serde_json::Value {
+        let docs = self.documents.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = serde_json::Map::new();
+        for ((c, id), data) in docs.iter() {
+            let entry = out
+                .entry(c.clone())
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if let Some(o) = entry.as_object_mut() {
+                o.insert(
+                    id.clone(),
+                    serde_json::from_str(data).unwrap_or(serde_json::Value::Null),
+                );
+            }
+        }
+        serde_json::Value::Object(out)
+    }
+}
+
+fn ready<T: Send + 'static>(v: T) -> BoxFuture<T> {
+    Box::pin(std::future::ready(v))
+}
+
+impl Services for LocalServices {
+    fn log(&self, level: LogLevel, message: &str) {
+        if self.echo {
+            eprintln!("[{}] {message}", level_name(level));
+        }
+        self.logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((level, message.to_string()));
+    }
+
+    fn fetch(&self, req: FetchRequest) -> BoxFuture<Result<FetchResponse, HostError>> {
+        let timeout = self.fetch_timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, outbound(req)).await {
+                Ok(r) => r,
+                Err(_) => Err(HostError::Failed(format!("no response within {timeout:?}"))),
+            }
+        })
+    }
+
+    fn get_document(
+        &self,
+        collection: String,
+        id: String,
+    ) -> BoxFuture<Result<Option<Document>, HostError>> {
+        let docs = self.documents.lock().unwrap_or_else(|p| p.into_inner());
+        let found = docs
+            .get(&(collection.clone(), id.clone()))
+            .map(|data| Document {
+                id,
+                collection,
+                data: data.clone(),
+            });
+        ready(Ok(found))
+    }
+
+    fn set_document(
+        &self,
+        collection: String,
+        id: String,
+        data: String,
+    ) -> BoxFuture<Result<(), HostError>> {
+        if serde_json::from_str::<serde_json::Value>(&data).is_err() {
+            return ready(Err(HostError::Invalid("document data must be JSON".into())));
+        }
+        if collection.is_empty() || id.is_empty() {
+            return ready(Err(HostError::Invalid(
+                "collection and id must not be empty".into(),
+            )));
+        }
+        self.documents
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((collection, id), data);
+        ready(Ok(()))
+    }
+
+    fn delete_document(
+        &self,
+        collection: String,
+        id: String,
+    ) -> BoxFuture<Result<bool, HostError>> {
+        let removed = self
+            .documents
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(collection, id))
+            .is_some();
+        ready(Ok(removed))
+    }
+
+    fn list_documents(
+        &self,
+        collection: String,
+        limit: u32,
+        offset: u32,
+    ) -> BoxFuture<Result<Vec<Document>, HostError>> {
+        let docs = self.documents.lock().unwrap_or_else(|p| p.into_inner());
+        let list = docs
+            .iter()
+            .filter(|((c, _), _)| *c == collection)
+            .skip(offset as usize)
+            .take(limit as usize)
+            .map(|((c, id), data)| Document {
+                id: id.clone(),
+                collection: c.clone(),
+                data: data.clone(),
+            })
+            .collect();
+        ready(Ok(list))
+    }
+
+    fn cache(&self) -> &Cache {
+        &self.cache
+    }
+}
+
+pub fn level_name(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    }
+}
+
+/// One outbound request over HTTP or HTTPS (system roots).
+async fn outbound(req: FetchRequest) -> Result<FetchResponse, HostError> {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let uri: ::http::Uri = req
+        .url
+        .parse()
+        .map_err(|e| HostError::Invalid(format!("fetch: {:?} is not a URL: {e}", req.url)))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        return Err(HostError::Invalid(format!(
+            "fetch: {:?} is not an http(s) URL",
+            req.url
+        )));
+    }
+    let method = ::http::Method::from_bytes(req.method.as_bytes())
+        .map_err(|_| HostError::Invalid(format!("fetch: bad method {:?}", req.method)))?;
+    let mut builder = ::http::Request::builder().method(method).uri(uri);
+    for (k, v) in &req.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let request = builder
+        .body(Full::new(Bytes::from(req.body.unwrap_or_default())))
+        .map_err(|e| HostError::Invalid(format!("fetch: {e}")))?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(crate::proxy::tls::client_config_with_system_roots())
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    let res = client
+        .request(request)
+        .await
+        .map_err(|e| HostError::Failed(format!("fetch {}: {e}", req.url)))?;
+    let status = res.status().as_u16();
+    let headers = res
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = Limited::new(res.into_body(), MAX_FETCH_BODY)
+        .collect()
+        .await
+        .map_err(|e| HostError::Failed(format!("fetch {}: reading the body: {e}", req.url)))?
+        .to_bytes()
+        .to_vec();
+    Ok(FetchResponse {
+        status,
+        headers,
+        body,
+    })
+}

@@ -1,0 +1,491 @@
+//! The module engine, shared by `dgate module run` and the proxy: one wasmtime [`Engine`] with
+//! the pooling allocator (copy-on-write memory images) and epoch interruption, components
+//! compiled once and cached on disk by content hash, an `InstancePre` per module, and hard
+//! limits per call (fuel, memory, wall time). Every failure of a call is a [`CallError`]; none
+//! is a panic, and a failed instance is never reused.
+
+mod cache;
+mod host;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+pub use cache::Cache;
+pub use host::{CallState, Io, LocalServices, Services};
+
+wasmtime::component::bindgen!({
+    path: "wit",
+    world: "dgate-module",
+    imports: {
+        "dgate:module/http.fetch": async,
+        "dgate:module/http.request-body": async,
+        "dgate:module/http.response-body": async,
+        "dgate:module/documents": async,
+        default: trappable,
+    },
+    exports: { default: async },
+});
+
+pub use dgate::module::documents::Document;
+pub use dgate::module::http::{FetchRequest, FetchResponse};
+pub use dgate::module::types::{
+    Context, Hook, HookError, HostError, LogLevel, Request, Response, UpstreamError,
+};
+
+/// How often the epoch advances: the resolution of the wall-time limit.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Per-call limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wasm fuel: about one unit per instruction.
+    pub fuel: u64,
+    /// Linear memory (all memories of the instance together).
+    pub memory: usize,
+    /// Wall time for one hook call, including time spent waiting on `fetch`.
+    pub wall: Duration,
+    /// Outbound requests per call.
+    pub max_fetches: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: 1_000_000_000,
+            memory: 64 << 20,
+            wall: Duration::from_millis(50),
+            max_fetches: 8,
+        }
+    }
+}
+
+/// Why a hook call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("the module used up its fuel ({0} units)")]
+    OutOfFuel(u64),
+    #[error("the module ran past its time limit of {0:?}")]
+    Timeout(Duration),
+    #[error("the module reached its memory limit of {0} bytes")]
+    OutOfMemory(usize),
+    #[error("the module trapped: {0}")]
+    Trap(String),
+    #[error("the hook threw: {message}")]
+    Thrown {
+        message: String,
+        stack: Option<String>,
+    },
+    #[error("the hook returned something unusable: {0}")]
+    InvalidResult(String),
+    #[error("the hook's promise never settled")]
+    Unsettled,
+    #[error("the module does not define {0}")]
+    NotDefined(&'static str),
+    #[error("cannot start the module: {0}")]
+    Instantiate(String),
+}
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Not a component of the `dgate:module` world (a core module, another world, garbage).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("module cache: {0}")]
+    Cache(String),
+}
+
+/// What an engine is configured with.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Where compiled modules are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// How many instances may exist at once (the pool's size).
+    pub max_instances: u32,
+    /// The memory limit of the pool's slots; per-call limits can only be lower.
+    pub max_memory: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            cache_dir: None,
+            max_instances: 256,
+            max_memory: 64 << 20,
+        }
+    }
+}
+
+/// One wasmtime engine and the linker every module is instantiated through.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    linker: Linker<CallState>,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Engine {
+    pub fn new(opts: EngineOptions) -> anyhow::Result<Arc<Engine>> {
+        let mut pool = PoolingAllocationConfig::default();
+        // A component from `dgate build`: the runtime, the WASI adapter and its shims.
+        pool.total_component_instances(opts.max_instances)
+            .total_core_instances(opts.max_instances * 8)
+            .total_memories(opts.max_instances * 2)
+            .total_tables(opts.max_instances * 4)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_core_instances_per_component(16)
+            .max_memory_size(opts.max_memory)
+            .total_stacks(opts.max_instances)
+            // A fresh instance was dominated by page faults (the slot's pages were dropped with
+            // madvise, then faulted back in by the next call). Keep up to 8 MiB of each slot
+            // resident and, where the kernel has PAGEMAP_SCAN (6.7+), restore only the pages
+            // the last instance dirtied.
+            .linear_memory_keep_resident(8 << 20)
+            .table_keep_resident(1 << 20)
+            .pagemap_scan(wasmtime::Enabled::Auto);
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = wasmtime::Engine::new(&config).map_err(wasm_error)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_error)?;
+        DgateModule::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(wasm_error)?;
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("dgate-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+        Ok(Arc::new(Engine {
+            engine,
+            linker,
+            cache_dir: opts.cache_dir,
+        }))
+    }
+
+    /// Compiles (or loads from the cache) a component and checks it against the world.
+    pub async fn load(self: &Arc<Self>, bytes: &[u8]) -> Result<Arc<Module>, LoadError> {
+        if !wasmparser_is_component(bytes) {
+            return Err(LoadError::Invalid(if bytes.starts_with(b"\0asm") {
+                "this is a core WebAssembly module, not a component: build it with `dgate build`"
+                    .into()
+            } else {
+                "this is not a WebAssembly component".into()
+            }));
+        }
+        let hash = hex(&Sha256::digest(bytes));
+        let component = self.compile(bytes, &hash)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            LoadError::Invalid(format!("the component does not fit dgate's world: {e:#}"))
+        })?;
+        let pre = DgateModulePre::new(pre).map_err(|e| {
+            LoadError::Invalid(format!(
+                "the component does not export dgate:module/hooks@0.1.0: {e:#}"
+            ))
+        })?;
+        let mut module = Module {
+            engine: self.clone(),
+            pre,
+            defined: vec![],
+            hash,
+        };
+        let mut instance = module
+            .instantiate(Arc::new(LocalServices::default()), Limits::default())
+            .await
+            .map_err(|e| LoadError::Invalid(e.to_string()))?;
+        module.defined = instance
+            .defined()
+            .await
+            .map_err(|e| LoadError::Invalid(e.to_string()))?;
+        Ok(Arc::new(module))
+    }
+
+    fn compile(&self, bytes: &[u8], hash: &str) -> Result<Component, LoadError> {
+        let invalid = |e: wasmtime::Error| LoadError::Invalid(format!("{e:#}"));
+        let Some(dir) = &self.cache_dir else {
+            return Component::new(&self.engine, bytes).map_err(invalid);
+        };
+        let path = dir.join(format!("{hash}.cwasm"));
+        if path.exists() {
+            // SAFETY: the file was written by `Component::serialize` of an engine with this
+            // configuration (a different wasmtime or config is refused by deserialize), into a
+            // directory only this process's user writes.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "recompiling a module whose cache entry cannot be used")
+                }
+            }
+        }
+        let component = Component::new(&self.engine, bytes).map_err(invalid)?;
+        let serialized = component
+            .serialize()
+            .map_err(|e| LoadError::Cache(e.to_string()))?;
+        write_atomically(dir, &path, &serialized).map_err(|e| LoadError::Cache(e.to_string()))?;
+        Ok(component)
+    }
+}
+
+fn wasm_error(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e:#}")
+}
+
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn wasmparser_is_component(bytes: &[u8]) -> bool {
+    // The binary header: magic, then version 0x0d with layer 1 for components.
+    bytes.len() >= 8 && bytes.starts_with(b"\0asm") && bytes[6..8] == [1, 0]
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A compiled component, ready to instantiate.
+pub struct Module {
+    engine: Arc<Engine>,
+    pre: DgateModulePre<CallState>,
+    /// The hooks the module defines.
+    pub defined: Vec<Hook>,
+    /// SHA-256 of the component.
+    pub hash: String,
+}
+
+impl Module {
+    /// A fresh instance (from the pool) whose host imports go to `services`.
+    pub async fn instantiate(
+        &self,
+        services: Arc<dyn Services>,
+        limits: Limits,
+    ) -> Result<Instance, CallError> {
+        let mut store = Store::new(&self.engine.engine, CallState::new(services, limits));
+        store.limiter(|s| &mut s.limiter);
+        arm(&mut store, limits);
+        let bindings = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| classify(&store, e, limits))
+            .map_err(|e| match e {
+                CallError::Trap(m) => CallError::Instantiate(m),
+                other => other,
+            })?;
+        Ok(Instance {
+            store,
+            bindings,
+            limits,
+            poisoned: false,
+        })
+    }
+}
+
+/// Sets the per-call budgets.
+fn arm(store: &mut Store<CallState>, limits: Limits) {
+    // Fuel is always on in this engine's config, so this cannot fail.
+    let _ = store.set_fuel(limits.fuel);
+    let ticks = limits.wall.as_micros().div_ceil(EPOCH_TICK.as_micros()) as u64 + 1;
+    store.set_epoch_deadline(ticks);
+    store.epoch_deadline_trap();
+}
+
+fn classify(store: &Store<CallState>, e: wasmtime::Error, limits: Limits) -> CallError {
+    if store.data().limiter.hit {
+        return CallError::OutOfMemory(limits.memory);
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => CallError::OutOfFuel(limits.fuel),
+        Some(Trap::Interrupt) => CallError::Timeout(limits.wall),
+        _ => CallError::Trap(format!("{e:#}")),
+    }
+}
+
+/// One instance of a module. Calls run one at a time; after a failure other than a hook's own
+/// error (a throw), the instance is poisoned and must be dropped.
+pub struct Instance {
+    store: Store<CallState>,
+    bindings: DgateModule,
+    limits: Limits,
+    poisoned: bool,
+}
+
+impl Instance {
+    /// False once a call trapped, ran out of a budget or was cancelled: drop it then.
+    pub fn reusable(&self) -> bool {
+        !self.poisoned
+    }
+
+    /// Runs one hook call with `io` as its bodies; returns the hook's result and the bodies.
+    async fn call<T>(
+        &mut self,
+        io: Io,
+        f: impl AsyncFnOnce(
+            &DgateModule,
+            &mut Store<CallState>,
+        ) -> wasmtime::Result<Result<T, HookError>>,
+    ) -> (Result<T, CallError>, Io) {
+        if self.poisoned {
+            return (
+                Err(CallError::Instantiate("the instance failed earlier".into())),
+                io,
+            );
+        }
+        let limits = self.limits;
+        arm(&mut self.store, limits);
+        self.store.data_mut().begin(io);
+        // Poisoned unless the call completes: a timeout drops the call mid-flight.
+        self.poisoned = true;
+        let outcome = tokio::time::timeout(limits.wall, f(&self.bindings, &mut self.store)).await;
+        let io = self.store.data_mut().end();
+        let result = match outcome {
+            Err(_) => Err(CallError::Timeout(limits.wall)),
+            Ok(Err(e)) => Err(classify(&self.store, e, limits)),
+            Ok(Ok(r)) => {
+                self.poisoned = false;
+                r.map_err(|e| match e {
+                    HookError::Thrown(t) => CallError::Thrown {
+                        message: t.message,
+                        stack: t.stack,
+                    },
+                    HookError::InvalidResult(m) => CallError::InvalidResult(m),
+                    HookError::Unsettled => CallError::Unsettled,
+                    HookError::NotDefined => CallError::NotDefined("this hook"),
+                })
+            }
+        };
+        if self.store.data().limiter.hit {
+            self.poisoned = true;
+            return (Err(CallError::OutOfMemory(limits.memory)), io);
+        }
+        (result, io)
+    }
+
+    /// The hooks the module defines.
+    pub async fn defined(&mut self) -> Result<Vec<Hook>, CallError> {
+        let (r, _) = self
+            .call(Io::default(), async |b, s| {
+                b.dgate_module_hooks().call_defined(s).await.map(Ok)
+            })
+            .await;
+        r
+    }
+
+    pub async fn fetch_upstream(
+        &mut self,
+        ctx: &Context,
+        req: &Request,
+        io: Io,
+    ) -> (Result<String, CallError>, Io) {
+        self.call(io.for_hook(Hook::FetchUpstream), async |b, s| {
+            b.dgate_module_hooks()
+                .call_fetch_upstream(s, ctx, req)
+                .await
+        })
+        .await
+    }
+
+    pub async fn request_modifier(
+        &mut self,
+        ctx: &Context,
+        req: &Request,
+        io: Io,
+    ) -> (Result<Request, CallError>, Io) {
+        self.call(io.for_hook(Hook::RequestModifier), async |b, s| {
+            b.dgate_module_hooks()
+                .call_request_modifier(s, ctx, req)
+                .await
+        })
+        .await
+    }
+
+    pub async fn response_modifier(
+        &mut self,
+        ctx: &Context,
+        req: &Request,
+        res: &Response,
+        io: Io,
+    ) -> (Result<Response, CallError>, Io) {
+        self.call(io.for_hook(Hook::ResponseModifier), async |b, s| {
+            b.dgate_module_hooks()
+                .call_response_modifier(s, ctx, req, res)
+                .await
+        })
+        .await
+    }
+
+    pub async fn error_handler(
+        &mut self,
+        ctx: &Context,
+        req: &Request,
+        error: &UpstreamError,
+        io: Io,
+    ) -> (Result<Response, CallError>, Io) {
+        self.call(io.for_hook(Hook::ErrorHandler), async |b, s| {
+            b.dgate_module_hooks()
+                .call_error_handler(s, ctx, req, error)
+                .await
+        })
+        .await
+    }
+
+    pub async fn request_handler(
+        &mut self,
+        ctx: &Context,
+        req: &Request,
+        io: Io,
+    ) -> (Result<Response, CallError>, Io) {
+        self.call(io.for_hook(Hook::RequestHandler), async |b, s| {
+            b.dgate_module_hooks()
+                .call_request_handler(s, ctx, req)
+                .await
+        })
+        .await
+    }
+}
+
+impl Hook {
+    /// The JS export name.
+    pub fn js_name(self) -> &'static str {
+        match self {
+            Hook::FetchUpstream => "fetchUpstream",
+            Hook::RequestModifier => "requestModifier",
+            Hook::ResponseModifier => "responseModifier",
+            Hook::ErrorHandler => "errorHandler",
+            Hook::RequestHandler => "requestHandler",
+        }
+    }
+
+    pub fn from_js_name(name: &str) -> Option<Hook> {
+        [
+            Hook::FetchUpstream,
+            Hook::RequestModifier,
+            Hook::ResponseModifier,
+            Hook::ErrorHandler,
+            Hook::RequestHandler,
+        ]
+        .into_iter()
+        .find(|h| h.js_name() == name)
+    }
+}

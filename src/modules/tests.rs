@@ -1,0 +1,1 @@
+// Module engine tests live in tests/all/modules.rs: they need a built component.
