@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing dgate needs, when it is missing: Debian packages (libclang for
-# RocksDB's bindgen, a C++ compiler), the pinned Rust toolchain with rustfmt and clippy, and
-# cargo-nextest. Safe to run again: it only acts on what is absent.
+# RocksDB's bindgen, a C++ compiler, Node.js and npm for the SDK), the pinned Rust toolchain with
+# rustfmt and clippy, and cargo-nextest. Safe to run again: it only acts on what is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +10,10 @@ as_root() {
 }
 
 missing=()
-for pkg in libclang-dev clang g++ make pkg-config; do
+need=(libclang-dev clang g++ make pkg-config)
+# Node.js and npm for the SDK's type check, unless the machine has them already.
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+for pkg in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

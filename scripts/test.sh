@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, lints, then every unit and integration test.
+# The whole test suite, as CI runs it: formatting, lints, the JS runtime and SDK checks, then every
+# unit and integration test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+# The committed JS runtime must be exactly what toolchain/ builds.
+./toolchain/build.sh --check
+# The SDK's types check against its examples.
+(cd sdk-ts && npm ci --no-audit --no-fund --loglevel=error && npx tsc -p tsconfig.json)
 cargo nextest run --all-targets --locked --no-fail-fast

@@ -6,6 +6,7 @@ mod cli;
 mod cluster;
 mod config;
 mod helpers;
+mod modules;
 mod persistence;
 mod proxy;
 mod proxy_tls;

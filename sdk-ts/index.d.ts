@@ -1,0 +1,261 @@
+// Types for dgate modules. A module exports any of the five hooks; the gateway calls them with a
+// context object. Add this package to your tsconfig's "types" (or reference it) to get the
+// `dgate` and `dgate/*` modules and the runtime's globals.
+//
+// The runtime is QuickJS (ES2023) in a WebAssembly sandbox: no DOM, no Node.js, no file system.
+// `fetch`, documents and the cache are host calls; bodies are read only when asked for.
+
+/** Header list: names are lower case, a name may repeat. */
+declare class DgateHeaders implements Iterable<[string, string]> {
+  constructor(init?: DgateHeaders | [string, string][] | Record<string, string>);
+  /** All values of `name` joined with ", ", or null. */
+  get(name: string): string | null;
+  getAll(name: string): string[];
+  has(name: string): boolean;
+  /** Replaces every value of `name`. */
+  set(name: string, value: string | number): this;
+  append(name: string, value: string | number): this;
+  /** Same as append (DGate's name). */
+  add(name: string, value: string | number): this;
+  delete(name: string): this;
+  forEach(fn: (value: string, name: string, headers: DgateHeaders) => void, thisArg?: unknown): void;
+  keys(): IterableIterator<string>;
+  values(): IterableIterator<string>;
+  entries(): IterableIterator<[string, string]>;
+  [Symbol.iterator](): IterableIterator<[string, string]>;
+  toJSON(): Record<string, string>;
+}
+
+declare class DgateURLSearchParams implements Iterable<[string, string]> {
+  constructor(init?: string | DgateURLSearchParams | [string, string][] | Record<string, string>);
+  get(name: string): string | null;
+  getAll(name: string): string[];
+  has(name: string): boolean;
+  set(name: string, value: string | number): void;
+  append(name: string, value: string | number): void;
+  delete(name: string): void;
+  forEach(fn: (value: string, name: string, params: DgateURLSearchParams) => void, thisArg?: unknown): void;
+  keys(): IterableIterator<string>;
+  values(): IterableIterator<string>;
+  entries(): IterableIterator<[string, string]>;
+  [Symbol.iterator](): IterableIterator<[string, string]>;
+  readonly size: number;
+  toString(): string;
+}
+
+declare class DgateURL {
+  constructor(url: string, base?: string | DgateURL);
+  protocol: string;
+  username: string;
+  password: string;
+  hostname: string;
+  port: string;
+  pathname: string;
+  hash: string;
+  search: string;
+  readonly searchParams: DgateURLSearchParams;
+  readonly host: string;
+  readonly origin: string;
+  readonly href: string;
+  toString(): string;
+  toJSON(): string;
+}
+
+type BodyInit = string | Uint8Array | ArrayBuffer | object;
+
+interface FetchInit {
+  method?: string;
+  headers?: DgateHeaders | [string, string][] | Record<string, string>;
+  body?: BodyInit | null;
+}
+
+interface FetchResponse {
+  readonly status: number;
+  readonly ok: boolean;
+  readonly headers: DgateHeaders;
+  text(): Promise<string>;
+  json<T = unknown>(): Promise<T>;
+  bytes(): Promise<Uint8Array>;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+declare var console: {
+  debug(...args: unknown[]): void;
+  trace(...args: unknown[]): void;
+  log(...args: unknown[]): void;
+  info(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+};
+
+/** Outbound HTTP through the gateway (its timeout and per-call limit apply). */
+declare function fetch(input: string | DgateURL, init?: FetchInit): Promise<FetchResponse>;
+declare var Headers: typeof DgateHeaders;
+declare var URL: typeof DgateURL;
+declare var URLSearchParams: typeof DgateURLSearchParams;
+
+declare class TextEncoder {
+  readonly encoding: string;
+  encode(input?: string): Uint8Array;
+}
+declare class TextDecoder {
+  constructor(label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean });
+  readonly encoding: string;
+  decode(input?: Uint8Array | ArrayBuffer, options?: { stream?: boolean }): string;
+}
+
+declare module "dgate" {
+  export type Headers = DgateHeaders;
+  export type URLSearchParams = DgateURLSearchParams;
+
+  /** The client's request. In requestModifier, method, path, query and headers can be changed. */
+  export interface ModuleRequest {
+    method: string;
+    /** The path without the query string. */
+    path: string;
+    query: DgateURLSearchParams;
+    headers: DgateHeaders;
+    readonly host: string;
+    readonly remoteAddress: string;
+    /** "http" or "https". */
+    readonly protocol: string;
+    /** The full URL as the client asked for it. */
+    readonly url: string;
+    /** Path and query. */
+    readonly uri: string;
+    readBody(): Uint8Array;
+    readText(): string;
+    readJson<T = unknown>(): T;
+    /** Replaces the body sent upstream (requestModifier only). */
+    writeBody(body: BodyInit): this;
+    writeJson(value: unknown): this;
+  }
+
+  /** The upstream's response, in responseModifier. */
+  export interface UpstreamResponse {
+    statusCode: number;
+    status: number;
+    headers: DgateHeaders;
+    readBody(): Uint8Array;
+    readText(): string;
+    readJson<T = unknown>(): T;
+    writeBody(body: BodyInit): this;
+    writeJson(value: unknown): this;
+  }
+
+  /** The response a requestHandler or errorHandler sends. Status defaults to 200. */
+  export interface ModuleResponse {
+    statusCode: number;
+    headers: DgateHeaders;
+    readonly sent: boolean;
+    status(code: number): this;
+    setHeader(name: string, value: string | number): this;
+    /** A string (text/plain), bytes (application/octet-stream) or a value (JSON). */
+    send(body?: BodyInit): this;
+    json(value: unknown): this;
+    end(): this;
+    /** Redirects with `code` (302 by default). */
+    redirect(url: string, code?: number): this;
+  }
+
+  export interface ModuleContext {
+    request(): ModuleRequest;
+    /** In responseModifier: the upstream's response. */
+    upstream(): UpstreamResponse;
+    /** In requestHandler and errorHandler: the response to send. */
+    response(): ModuleResponse;
+    namespace(): { name: string };
+    route(): { name: string; namespace: string };
+    /** The route's service and its upstream URLs; undefined on routes without one. */
+    service(): { name: string; urls: string[] } | undefined;
+    pathParam(name: string): string | null;
+    pathParams(): Record<string, string>;
+    query(): DgateURLSearchParams;
+  }
+
+  /** What errorHandler receives. */
+  export interface UpstreamError extends Error {
+    /** What dgate would answer without the handler (502, 504, ...). */
+    status: number;
+  }
+
+  type MaybePromise<T> = T | Promise<T>;
+
+  /** Picks the upstream for this request: a URL. */
+  export type FetchUpstream = (ctx: ModuleContext) => MaybePromise<string | DgateURL>;
+  export type RequestModifier = (ctx: ModuleContext) => MaybePromise<void>;
+  export type ResponseModifier = (ctx: ModuleContext, res: UpstreamResponse) => MaybePromise<void>;
+  export type ErrorHandler = (ctx: ModuleContext, error: UpstreamError) => MaybePromise<void>;
+  export type RequestHandler = (ctx: ModuleContext) => MaybePromise<void>;
+
+  export const log: (...args: unknown[]) => void;
+  export * from "dgate/crypto";
+  export * from "dgate/state";
+  export * from "dgate/storage";
+  export * from "dgate/http";
+}
+
+declare module "dgate/http" {
+  export const fetch: typeof globalThis.fetch;
+  export const Headers: typeof DgateHeaders;
+  export const URL: typeof DgateURL;
+  export const URLSearchParams: typeof DgateURLSearchParams;
+}
+
+declare module "dgate/crypto" {
+  export type HashAlgorithm = "sha1" | "sha256" | "sha512";
+  export type Encoding = "hex" | "base64" | "base64url" | "base64rawurl" | "base64raw";
+  type Data = string | Uint8Array;
+
+  export interface Hash {
+    update(data: Data): this;
+    digest(): Uint8Array;
+    digest(encoding: Encoding): string;
+  }
+  export function createHash(algorithm: HashAlgorithm): Hash;
+  export function createHmac(algorithm: HashAlgorithm, key: Data): Hash;
+  export function sha1(data: Data): Uint8Array;
+  export function sha1(data: Data, encoding: Encoding): string;
+  export function sha256(data: Data): Uint8Array;
+  export function sha256(data: Data, encoding: Encoding): string;
+  export function sha512(data: Data): Uint8Array;
+  export function sha512(data: Data, encoding: Encoding): string;
+  export function hmac(algorithm: HashAlgorithm, key: Data, data: Data): Uint8Array;
+  export function hmac(algorithm: HashAlgorithm, key: Data, data: Data, encoding: Encoding): string;
+  /** At most 65536 bytes. */
+  export function randomBytes(length: number): Uint8Array;
+  export function randomUUID(): string;
+  export function toHex(data: Data): string;
+  export function fromHex(text: string): Uint8Array;
+  export function toBase64(data: Data): string;
+  export function toBase64Url(data: Data): string;
+  export function fromBase64(text: string): Uint8Array;
+}
+
+declare module "dgate/state" {
+  /** A document of the module's namespace; `data` is parsed JSON. */
+  export interface Document<T = unknown> {
+    id: string;
+    collection: string;
+    data: T;
+  }
+  export function getDocument<T = unknown>(id: string, collection: string): Promise<Document<T> | undefined>;
+  export function getDocuments<T = unknown>(options: {
+    collection: string;
+    limit?: number;
+    offset?: number;
+  }): Promise<Document<T>[]>;
+  /** Creates or replaces; the data is checked against the collection's schema. */
+  export function addDocument<T = unknown>(doc: Document<T>): Promise<Document<T>>;
+  export function updateDocument<T = unknown>(doc: Document<T>): Promise<Document<T>>;
+  /** Resolves to true when there was a document to delete. */
+  export function deleteDocument(id: string, collection: string): Promise<boolean>;
+}
+
+declare module "dgate/storage" {
+  /** A value stored with setCache, or undefined. */
+  export function getCache<T = unknown>(key: string): T | undefined;
+  /** Stores a JSON-serializable value; `ttl` is in seconds. */
+  export function setCache(key: string, value: unknown, options?: { ttl?: number }): void;
+  export function deleteCache(key: string): void;
+}

@@ -1,0 +1,455 @@
+//! Modules: `dgate build` on the sdk-ts examples and on broken modules, `dgate module run` with
+//! fixtures, and the engine's limits, on the real runtime and wasmtime.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use dgate::modules::{
+    CallError, Context, Engine, EngineOptions, Io, Limits, LocalServices, Request,
+};
+
+use crate::helpers::{BIN, write_file};
+
+/// Runs `dgate` with a private module cache.
+fn dgate(cache: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dgate")
+}
+
+fn example(name: &str) -> String {
+    format!("{}/sdk-ts/examples/{name}.ts", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn ok_json(out: Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn header<'a>(headers: &'a Value, name: &str) -> Option<&'a str> {
+    headers
+        .as_array()?
+        .iter()
+        .find(|p| p[0] == name)
+        .and_then(|p| p[1].as_str())
+}
+
+/// Builds `source` into `dir` and returns the component's path.
+fn build(dir: &Path, source: &str) -> PathBuf {
+    let out = dir.join(
+        Path::new(source)
+            .with_extension("wasm")
+            .file_name()
+            .unwrap(),
+    );
+    let res = dgate(dir, &["build", source, "-o", out.to_str().unwrap()]);
+    assert!(res.status.success(), "{source}: {}", stderr(&res));
+    let size = std::fs::metadata(&out).unwrap().len();
+    assert!(size <= 2 << 20, "{source}: component is {size} bytes");
+    out
+}
+
+#[test]
+fn every_sdk_example_builds_and_its_hooks_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |wasm: &Path, hook: &str, files: &[(&str, Value)]| {
+        let mut args = vec!["module", "run", wasm.to_str().unwrap(), "--hook", hook];
+        let paths: Vec<(String, PathBuf)> = files
+            .iter()
+            .map(|(flag, v)| {
+                let p = write_file(d, &format!("{hook}-{flag}.json"), &v.to_string());
+                (format!("--{flag}"), p)
+            })
+            .collect();
+        for (flag, p) in &paths {
+            args.push(flag);
+            args.push(p.to_str().unwrap());
+        }
+        dgate(d, &args)
+    };
+
+    // IP hash: the same client always gets the same upstream, always one of the service's.
+    let wasm = build(d, &example("ip-hash"));
+    let urls = json!(["http://a:1", "http://b:2", "http://c:3"]);
+    let ctx = json!({"service": "s", "serviceUrls": urls});
+    let mut seen = std::collections::HashSet::new();
+    for ip in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.1"] {
+        let v = ok_json(run(
+            &wasm,
+            "fetchUpstream",
+            &[
+                ("request", json!({"remoteAddress": ip})),
+                ("context", ctx.clone()),
+            ],
+        ));
+        let up = v["upstream"].as_str().unwrap().to_string();
+        assert!(urls.as_array().unwrap().contains(&json!(up)), "{v}");
+        seen.insert((ip, up));
+    }
+    assert_eq!(seen.len(), 4, "one upstream per address: {seen:?}");
+    let out = run(
+        &wasm,
+        "fetchUpstream",
+        &[("context", json!({"service": "s"}))],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the hook threw: the route has no service with upstream URLs"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Request modifier: headers added, the query parameter moved into a header.
+    let wasm = build(d, &example("add-header"));
+    let v = ok_json(run(
+        &wasm,
+        "requestModifier",
+        &[(
+            "request",
+            json!({"path": "/x?v=2&a=1", "headers": {"cf-ipcountry": "NL"}}),
+        )],
+    ));
+    let req = &v["request"];
+    assert_eq!(req["path"], "/x?a=1", "{v}");
+    assert_eq!(header(&req["headers"], "x-client-country"), Some("NL"));
+    assert_eq!(header(&req["headers"], "x-api-version"), Some("2"));
+    assert_eq!(
+        header(&req["headers"], "x-request-id").map(str::len),
+        Some(36)
+    );
+    let out = run(&wasm, "responseModifier", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("does not define responseModifier (it defines requestModifier)"));
+
+    // Response modifier and error handler: the JSON envelope.
+    let wasm = build(d, &example("json-response"));
+    let v = ok_json(run(
+        &wasm,
+        "responseModifier",
+        &[
+            (
+                "response",
+                json!({"status": 404, "headers": {"content-type": "application/json"}, "body": "{\"a\":1}"}),
+            ),
+            ("context", json!({"route": "users"})),
+        ],
+    ));
+    let body: Value = serde_json::from_str(v["response"]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        json!({"ok": false, "status": 404, "route": "users", "data": {"a": 1}})
+    );
+    assert_eq!(header(&v["response"]["headers"], "x-wrapped"), Some("1"));
+    let v = ok_json(run(
+        &wasm,
+        "errorHandler",
+        &[(
+            "error",
+            json!({"status": 504, "message": "upstream timed out"}),
+        )],
+    ));
+    assert_eq!(v["response"]["status"], 504);
+    let body: Value = serde_json::from_str(v["response"]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["error"], "upstream timed out");
+    // A body that is not JSON makes the hook fail, with the place in the source.
+    let out = run(
+        &wasm,
+        "responseModifier",
+        &[(
+            "response",
+            json!({"headers": {"content-type": "application/json"}, "body": "nope"}),
+        )],
+    );
+    assert!(
+        stderr(&out).contains("the upstream response body is not JSON"),
+        "{}",
+        stderr(&out)
+    );
+
+    // URL shortener: POST stores a document, GET with its id redirects.
+    let wasm = build(d, &example("url-shortener"));
+    let v = ok_json(run(
+        &wasm,
+        "requestHandler",
+        &[
+            (
+                "request",
+                json!({"method": "POST", "path": "/?url=https://example.com/a"}),
+            ),
+            ("documents", json!({})),
+        ],
+    ));
+    assert_eq!(v["response"]["status"], 201, "{v}");
+    let id = serde_json::from_str::<Value>(v["response"]["body"].as_str().unwrap()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        v["documents"]["short_link"][&id],
+        json!({"url": "https://example.com/a"})
+    );
+    let v = ok_json(run(
+        &wasm,
+        "requestHandler",
+        &[
+            ("documents", v["documents"].clone()),
+            ("context", json!({"params": {"id": id}})),
+        ],
+    ));
+    assert_eq!(v["response"]["status"], 302);
+    assert_eq!(
+        header(&v["response"]["headers"], "location"),
+        Some("https://example.com/a")
+    );
+    let v = ok_json(run(
+        &wasm,
+        "requestHandler",
+        &[
+            ("documents", json!({})),
+            ("context", json!({"params": {"id": "missing"}})),
+        ],
+    ));
+    assert_eq!(v["response"]["status"], 404);
+}
+
+#[test]
+fn build_errors_point_into_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases = [
+        (
+            "syntax.ts",
+            "const a = 1;\nconst b = ;\n",
+            "syntax.ts:2:11: Unexpected token",
+        ),
+        (
+            "top.ts",
+            "// loads, then throws\nconst n: number = 1;\nthrow new Error(`at load ${n}`);\nexport const requestModifier = () => {};\n",
+            "top.ts:3:",
+        ),
+        (
+            "none.js",
+            "export const helper = 1;\n",
+            "exports none of the hooks",
+        ),
+        (
+            "imports.js",
+            "import x from './x.js';\nexport const requestModifier = () => x;\n",
+            "imports.js:1:15: cannot import \"./x.js\"",
+        ),
+        (
+            "missing.js",
+            "import { nope } from 'dgate/crypto';\nexport const requestModifier = () => nope();\n",
+            "Could not find export 'nope'",
+        ),
+    ];
+    for (name, source, expected) in cases {
+        let path = write_file(d, name, source);
+        let out = dgate(d, &["build", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{name}: one line: {err}");
+    }
+    let out = dgate(d, &["build", "/nonexistent/m.ts"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = dgate(d, &["build", write_file(d, "m.txt", "x").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    // --target js prints the stripped JS.
+    let path = write_file(
+        d,
+        "t.ts",
+        "enum E { A = 2 }\nexport const requestModifier = (x: number = E.A): void => {};\n",
+    );
+    let out = dgate(d, &["build", path.to_str().unwrap(), "--target", "js"]);
+    let js = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && js.contains("requestModifier") && !js.contains(": number"),
+        "{js}"
+    );
+}
+
+#[test]
+fn module_run_refuses_what_is_not_a_dgate_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let garbage = write_file(d, "g.wasm", "not wasm at all");
+    let out = dgate(
+        d,
+        &[
+            "module",
+            "run",
+            garbage.to_str().unwrap(),
+            "--hook",
+            "requestModifier",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is not a WebAssembly component"),
+        "{}",
+        stderr(&out)
+    );
+    // The runtime itself is a core module, not a component.
+    let core = format!(
+        "{}/toolchain/dgate-runtime.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = dgate(d, &["module", "run", &core, "--hook", "requestModifier"]);
+    assert!(
+        stderr(&out).contains("core WebAssembly module, not a component"),
+        "{}",
+        stderr(&out)
+    );
+    let out = dgate(d, &["module", "run", &core, "--hook", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown hook \"nope\""));
+}
+
+const FAULTY: &str = r#"
+export function requestModifier(ctx) {
+  const mode = ctx.request().headers.get("x-mode");
+  if (mode === "loop") { while (true) {} }
+  if (mode === "alloc") { const a = new Uint8Array(1 << 30); a[1] = 1; }
+  if (mode === "grow") { const parts = []; for (;;) parts.push(new Uint8Array(1 << 20)); }
+  if (mode === "throw") { throw new Error("boom"); }
+  if (mode === "never") { return new Promise(() => {}); }
+  if (mode === "async") { return Promise.resolve().then(() => ctx.request().headers.set("late", "yes")); }
+  ctx.request().headers.set("ok", "yes");
+}
+"#;
+
+fn request(mode: &str) -> Request {
+    Request {
+        method: "GET".into(),
+        uri: "/".into(),
+        headers: vec![("x-mode".into(), mode.into())],
+        remote_address: "127.0.0.1".into(),
+        host: "localhost".into(),
+        proto: "http".into(),
+    }
+}
+
+fn context() -> Context {
+    Context {
+        namespace: "default".into(),
+        route: "r".into(),
+        service: None,
+        service_urls: vec![],
+        path_params: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loops_allocations_and_throws_fail_only_their_call() {
+    let component = dgate::build::build("faulty.js", FAULTY).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let engine = Engine::new(EngineOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    let module = engine.load(&component).await.unwrap();
+    let services = Arc::new(LocalServices::default());
+    let limits = Limits {
+        fuel: 10_000_000_000,
+        wall: Duration::from_millis(100),
+        memory: 32 << 20,
+        ..Limits::default()
+    };
+    let ctx = context();
+    let mut instance = module.instantiate(services.clone(), limits).await.unwrap();
+    let (ok, _) = instance
+        .request_modifier(&ctx, &request("ok"), Io::default())
+        .await;
+    assert!(ok.unwrap().headers.contains(&("ok".into(), "yes".into())));
+    let (late, _) = instance
+        .request_modifier(&ctx, &request("async"), Io::default())
+        .await;
+    assert!(
+        late.unwrap()
+            .headers
+            .contains(&("late".into(), "yes".into()))
+    );
+
+    // A throw fails the call; the instance stays usable.
+    let (r, _) = instance
+        .request_modifier(&ctx, &request("throw"), Io::default())
+        .await;
+    match r {
+        Err(CallError::Thrown { message, stack }) => {
+            assert_eq!(message, "boom");
+            assert!(stack.is_some_and(|s| s.contains("faulty.js:")));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(instance.reusable());
+    let (r, _) = instance
+        .request_modifier(&ctx, &request("never"), Io::default())
+        .await;
+    assert!(matches!(r, Err(CallError::Unsettled)), "{r:?}");
+
+    // Budgets: each failure poisons its instance; a fresh one from the same module works.
+    for (mode, check) in [
+        (
+            "loop",
+            (|e: &CallError| matches!(e, CallError::Timeout(_))) as fn(&CallError) -> bool,
+        ),
+        ("alloc", |e| matches!(e, CallError::OutOfMemory(_))),
+        ("grow", |e| matches!(e, CallError::OutOfMemory(_))),
+    ] {
+        let started = std::time::Instant::now();
+        let (r, _) = instance
+            .request_modifier(&ctx, &request(mode), Io::default())
+            .await;
+        let e = r.expect_err(mode);
+        assert!(check(&e), "{mode}: {e:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{mode} took {:?}",
+            started.elapsed()
+        );
+        assert!(!instance.reusable(), "{mode}");
+        instance = module.instantiate(services.clone(), limits).await.unwrap();
+        let (ok, _) = instance
+            .request_modifier(&ctx, &request("ok"), Io::default())
+            .await;
+        assert!(ok.is_ok(), "after {mode}");
+    }
+
+    // Fuel bounds CPU whatever the clock says.
+    let tight = Limits {
+        fuel: 5_000_000,
+        wall: Duration::from_secs(10),
+        ..limits
+    };
+    let mut instance = module.instantiate(services.clone(), tight).await.unwrap();
+    let (r, _) = instance
+        .request_modifier(&ctx, &request("loop"), Io::default())
+        .await;
+    assert!(matches!(r, Err(CallError::OutOfFuel(5_000_000))), "{r:?}");
+
+    // The compiled module is cached on disk: loading it again skips compilation.
+    let entries = std::fs::read_dir(cache.path()).unwrap().count();
+    assert_eq!(entries, 1);
+    let started = std::time::Instant::now();
+    let again = engine.load(&component).await.unwrap();
+    eprintln!("cached load took {:?}", started.elapsed());
+    assert_eq!(again.hash, module.hash);
+}
