@@ -137,40 +137,79 @@ fn line_col(source: &str, offset: usize) -> (usize, usize) {
 }
 
 impl Js {
-    /// Rewrites `name:line:col` positions in generated JS into positions in the user's file.
     fn remap(&self, file: &str, message: &str) -> String {
-        let Some(map) = &self.map else {
-            return message.to_string();
-        };
-        let table = map.generate_lookup_table();
-        let prefix = format!("{file}:");
-        let mut out = String::new();
-        let mut rest = message;
-        while let Some(at) = rest.find(&prefix) {
-            out.push_str(&rest[..at + prefix.len()]);
-            rest = &rest[at + prefix.len()..];
-            let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-            let l_end = digits(rest);
-            let (Ok(line), true) = (rest[..l_end].parse::<u32>(), rest[l_end..].starts_with(':'))
-            else {
-                continue;
-            };
-            let after = &rest[l_end + 1..];
-            let c_end = digits(after);
-            let Ok(col) = after[..c_end].parse::<u32>() else {
-                continue;
-            };
-            // QuickJS counts from 1; the source map from 0.
-            match map.lookup_token(&table, line.saturating_sub(1), col.saturating_sub(1)) {
-                Some(t) => {
-                    out.push_str(&format!("{}:{}", t.get_src_line() + 1, t.get_src_col() + 1))
-                }
-                None => out.push_str(&format!("{line}:{col}")),
-            }
-            rest = &after[c_end..];
+        match &self.map {
+            Some(map) => remap_positions(map, file, message),
+            None => message.to_string(),
         }
-        out.push_str(rest);
-        out
+    }
+}
+
+/// Rewrites `file:line:col` positions in generated JS (1-based, as QuickJS prints them) into
+/// positions in the source the map came from.
+pub fn remap_positions(map: &oxc_sourcemap::SourceMap<'_>, file: &str, message: &str) -> String {
+    let table = map.generate_lookup_table();
+    let prefix = format!("{file}:");
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find(&prefix) {
+        out.push_str(&rest[..at + prefix.len()]);
+        rest = &rest[at + prefix.len()..];
+        let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let l_end = digits(rest);
+        let (Ok(line), true) = (rest[..l_end].parse::<u32>(), rest[l_end..].starts_with(':'))
+        else {
+            continue;
+        };
+        let after = &rest[l_end + 1..];
+        let c_end = digits(after);
+        let Ok(col) = after[..c_end].parse::<u32>() else {
+            continue;
+        };
+        // The source map counts from 0.
+        match map.lookup_token(&table, line.saturating_sub(1), col.saturating_sub(1)) {
+            Some(t) => out.push_str(&format!("{}:{}", t.get_src_line() + 1, t.get_src_col() + 1)),
+            None => out.push_str(&format!("{line}:{col}")),
+        }
+        rest = &after[c_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The custom section that carries a component's module name and source map, so errors at run
+/// time point into the user's file: `{"file": "mod.ts", "map": <source map JSON>}`.
+pub const SOURCE_MAP_SECTION: &str = "dgate:source-map";
+
+/// Where a component's JS came from: its file name (as stack traces name it) and source map.
+pub struct SourceInfo {
+    pub file: String,
+    map: oxc_sourcemap::SourceMap<'static>,
+}
+
+impl SourceInfo {
+    /// Reads the [`SOURCE_MAP_SECTION`] of a component, if it has one that parses.
+    pub fn from_component(component: &[u8]) -> Option<SourceInfo> {
+        for payload in wasmparser::Parser::new(0).parse_all(component) {
+            let Ok(wasmparser::Payload::CustomSection(section)) = payload else {
+                continue;
+            };
+            if section.name() != SOURCE_MAP_SECTION {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_slice(section.data()).ok()?;
+            let file = v.get("file")?.as_str()?.to_string();
+            let map = oxc_sourcemap::SourceMap::from_json_string(v.get("map")?.as_str()?)
+                .ok()?
+                .into_owned();
+            return Some(SourceInfo { file, map });
+        }
+        None
+    }
+
+    /// `text` with positions in the generated JS turned into positions in the source.
+    pub fn remap(&self, text: &str) -> String {
+        remap_positions(&self.map, &self.file, text)
     }
 }
 
@@ -188,7 +227,16 @@ pub fn build(file: &str, source: &str) -> Result<Vec<u8>, BuildError> {
         ),
         other => other,
     })?;
-    componentize(&core)
+    let mut component = componentize(&core)?;
+    if let Some(map) = &js.map {
+        let info = serde_json::json!({"file": name, "map": map.to_json_string()});
+        let section = wasm_encoder::CustomSection {
+            name: SOURCE_MAP_SECTION.into(),
+            data: info.to_string().into_bytes().into(),
+        };
+        wasm_encoder::ComponentSection::append_to_component(&section, &mut component);
+    }
+    Ok(component)
 }
 
 /// Runs the runtime's init export with `name` and `js` on stdin, and snapshots the result.

@@ -206,6 +206,7 @@ impl Engine {
             pre,
             defined: vec![],
             hash,
+            source: crate::build::SourceInfo::from_component(bytes).map(Arc::new),
         };
         let mut instance = module
             .instantiate(Arc::new(LocalServices::default()), Limits::default())
@@ -272,6 +273,8 @@ pub struct Module {
     pub defined: Vec<Hook>,
     /// SHA-256 of the component.
     pub hash: String,
+    /// The source map `dgate build` put in the component, to point errors into the source.
+    source: Option<Arc<crate::build::SourceInfo>>,
 }
 
 impl Module {
@@ -298,6 +301,7 @@ impl Module {
             bindings,
             limits,
             poisoned: false,
+            source: self.source.clone(),
         })
     }
 }
@@ -329,6 +333,7 @@ pub struct Instance {
     bindings: DgateModule,
     limits: Limits,
     poisoned: bool,
+    source: Option<Arc<crate::build::SourceInfo>>,
 }
 
 impl Instance {
@@ -364,10 +369,14 @@ impl Instance {
             Ok(Err(e)) => Err(classify(&self.store, e, limits)),
             Ok(Ok(r)) => {
                 self.poisoned = false;
+                let remap = |text: String| match &self.source {
+                    Some(info) => info.remap(&text),
+                    None => text,
+                };
                 r.map_err(|e| match e {
                     HookError::Thrown(t) => CallError::Thrown {
-                        message: t.message,
-                        stack: t.stack,
+                        message: remap(t.message),
+                        stack: t.stack.map(remap),
                     },
                     HookError::InvalidResult(m) => CallError::InvalidResult(m),
                     HookError::Unsettled => CallError::Unsettled,

@@ -395,7 +395,11 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
     match r {
         Err(CallError::Thrown { message, stack }) => {
             assert_eq!(message, "boom");
-            assert!(stack.is_some_and(|s| s.contains("faulty.js:")));
+            // The place is in the source, mapped back through the component's source map.
+            assert!(
+                stack.as_deref().is_some_and(|s| s.contains("faulty.js:7:")),
+                "{stack:?}"
+            );
         }
         other => panic!("{other:?}"),
     }
