@@ -15,35 +15,48 @@
     return encoder.encode(JSON.stringify(body));
   };
 
-  // Header lists: arrays of [lower-case name, value]; a name may repeat.
+  // Header lists, kept flat as [name, value, name, value, ...] with lower-case names (the form
+  // the host passes them in, so a hook that sets one header copies nothing); a name may repeat.
   class Headers {
     constructor(init) {
-      this._list = [];
-      if (init instanceof Headers) init = init._list;
-      if (Array.isArray(init)) for (const [k, v] of init) this.append(k, v);
+      this._f = [];
+      if (init instanceof Headers) this._f = init._f.slice();
+      else if (Array.isArray(init)) for (const [k, v] of init) this.append(k, v);
       else if (init && typeof init === "object") for (const k of Object.keys(init)) this.append(k, init[k]);
+    }
+    // Wraps a flat list from the host without copying it.
+    static _adopt(flat) {
+      const h = Object.create(Headers.prototype);
+      h._f = flat;
+      return h;
     }
     get(name) {
       const n = String(name).toLowerCase();
-      const values = this._list.filter(([k]) => k === n).map(([, v]) => v);
-      return values.length ? values.join(", ") : null;
+      const f = this._f;
+      let out = null;
+      for (let i = 0; i < f.length; i += 2) if (f[i] === n) out = out === null ? f[i + 1] : out + ", " + f[i + 1];
+      return out;
     }
     getAll(name) {
       const n = String(name).toLowerCase();
-      return this._list.filter(([k]) => k === n).map(([, v]) => v);
+      const f = this._f;
+      const out = [];
+      for (let i = 0; i < f.length; i += 2) if (f[i] === n) out.push(f[i + 1]);
+      return out;
     }
     has(name) {
       const n = String(name).toLowerCase();
-      return this._list.some(([k]) => k === n);
+      const f = this._f;
+      for (let i = 0; i < f.length; i += 2) if (f[i] === n) return true;
+      return false;
     }
     set(name, value) {
-      const n = String(name).toLowerCase();
-      this._list = this._list.filter(([k]) => k !== n);
-      this._list.push([n, String(value)]);
+      this.delete(name);
+      this._f.push(String(name).toLowerCase(), String(value));
       return this;
     }
     append(name, value) {
-      this._list.push([String(name).toLowerCase(), String(value)]);
+      this._f.push(String(name).toLowerCase(), String(value));
       return this;
     }
     add(name, value) {
@@ -51,26 +64,33 @@
     }
     delete(name) {
       const n = String(name).toLowerCase();
-      this._list = this._list.filter(([k]) => k !== n);
+      const f = this._f;
+      let j = 0;
+      for (let i = 0; i < f.length; i += 2) {
+        if (f[i] !== n) {
+          f[j++] = f[i];
+          f[j++] = f[i + 1];
+        }
+      }
+      f.length = j;
       return this;
     }
-    forEach(fn, self) {
-      for (const [k, v] of this._list) fn.call(self, v, k, this);
+    _pairs() {
+      const out = [];
+      for (let i = 0; i < this._f.length; i += 2) out.push([this._f[i], this._f[i + 1]]);
+      return out;
     }
-    keys() { return this._list.map(([k]) => k)[Symbol.iterator](); }
-    values() { return this._list.map(([, v]) => v)[Symbol.iterator](); }
-    entries() { return this._list.map((p) => [p[0], p[1]])[Symbol.iterator](); }
+    forEach(fn, self) {
+      for (const [k, v] of this._pairs()) fn.call(self, v, k, this);
+    }
+    keys() { return this._pairs().map(([k]) => k)[Symbol.iterator](); }
+    values() { return this._pairs().map(([, v]) => v)[Symbol.iterator](); }
+    entries() { return this._pairs()[Symbol.iterator](); }
     [Symbol.iterator]() { return this.entries(); }
     toJSON() {
       const o = {};
-      for (const [k, v] of this._list) o[k] = o[k] === undefined ? v : o[k] + ", " + v;
+      for (const [k, v] of this._pairs()) o[k] = o[k] === undefined ? v : o[k] + ", " + v;
       return o;
-    }
-    // Wraps a list from the host (lower-case names, fresh arrays) without copying it.
-    static _adopt(list) {
-      const h = new Headers();
-      h._list = list;
-      return h;
     }
   }
 
@@ -224,7 +244,7 @@
     constructor(r) {
       this.status = r.status;
       this.ok = r.status >= 200 && r.status < 300;
-      this.headers = new Headers(r.headers);
+      this.headers = Headers._adopt(r.headers);
       this._body = r.body;
     }
     bytes() { return Promise.resolve(this._body); }
@@ -246,7 +266,7 @@
       init = init || {};
       const url = input instanceof URL ? input.href : String(input);
       const method = String(init.method || "GET").toUpperCase();
-      const headers = new Headers(init.headers)._list;
+      const headers = new Headers(init.headers)._f;
       const body = init.body === undefined || init.body === null ? undefined : toBytes(init.body);
       return Promise.resolve(new FetchResponse(N.fetch(method, url, headers, body)));
     } catch (e) {
@@ -266,18 +286,20 @@
   // The client request. In requestModifier, method, path, query and headers may be changed,
   // and writeBody/writeJson replace the body sent upstream.
   class ModuleRequest {
-    constructor(rec) {
-      this._rec = rec;
-      this.method = rec.method;
+    // `a`: [method, uri, headers, remoteAddress, host, proto] as the host sent them.
+    constructor(a) {
+      this.method = a[0];
+      this._a = a;
       this._path = undefined;
       this._rawQuery = undefined;
+      this._origPath = undefined;
       this._query = undefined;
       this._queryDirty = false;
       this._headers = undefined;
       this._body = undefined;
     }
     _split() {
-      const uri = this._rec.uri;
+      const uri = this._a[1];
       const q = uri.indexOf("?");
       this._path = q < 0 ? uri : uri.slice(0, q);
       this._rawQuery = q < 0 ? "" : uri.slice(q + 1);
@@ -304,21 +326,21 @@
       this._queryDirty = true;
     }
     get headers() {
-      if (this._headers === undefined) this._headers = Headers._adopt(this._rec.headers);
+      if (this._headers === undefined) this._headers = Headers._adopt(this._a[2]);
       return this._headers;
     }
     set headers(v) {
       this._headers = v instanceof Headers ? v : new Headers(v);
     }
-    get host() { return this._rec.host; }
-    get remoteAddress() { return this._rec.remoteAddress; }
-    get protocol() { return this._rec.proto; }
+    get host() { return this._a[4]; }
+    get remoteAddress() { return this._a[3]; }
+    get protocol() { return this._a[5]; }
     get uri() {
       const path = this.path;
       const q = this._queryDirty ? this._query.toString() : this._rawQuery;
       return path + (q ? "?" + q : "");
     }
-    get url() { return this._rec.proto + "://" + this._rec.host + this.uri; }
+    get url() { return this._a[5] + "://" + this._a[4] + this.uri; }
     readBody() {
       if (this._body === undefined) this._body = N.requestBody();
       return this._body;
@@ -337,25 +359,25 @@
     // What changed, for the host: only the fields a hook touched.
     _outcome() {
       const out = {};
-      if (this.method !== this._rec.method) out.method = String(this.method).toUpperCase();
+      if (this.method !== this._a[0]) out.method = String(this.method).toUpperCase();
       if (this._queryDirty || (this._path !== undefined && this._path !== this._origPath)) out.uri = this.uri;
-      if (this._headers !== undefined) out.headers = this._headers._list;
+      if (this._headers !== undefined) out.headers = this._headers._f;
       return out;
     }
   }
 
   // The upstream's response, in responseModifier.
   class UpstreamResponse {
-    constructor(rec) {
-      this._rec = rec;
-      this.statusCode = rec.status;
+    constructor(status, headers) {
+      this.statusCode = status;
+      this._rawHeaders = headers;
       this._headers = undefined;
       this._body = undefined;
     }
     get status() { return this.statusCode; }
     set status(v) { this.statusCode = v; }
     get headers() {
-      if (this._headers === undefined) this._headers = Headers._adopt(this._rec.headers);
+      if (this._headers === undefined) this._headers = Headers._adopt(this._rawHeaders);
       return this._headers;
     }
     set headers(v) {
@@ -428,32 +450,42 @@
   }
 
   class ModuleContext {
-    constructor(rec, reqRec, up, res) {
-      this._rec = rec;
-      this._reqRec = reqRec;
+    constructor(namespace, route, service, serviceUrls, params, req, up, res) {
+      this._namespace = namespace;
+      this._route = route;
+      this._service = service;
+      this._serviceUrls = serviceUrls;
+      this._params = params;
+      this._reqArgs = req;
       this._req = undefined;
       this._up = up;
       this._res = res;
     }
     request() {
-      if (this._req === undefined) this._req = new ModuleRequest(this._reqRec);
+      if (this._req === undefined) {
+        this._req = new ModuleRequest(this._reqArgs);
+      }
       return this._req;
     }
     upstream() { return this._up; }
     response() { return this._res; }
-    namespace() { return { name: this._rec.namespace }; }
-    route() { return { name: this._rec.route, namespace: this._rec.namespace }; }
+    namespace() { return { name: this._namespace }; }
+    route() { return { name: this._route, namespace: this._namespace }; }
     service() {
-      const r = this._rec;
-      return r.service === undefined || r.service === null ? undefined : { name: r.service, urls: r.serviceUrls.slice() };
+      return this._service === undefined || this._service === null
+        ? undefined
+        : { name: this._service, urls: this._serviceUrls.slice() };
     }
+    // Parameters come flat: [name, value, name, value, ...].
     pathParam(name) {
-      for (const [k, v] of this._rec.params) if (k === name) return v;
+      const p = this._params;
+      for (let i = 0; i < p.length; i += 2) if (p[i] === name) return p[i + 1];
       return null;
     }
     pathParams() {
       const o = {};
-      for (const [k, v] of this._rec.params) o[k] = v;
+      const p = this._params;
+      for (let i = 0; i < p.length; i += 2) o[p[i]] = p[i + 1];
       return o;
     }
     query() { return this.request().query; }
@@ -473,27 +505,33 @@
       case "responseModifier": {
         const up = ctx._up;
         if (!validStatus(up.statusCode)) return { invalid: "status " + up.statusCode + " is not an HTTP status" };
-        return up._headers === undefined ? { status: up.statusCode } : { status: up.statusCode, headers: up._headers._list };
+        return up._headers === undefined ? { status: up.statusCode } : { status: up.statusCode, headers: up._headers._f };
       }
       default: {
         const res = ctx._res;
         if (!validStatus(res.statusCode)) return { invalid: "status " + res.statusCode + " is not an HTTP status" };
-        return { status: res.statusCode, headers: res.headers._list };
+        return { status: res.statusCode, headers: res.headers._f };
       }
     }
   }
 
-  // Called by the runtime for each hook call; returns the outcome (or a promise of it).
-  globalThis.__dgate_run = function run(hook, ctxRec, reqRec, resRec, errRec) {
+  // Called by the runtime for each hook call, with the records' fields as arguments (no objects
+  // to build on the host side); returns the outcome (or a promise of it).
+  globalThis.__dgate_run = function run(
+    hook, namespace, route, service, serviceUrls, params,
+    method, uri, headers, remoteAddress, host, proto,
+    resStatus, resHeaders, errStatus, errMessage,
+  ) {
     const fn = globalThis.__dgate_hooks[hook];
-    const up = resRec ? new UpstreamResponse(resRec) : undefined;
+    const up = hook === "responseModifier" ? new UpstreamResponse(resStatus, resHeaders) : undefined;
     const res = hook === "requestHandler" || hook === "errorHandler" ? new ModuleResponse() : undefined;
-    const ctx = new ModuleContext(ctxRec, reqRec, up, res);
+    const req = [method, uri, headers, remoteAddress, host, proto];
+    const ctx = new ModuleContext(namespace, route, service, serviceUrls, params, req, up, res);
     let result;
     if (hook === "responseModifier") result = fn(ctx, up);
     else if (hook === "errorHandler") {
-      const error = new Error(errRec.message);
-      error.status = errRec.status;
+      const error = new Error(errMessage);
+      error.status = errStatus;
       result = fn(ctx, error);
     } else result = fn(ctx);
     if (result && typeof result.then === "function") return result.then((v) => finish(hook, ctx, v));

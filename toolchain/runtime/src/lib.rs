@@ -214,60 +214,27 @@ fn user_frames(stack: &str) -> String {
         .join("\n")
 }
 
-/// Pairs as a JS array of `[name, value]` arrays.
+/// Pairs as one flat JS array: `[name, value, name, value, ...]`.
 fn pairs_to_js<'js>(
     cx: &Ctx<'js>,
     pairs: &[(String, String)],
 ) -> javy::quickjs::Result<Array<'js>> {
     let list = Array::new(cx.clone())?;
     for (i, (k, v)) in pairs.iter().enumerate() {
-        let pair = Array::new(cx.clone())?;
-        pair.set(0, k.as_str())?;
-        pair.set(1, v.as_str())?;
-        list.set(i, pair)?;
+        list.set(2 * i, k.as_str())?;
+        list.set(2 * i + 1, v.as_str())?;
     }
     Ok(list)
 }
 
+/// The inverse of [`pairs_to_js`].
 fn pairs_from_js(list: Array<'_>) -> javy::quickjs::Result<Vec<(String, String)>> {
-    let mut out = Vec::with_capacity(list.len());
-    for pair in list.iter::<Array>() {
-        let pair = pair?;
-        out.push((pair.get(0)?, pair.get(1)?));
+    let n = list.len() / 2;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        out.push((list.get(2 * i)?, list.get(2 * i + 1)?));
     }
     Ok(out)
-}
-
-fn context_to_js<'js>(cx: &Ctx<'js>, c: &Context) -> javy::quickjs::Result<Object<'js>> {
-    let o = Object::new(cx.clone())?;
-    o.set("namespace", c.namespace.as_str())?;
-    o.set("route", c.route.as_str())?;
-    o.set("service", c.service.as_deref())?;
-    let urls = Array::new(cx.clone())?;
-    for (i, u) in c.service_urls.iter().enumerate() {
-        urls.set(i, u.as_str())?;
-    }
-    o.set("serviceUrls", urls)?;
-    o.set("params", pairs_to_js(cx, &c.path_params)?)?;
-    Ok(o)
-}
-
-fn request_to_js<'js>(cx: &Ctx<'js>, r: &Request) -> javy::quickjs::Result<Object<'js>> {
-    let o = Object::new(cx.clone())?;
-    o.set("method", r.method.as_str())?;
-    o.set("uri", r.uri.as_str())?;
-    o.set("headers", pairs_to_js(cx, &r.headers)?)?;
-    o.set("remoteAddress", r.remote_address.as_str())?;
-    o.set("host", r.host.as_str())?;
-    o.set("proto", r.proto.as_str())?;
-    Ok(o)
-}
-
-fn response_to_js<'js>(cx: &Ctx<'js>, r: &Response) -> javy::quickjs::Result<Object<'js>> {
-    let o = Object::new(cx.clone())?;
-    o.set("status", r.status)?;
-    o.set("headers", pairs_to_js(cx, &r.headers)?)?;
-    Ok(o)
 }
 
 /// What a hook call hands to the prelude's `__dgate_run`.
@@ -296,26 +263,47 @@ fn run<T>(
     state.runtime.context().with(|cx| {
         let attempt = || -> javy::quickjs::Result<Option<Object>> {
             let runner: Function = cx.globals().get("__dgate_run")?;
-            let res = match call.res {
-                Some(r) => response_to_js(&cx, r)?.into_value(),
-                None => Value::new_undefined(cx.clone()),
-            };
-            let error = match call.error {
-                Some(e) => {
-                    let o = Object::new(cx.clone())?;
-                    o.set("status", e.status)?;
-                    o.set("message", e.message.as_str())?;
-                    o.into_value()
+            // The records go as positional arguments: no objects to build here and no property
+            // names to look up.
+            let mut args = javy::quickjs::function::Args::new(cx.clone(), 16);
+            let (c, r) = (call.ctx, call.req);
+            args.push_arg(js_name)?;
+            args.push_arg(c.namespace.as_str())?;
+            args.push_arg(c.route.as_str())?;
+            args.push_arg(c.service.as_deref())?;
+            let urls = Array::new(cx.clone())?;
+            for (i, u) in c.service_urls.iter().enumerate() {
+                urls.set(i, u.as_str())?;
+            }
+            args.push_arg(urls)?;
+            args.push_arg(pairs_to_js(&cx, &c.path_params)?)?;
+            args.push_arg(r.method.as_str())?;
+            args.push_arg(r.uri.as_str())?;
+            args.push_arg(pairs_to_js(&cx, &r.headers)?)?;
+            args.push_arg(r.remote_address.as_str())?;
+            args.push_arg(r.host.as_str())?;
+            args.push_arg(r.proto.as_str())?;
+            match call.res {
+                Some(res) => {
+                    args.push_arg(res.status)?;
+                    args.push_arg(pairs_to_js(&cx, &res.headers)?)?;
                 }
-                None => Value::new_undefined(cx.clone()),
-            };
-            let out: Value = runner.call((
-                js_name,
-                context_to_js(&cx, call.ctx)?,
-                request_to_js(&cx, call.req)?,
-                res,
-                error,
-            ))?;
+                None => {
+                    args.push_arg(())?;
+                    args.push_arg(())?;
+                }
+            }
+            match call.error {
+                Some(e) => {
+                    args.push_arg(e.status)?;
+                    args.push_arg(e.message.as_str())?;
+                }
+                None => {
+                    args.push_arg(())?;
+                    args.push_arg(())?;
+                }
+            }
+            let out: Value = runner.call_arg(args)?;
             let out = match out.as_promise() {
                 Some(p) => match p.finish::<Value>() {
                     Ok(v) => v,
