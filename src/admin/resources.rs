@@ -91,6 +91,9 @@ pub async fn put(
         Resource::from_json(kind, &bytes).map_err(|e| json_error(kind.as_str(), &e))?;
     apply_scope(&mut resource, &scope);
     validate::resource(&mut resource)?;
+    if let Resource::Module(m) = &mut resource {
+        prepare_module(m).await?;
+    }
     let now = now_rfc3339();
     match &mut resource {
         Resource::Document(d) => {
@@ -111,6 +114,52 @@ pub async fn put(
             return Err(AppError::Internal("a put was applied as a delete".into()));
         }
     })
+}
+
+/// Makes a module's component on the node that took the write: a JS/TS payload is built here
+/// (the component is what the cluster replicates), a wasm payload is checked against dgate's
+/// world. Either failure is a 422 with the builder's message.
+async fn prepare_module(m: &mut crate::resources::Module) -> Result<(), AppError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+
+    use crate::resources::ModuleType;
+    let payload = BASE64
+        .decode(m.payload.trim())
+        .map_err(|e| AppError::Unprocessable(format!("payload: is not valid base64: {e}")))?;
+    match m.module_type {
+        ModuleType::Wasm => {
+            m.component = None;
+            crate::modules::check_component(&payload)
+                .map_err(|e| AppError::Unprocessable(format!("payload: {e}")))
+        }
+        ModuleType::Javascript | ModuleType::Typescript => {
+            let file = format!(
+                "{}.{}",
+                m.name,
+                if m.module_type == ModuleType::Typescript {
+                    "ts"
+                } else {
+                    "js"
+                }
+            );
+            let source = String::from_utf8(payload)
+                .map_err(|_| AppError::Unprocessable("payload: is not UTF-8 text".into()))?;
+            let built = tokio::task::spawn_blocking(move || crate::build::build(&file, &source))
+                .await
+                .map_err(|e| AppError::Internal(format!("module build task: {e}")))?;
+            match built {
+                Ok(component) => {
+                    m.component = Some(BASE64.encode(component));
+                    Ok(())
+                }
+                Err(crate::build::BuildError::Source(msg)) => {
+                    Err(AppError::Unprocessable(format!("payload: {msg}")))
+                }
+                Err(e) => Err(AppError::Internal(e.to_string())),
+            }
+        }
+    }
 }
 
 /// The query string names the namespace (and collection) when the body leaves them out.

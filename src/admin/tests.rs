@@ -13,6 +13,9 @@ use super::*;
 use crate::config::{AuthMethod, BasicAuthConfig, BasicUser, ByteSize, KeyAuthConfig};
 use crate::storage::Store;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
 async fn app_with(config: Config, peer: [u8; 4]) -> Router {
     let cluster = Cluster::single_node(Store::open_memory().unwrap(), "http://127.0.0.1:9080")
         .await
@@ -219,7 +222,7 @@ async fn documents_secrets_domains_modules_collections() {
     let (s, body) = put(
         &app,
         "module",
-        json!({"name": "m", "payload": "ZXhwb3J0IHt9", "moduleType": "javascript"}),
+        json!({"name": "m", "payload": B64.encode("export const requestModifier = () => {};"), "moduleType": "javascript"}),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
@@ -472,5 +475,82 @@ async fn metrics_count_requests_by_route_and_status() {
     assert!(
         text.contains("dgate_admin_request_duration_seconds_bucket"),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn module_writes_build_or_check_the_component() {
+    let cluster = Cluster::single_node(Store::open_memory().unwrap(), "http://127.0.0.1:9080")
+        .await
+        .unwrap();
+    let app = router(
+        &Config::default(),
+        cluster.clone(),
+        Arc::new(Metrics::new().unwrap()),
+    )
+    .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+    let put = |body: Value| {
+        let app = app.clone();
+        async move { call(&app, "PUT", "/api/v1/module", Some(&body.to_string())).await }
+    };
+    let ts = "const tag: string = 'x';\nexport const requestModifier = (ctx: any): void => { ctx.request().headers.set('x-tag', tag); };\n";
+    let (s, v) =
+        put(json!({"name": "m", "payload": B64.encode(ts), "moduleType": "typescript"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // The API shows what was sent, never the component; the stored resource has it.
+    assert!(v["data"].get("component").is_none(), "{v}");
+    assert_eq!(v["data"]["payload"], B64.encode(ts));
+    let key = crate::resources::ResourceKey {
+        kind: crate::resources::Kind::Module,
+        namespace: "default".into(),
+        collection: None,
+        name: "m".into(),
+    };
+    let Some(crate::resources::Resource::Module(stored)) = cluster.store().get(&key).unwrap()
+    else {
+        panic!("module not stored")
+    };
+    let component = B64.decode(stored.component.unwrap()).unwrap();
+    crate::modules::check_component(&component).unwrap();
+    let (_, got) = call(&app, "GET", "/api/v1/module/m", None).await;
+    assert!(got["data"].get("component").is_none(), "{got}");
+
+    // A component sent as wasm is checked against the world; the one just built passes.
+    let (s, v) =
+        put(json!({"name": "w", "payload": B64.encode(&component), "moduleType": "wasm"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+
+    // Refused with 422 and a message; nothing stored.
+    let empty_component = [0u8, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+    let core_module = [0u8, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+    for (body, message) in [
+        (
+            json!({"name": "b", "payload": B64.encode("const x = ;"), "moduleType": "javascript"}),
+            "payload: b.js:1:11: Unexpected token",
+        ),
+        (
+            json!({"name": "b", "payload": B64.encode("export const x = 1;"), "moduleType": "javascript"}),
+            "exports none of the hooks",
+        ),
+        (
+            json!({"name": "b", "payload": B64.encode(core_module), "moduleType": "wasm"}),
+            "core WebAssembly module, not a component",
+        ),
+        (
+            json!({"name": "b", "payload": B64.encode(empty_component), "moduleType": "wasm"}),
+            "does not export dgate:module/hooks@0.1.0",
+        ),
+        (
+            json!({"name": "b", "payload": B64.encode(b"\0asm garbage"), "moduleType": "wasm"}),
+            "payload: ",
+        ),
+    ] {
+        let (s, v) = put(body).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert!(v["error"].as_str().unwrap().contains(message), "{v}");
+    }
+    assert_eq!(
+        call(&app, "GET", "/api/v1/module/b", None).await.0,
+        StatusCode::NOT_FOUND
     );
 }

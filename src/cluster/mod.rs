@@ -493,6 +493,11 @@ impl Cluster {
         self.sm.store().list(kind, namespace, collection)
     }
 
+    /// This node's applied state (reads only: writes go through [`Cluster::write`]).
+    pub fn store(&self) -> &Store {
+        self.sm.store()
+    }
+
     /// Calls `observer` with the state now and after every change this node applies.
     pub fn observe(&self, observer: Observer) {
         self.sm.observe(observer);

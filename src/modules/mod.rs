@@ -498,3 +498,58 @@ impl Hook {
         .find(|h| h.js_name() == name)
     }
 }
+
+/// Checks, without compiling it, that `bytes` is a component of the `dgate:module` world: it must
+/// export `dgate:module/hooks@0.1.0` and import nothing but dgate's interfaces and WASI (which
+/// the preview1 adapter brings). Cheap enough for the admin API to run on every module write.
+pub fn check_component(bytes: &[u8]) -> Result<(), String> {
+    use wit_component::DecodedWasm;
+    if !bytes.starts_with(b"\0asm") {
+        return Err("this is not a WebAssembly component".into());
+    }
+    if !wasmparser_is_component(bytes) {
+        return Err(
+            "this is a core WebAssembly module, not a component: build it with `dgate build`"
+                .into(),
+        );
+    }
+    let decoded = wit_component::decode(bytes)
+        .map_err(|e| format!("this is not a valid component: {e:#}"))?;
+    let DecodedWasm::Component(resolve, world) = decoded else {
+        return Err("this is a WIT package, not a component".into());
+    };
+    let world = &resolve.worlds[world];
+    let name = |key: &wit_parser::WorldKey, item: &wit_parser::WorldItem| match item {
+        wit_parser::WorldItem::Interface { id, .. } => resolve
+            .id_of(*id)
+            .unwrap_or_else(|| resolve.name_world_key(key)),
+        _ => resolve.name_world_key(key),
+    };
+    let exports: Vec<String> = world.exports.iter().map(|(k, i)| name(k, i)).collect();
+    if !exports.iter().any(|e| e == "dgate:module/hooks@0.1.0") {
+        return Err(format!(
+            "the component does not export dgate:module/hooks@0.1.0 (it exports {})",
+            if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.join(", ")
+            }
+        ));
+    }
+    for (k, i) in &world.imports {
+        if matches!(i, wit_parser::WorldItem::Type { .. }) {
+            continue;
+        }
+        let n = name(k, i);
+        let known = n.starts_with("wasi:")
+            || ["types", "http", "documents", "cache"]
+                .iter()
+                .any(|i| n == format!("dgate:module/{i}@0.1.0"));
+        if !known {
+            return Err(format!(
+                "the component imports {n}, which dgate does not provide"
+            ));
+        }
+    }
+    Ok(())
+}

@@ -99,6 +99,10 @@ pub struct Module {
     pub module_type: ModuleType,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Base64 of the component built from a JS/TS payload by the node that took the write; it is
+    /// what the cluster replicates and the proxies run. Set by the server, never shown by the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -251,6 +255,7 @@ impl Resource {
         match &mut shown {
             Resource::Secret(s) => s.data = REDACTED.to_string(),
             Resource::Domain(d) if d.key.is_some() => d.key = Some(REDACTED.to_string()),
+            Resource::Module(m) => m.component = None,
             _ => {}
         }
         shown.spec_json()

@@ -340,6 +340,12 @@ fn module(m: &Module) -> Result {
         .map_err(|e| Invalid::new("payload", format!("is not valid base64: {e}")))?;
     match m.module_type {
         ModuleType::Javascript | ModuleType::Typescript => {
+            if m.component
+                .as_deref()
+                .is_some_and(|c| BASE64.decode(c).is_err())
+            {
+                return Err(Invalid::new("component", "is not valid base64"));
+            }
             if std::str::from_utf8(&bytes).is_err() {
                 return Err(Invalid::new(
                     "payload",
@@ -351,6 +357,12 @@ fn module(m: &Module) -> Result {
             }
         }
         ModuleType::Wasm => {
+            if m.component.is_some() {
+                return Err(Invalid::new(
+                    "component",
+                    "is only for javascript and typescript modules (a wasm payload is the component)",
+                ));
+            }
             if !bytes.starts_with(b"\0asm") {
                 return Err(Invalid::new(
                     "payload",

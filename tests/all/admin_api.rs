@@ -14,7 +14,7 @@ fn every_kind() -> Vec<(&'static str, Value)> {
         ),
         (
             "module",
-            json!({"name": "mod1", "namespace": "ns1", "payload": "ZXhwb3J0IHt9", "moduleType": "javascript"}),
+            json!({"name": "mod1", "namespace": "ns1", "payload": "ZXhwb3J0IGNvbnN0IHJlcXVlc3RNb2RpZmllciA9ICgpID0+IHt9Ow==", "moduleType": "javascript"}),
         ),
         (
             "route",
