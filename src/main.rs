@@ -22,6 +22,7 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e.exit_code(), &e.to_string()),
         },
+        Some(Command::Deploy(args)) => run_client(cli::deploy(&cli, args)),
         Some(Command::Module(cli::ModuleCommand {
             action: cli::ModuleAction::Run(args),
         })) => run_client(cli::run_module(args)),

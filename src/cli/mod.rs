@@ -17,7 +17,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use crate::resources::Kind;
 
 pub use client::CliError;
-pub use modules::{build, run_module};
+pub use modules::{build, deploy, run_module};
 pub use resource::{run as run_resource, run_cluster};
 
 #[derive(Debug, Parser)]
@@ -94,6 +94,9 @@ pub enum Command {
     Route(ResourceCommand),
     /// Build a TypeScript or JavaScript module into a WebAssembly component.
     Build(BuildArgs),
+    /// Put a module live on a running gateway: build it (.ts/.js), upload it, optionally attach
+    /// it to a route.
+    Deploy(DeployArgs),
     #[command(
         visible_alias = "mod",
         about = "Manage modules, or run one hook of a module locally"
@@ -152,7 +155,8 @@ impl Command {
             Command::Server(_)
             | Command::Completions { .. }
             | Command::Cluster { .. }
-            | Command::Build(_) => {
+            | Command::Build(_)
+            | Command::Deploy(_) => {
                 return None;
             }
         };
@@ -187,6 +191,21 @@ pub struct BuildArgs {
     /// What to produce: the component, or the JS after type stripping (printed).
     #[arg(long, value_enum, default_value_t = BuildTarget::Wasm)]
     pub target: BuildTarget,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The module: `.ts`/`.mts`/`.js`/`.mjs` (built here first) or a component (`.wasm`).
+    pub file: PathBuf,
+    /// The module's namespace.
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// The module's name (default: the file name without its extension).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Also make the module part of this route (in the same namespace).
+    #[arg(long)]
+    pub route: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::client::CliError;
-use super::{BuildArgs, BuildTarget, RunArgs};
+use super::{BuildArgs, BuildTarget, Cli, DeployArgs, RunArgs};
 use crate::build::{self, BuildError};
 use crate::modules::{
     CallError, Context, Engine, EngineOptions, Hook, Io, Limits, LocalServices, Request, Response,
@@ -450,4 +450,72 @@ async fn bench(
         json!((fresh_us * 10.0).round() / 10.0),
     );
     Ok(out)
+}
+
+/// `dgate deploy FILE [--namespace NS] [--name N] [--route R]`.
+pub async fn deploy(cli: &Cli, args: &DeployArgs) -> Result<(), CliError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use reqwest::Method;
+
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => args
+            .file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                CliError::Usage(format!("{}: give the module a --name", args.file.display()))
+            })?,
+    };
+    let component = if is_source(&args.file) {
+        let source = read(&args.file)?;
+        let file = args.file.display().to_string();
+        tokio::task::spawn_blocking(move || build::build(&file, &source))
+            .await
+            .map_err(|e| CliError::Failed(format!("build: {e}")))?
+            .map_err(build_error)?
+    } else {
+        std::fs::read(&args.file)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file.display())))?
+    };
+    let client = super::client::Client::new(&cli.admin, cli.auth.as_deref(), &cli.auth_header)?;
+    let module = json!({
+        "name": name,
+        "namespace": args.namespace,
+        "payload": BASE64.encode(&component),
+        "moduleType": "wasm",
+    });
+    client
+        .send(Method::PUT, "/module", &[], Some(&module))
+        .await?;
+    eprintln!(
+        "deployed module {name} in namespace {} ({} bytes)",
+        args.namespace,
+        component.len()
+    );
+    if let Some(route) = &args.route {
+        let query = [("namespace", args.namespace.clone())];
+        let mut current = client
+            .send(Method::GET, &format!("/route/{route}"), &query, None)
+            .await?
+            .ok_or_else(|| CliError::Transport(format!("route {route}: empty answer")))?;
+        let modules = current
+            .as_object_mut()
+            .ok_or_else(|| CliError::Transport(format!("route {route}: not an object")))?
+            .entry("modules")
+            .or_insert_with(|| json!([]));
+        let list = modules
+            .as_array_mut()
+            .ok_or_else(|| CliError::Transport(format!("route {route}: modules is not a list")))?;
+        if !list.iter().any(|m| m == &json!(name)) {
+            list.push(json!(name));
+            client
+                .send(Method::PUT, "/route", &[], Some(&current))
+                .await?;
+            eprintln!("route {route} now runs module {name}");
+        }
+    }
+    Ok(())
 }

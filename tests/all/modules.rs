@@ -457,3 +457,69 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
     eprintln!("cached load took {:?}", started.elapsed());
     assert_eq!(again.hash, module.hash);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_builds_uploads_and_attaches_a_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let gw = crate::helpers::Gateway::start(&d.join("data"), &[]);
+    let api = gw.client();
+    api.put(
+        "service",
+        json!({"name": "s", "urls": ["http://127.0.0.1:9"]}),
+    )
+    .await;
+    let (s, v) = api
+        .put(
+            "route",
+            json!({"name": "r", "paths": ["/x"], "methods": ["GET"], "service": "s"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let deploy = |args: &[&str]| {
+        let mut all = vec!["--admin", gw.admin.as_str(), "deploy"];
+        all.extend_from_slice(args);
+        dgate(d, &all)
+    };
+
+    let out = deploy(&[&example("add-header"), "--route", "r"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("route r now runs module add-header"),
+        "{}",
+        stderr(&out)
+    );
+    let (_, m) = api.get("/api/v1/module/add-header").await;
+    assert_eq!(m["data"]["moduleType"], "wasm");
+    let (_, r) = api.get("/api/v1/route/r").await;
+    assert_eq!(r["data"]["modules"], json!(["add-header"]));
+    // Again, under another name and from a built component: the route keeps one entry per module.
+    let wasm = build(d, &example("json-response"));
+    let out = deploy(&[wasm.to_str().unwrap(), "--name", "envelope", "--route", "r"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = deploy(&[&example("add-header"), "--route", "r"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, r) = api.get("/api/v1/route/r").await;
+    assert_eq!(r["data"]["modules"], json!(["add-header", "envelope"]));
+
+    // Failures: a build error (nothing uploaded), a missing route, a namespace that does not exist.
+    let bad = write_file(
+        d,
+        "bad.ts",
+        "export const requestModifier = (: void => {};\n",
+    );
+    let out = deploy(&[bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("bad.ts:1:"), "{}", stderr(&out));
+    assert_eq!(api.get("/api/v1/module/bad").await.0, 404);
+    let out = deploy(&[&example("ip-hash"), "--route", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("(HTTP 404)"), "{}", stderr(&out));
+    let out = deploy(&[&example("ip-hash"), "--namespace", "ghost"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("namespace \"ghost\" does not exist"),
+        "{}",
+        stderr(&out)
+    );
+}
