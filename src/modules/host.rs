@@ -423,7 +423,7 @@ pub fn level_name(level: LogLevel) -> &'static str {
 }
 
 /// One outbound request over HTTP or HTTPS (system roots).
-async fn outbound(req: FetchRequest) -> Result<FetchResponse, HostError> {
+pub(crate) async fn outbound(req: FetchRequest) -> Result<FetchResponse, HostError> {
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
 

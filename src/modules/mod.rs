@@ -5,7 +5,7 @@
 //! is a panic, and a failed instance is never reused.
 
 mod cache;
-mod host;
+pub mod host;
 #[cfg(test)]
 mod tests;
 

@@ -9,6 +9,7 @@ mod error;
 mod metrics;
 mod pipeline;
 mod pool;
+pub mod services;
 mod snapshot;
 pub(crate) mod tls;
 mod upstream;

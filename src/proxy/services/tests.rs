@@ -1,0 +1,174 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::modules::{Context, Engine, EngineOptions, Io, Limits, Request};
+use crate::storage::Store;
+
+fn res(kind: Kind, v: serde_json::Value) -> Resource {
+    Resource::from_json(kind, v.to_string().as_bytes()).unwrap()
+}
+
+async fn cluster() -> Cluster {
+    let c = Cluster::single_node(Store::open_memory().unwrap(), "http://127.0.0.1:9080")
+        .await
+        .unwrap();
+    let schema =
+        json!({"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}});
+    for r in [
+        res(Kind::Namespace, json!({"name": "other"})),
+        res(
+            Kind::Collection,
+            json!({"name": "short_link", "namespace": "default", "schema": schema}),
+        ),
+        res(
+            Kind::Collection,
+            json!({"name": "short_link", "namespace": "other", "schema": schema}),
+        ),
+        res(
+            Kind::Document,
+            json!({"id": "theirs", "namespace": "other", "collection": "short_link", "data": {"url": "https://other.test/"}}),
+        ),
+    ] {
+        c.write(ChangeCommand::put(r)).await.unwrap();
+    }
+    c
+}
+
+#[tokio::test]
+async fn documents_go_through_the_state_machine_and_stay_in_the_namespace() {
+    let c = cluster().await;
+    let caches = Caches::default();
+    let s = GatewayServices::new(c.clone(), "default", "m", &caches, Duration::from_secs(1));
+    let col = || "short_link".to_string();
+    s.set_document(col(), "a".into(), r#"{"url":"https://a.test/"}"#.into())
+        .await
+        .unwrap();
+    let got = s.get_document(col(), "a".into()).await.unwrap().unwrap();
+    assert_eq!(got.data, r#"{"url":"https://a.test/"}"#);
+    // The collection's schema applies, as through the admin API.
+    let err = s
+        .set_document(col(), "b".into(), r#"{"nourl":1}"#.into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, HostError::Invalid(m) if m.contains("url")),
+        "{err:?}"
+    );
+    let err = s.get_document("nope".into(), "a".into()).await.unwrap_err();
+    assert!(matches!(err, HostError::NotFound(_)), "{err:?}");
+    // Another namespace's document of the same collection name is invisible.
+    assert!(
+        s.get_document(col(), "theirs".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let list = s.list_documents(col(), 10, 0).await.unwrap();
+    assert_eq!(
+        list.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    assert!(s.delete_document(col(), "a".into()).await.unwrap());
+    assert!(!s.delete_document(col(), "a".into()).await.unwrap());
+    // The other namespace's document is untouched.
+    let theirs = GatewayServices::new(c, "other", "m", &caches, Duration::from_secs(1));
+    assert!(
+        theirs
+            .get_document(col(), "theirs".into())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // One cache per namespace.
+    s.cache().set("k", b"v".to_vec(), None);
+    assert_eq!(
+        GatewayServices::new(
+            s.cluster.clone(),
+            "default",
+            "n",
+            &caches,
+            Duration::from_secs(1)
+        )
+        .cache()
+        .get("k"),
+        Some(b"v".to_vec())
+    );
+    assert_eq!(theirs.cache().get("k"), None);
+}
+
+/// The URL shortener example against the real state: its documents land in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_url_shortener_example_writes_real_documents() {
+    let c = cluster().await;
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sdk-ts/examples/url-shortener.ts"
+    ))
+    .unwrap();
+    let component = crate::build::build("url-shortener.ts", &source).unwrap();
+    let engine = Engine::new(EngineOptions::default()).unwrap();
+    let module = engine.load(&component).await.unwrap();
+    let services = Arc::new(GatewayServices::new(
+        c.clone(),
+        "default",
+        "url-shortener",
+        &Caches::default(),
+        Duration::from_secs(1),
+    ));
+    let limits = Limits {
+        wall: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let mut instance = module.instantiate(services, limits).await.unwrap();
+    let ctx = |params: Vec<(String, String)>| Context {
+        namespace: "default".into(),
+        route: "short".into(),
+        service: None,
+        service_urls: vec![],
+        path_params: params,
+    };
+    let req = |method: &str, uri: &str| Request {
+        method: method.into(),
+        uri: uri.into(),
+        headers: vec![],
+        remote_address: "127.0.0.1".into(),
+        host: "localhost".into(),
+        proto: "http".into(),
+    };
+    let (r, io) = instance
+        .request_handler(
+            &ctx(vec![]),
+            &req("POST", "/?url=https://example.com/x"),
+            Io::default(),
+        )
+        .await;
+    assert_eq!(r.unwrap().status, 201);
+    let id: serde_json::Value = serde_json::from_slice(&io.response_body).unwrap();
+    let id = id["id"].as_str().unwrap().to_string();
+    let key = ResourceKey {
+        kind: Kind::Document,
+        namespace: "default".into(),
+        collection: Some("short_link".into()),
+        name: id.clone(),
+    };
+    let Some(Resource::Document(doc)) = c.store().get(&key).unwrap() else {
+        panic!("no document {id}")
+    };
+    assert_eq!(doc.data, json!({"url": "https://example.com/x"}));
+    let (r, _) = instance
+        .request_handler(
+            &ctx(vec![("id".into(), id)]),
+            &req("GET", "/x"),
+            Io::default(),
+        )
+        .await;
+    let r = r.unwrap();
+    assert_eq!(r.status, 302);
+    assert!(
+        r.headers
+            .contains(&("location".into(), "https://example.com/x".into()))
+    );
+}
