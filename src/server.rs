@@ -51,6 +51,15 @@ impl Prepared {
     }
 }
 
+/// Where compiled modules are cached: next to the data (`<data dir>/module-cache`), or nowhere
+/// for in-memory storage.
+fn module_cache_dir(config: &Config) -> Option<std::path::PathBuf> {
+    match config.storage.kind {
+        StorageKind::Memory => None,
+        StorageKind::File => Some(config.storage.dir.join("module-cache")),
+    }
+}
+
 /// Opens the store the config names.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     match config.storage.kind {
@@ -118,6 +127,9 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
         metrics.registry(),
     )
     .context("cannot register proxy metrics")?;
+    proxy
+        .enable_modules(cluster.clone(), module_cache_dir(&config))
+        .context("cannot start the module engine")?;
     cluster.observe(proxy.observer());
     let app = admin::router(&config, cluster.clone(), metrics);
 

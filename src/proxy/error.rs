@@ -29,6 +29,10 @@ pub enum ErrorKind {
     UpstreamConnect,
     UpstreamTimeout,
     UpstreamProtocol,
+    /// A module hook failed (threw, trapped, ran out of a budget) and no errorHandler answered.
+    ModuleFailed,
+    /// A body a module would have to read is larger than the limit.
+    BodyTooLarge,
     Internal,
 }
 
@@ -48,7 +52,9 @@ impl ProxyError {
             | ErrorKind::NoNamespace
             | ErrorKind::NoRoute
             | ErrorKind::NoHandler
-            | ErrorKind::BadRequest => (Side::Downstream, false),
+            | ErrorKind::BadRequest
+            | ErrorKind::BodyTooLarge => (Side::Downstream, false),
+            ErrorKind::ModuleFailed => (Side::Internal, false),
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamTimeout => (Side::Upstream, true),
             ErrorKind::UpstreamProtocol => (Side::Upstream, false),
             ErrorKind::Internal => (Side::Internal, false),
@@ -67,6 +73,8 @@ impl ProxyError {
             ErrorKind::NoNamespace | ErrorKind::NoRoute => StatusCode::NOT_FOUND,
             ErrorKind::NoHandler => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::ModuleFailed => StatusCode::BAD_GATEWAY,
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamProtocol => StatusCode::BAD_GATEWAY,
             ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -84,6 +92,7 @@ impl ProxyError {
                     ErrorKind::UpstreamConnect => "upstream unreachable",
                     ErrorKind::UpstreamTimeout => "upstream timed out",
                     ErrorKind::UpstreamProtocol => "upstream failed",
+                    ErrorKind::ModuleFailed => "module failed",
                     _ => "internal error",
                 }
             }

@@ -15,6 +15,7 @@ type RouteCache = HashMap<(String, String), Arc<RouteMetrics>>;
 pub struct ProxyMetrics {
     requests: IntCounterVec,
     latency: HistogramVec,
+    module_failures: IntCounterVec,
     /// Resolved handles by (namespace, route), kept across snapshots: resolving six label sets
     /// per route on every rebuild would dominate the rebuild.
     routes: Arc<Mutex<RouteCache>>,
@@ -24,6 +25,7 @@ pub struct ProxyMetrics {
 pub struct RouteMetrics {
     by_class: [IntCounter; 5],
     latency: Histogram,
+    module_failures: IntCounter,
 }
 
 impl ProxyMetrics {
@@ -46,11 +48,20 @@ impl ProxyMetrics {
             ]),
             &["namespace", "route"],
         )?;
+        let module_failures = IntCounterVec::new(
+            Opts::new(
+                "dgate_module_failures_total",
+                "Module hook calls that threw, trapped or ran out of a budget, by route",
+            ),
+            &["namespace", "route"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(module_failures.clone()))?;
         Ok(ProxyMetrics {
             requests,
             latency,
+            module_failures,
             routes: Arc::default(),
         })
     }
@@ -75,11 +86,16 @@ impl ProxyMetrics {
                 class("5xx"),
             ],
             latency: self.latency.with_label_values(&[namespace, route]),
+            module_failures: self.module_failures.with_label_values(&[namespace, route]),
         }
     }
 }
 
 impl RouteMetrics {
+    pub fn module_failure(&self) {
+        self.module_failures.inc();
+    }
+
     pub fn observe(&self, status: u16, seconds: f64) {
         let i = usize::from(status / 100).clamp(1, 5) - 1;
         self.by_class[i].inc();

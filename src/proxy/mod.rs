@@ -6,6 +6,7 @@
 
 mod body;
 mod error;
+mod hooks;
 mod metrics;
 mod pipeline;
 mod pool;
@@ -62,9 +63,23 @@ pub struct Proxy {
     unmatched: Arc<RouteMetrics>,
     settings: Settings,
     http: auto::Builder<TokioExecutor>,
+    /// Runs route modules; set once by the server with [`Proxy::enable_modules`].
+    hooks: std::sync::OnceLock<hooks::Hooks>,
 }
 
 impl Proxy {
+    /// Lets routes run modules: their host services reach `cluster`, and compiled modules are
+    /// cached in `cache_dir`.
+    pub fn enable_modules(
+        &self,
+        cluster: crate::cluster::Cluster,
+        cache_dir: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<()> {
+        let hooks = hooks::Hooks::new(cluster, cache_dir)?;
+        let _ = self.hooks.set(hooks);
+        Ok(())
+    }
+
     /// A proxy for a validated `config`, registering its metrics in `registry`. `tls_port` is the
     /// bound TLS port, where plain HTTP is redirected with `redirect_https`.
     pub fn new(
@@ -116,6 +131,7 @@ impl Proxy {
             metrics,
             settings,
             http,
+            hooks: std::sync::OnceLock::new(),
         }))
     }
 

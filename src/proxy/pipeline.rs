@@ -83,6 +83,9 @@ impl Proxy {
             return Ok(early);
         }
         let (target, path) = self.route(&req, ctx, snapshot)?;
+        if !target.modules.is_empty() {
+            return self.run_modules(req, ctx, target, path).await;
+        }
         let Some(upstream) = target.upstream.clone() else {
             return Err(ProxyError::new(
                 ErrorKind::NoHandler,
@@ -103,6 +106,201 @@ impl Proxy {
         // The client gets its own protocol, whatever the upstream spoke.
         parts.version = Version::HTTP_11;
         Ok(Response::from_parts(parts, Either::Left(body)))
+    }
+
+    /// A route with modules: requestModifier → fetchUpstream → upstream → responseModifier, or
+    /// requestHandler on a route without a service; errorHandler when the upstream or a hook
+    /// fails. Bodies are read into memory (up to [`MODULE_BODY_LIMIT`]) so hooks can use them.
+    async fn run_modules(
+        &self,
+        req: Request<Incoming>,
+        ctx: &mut Ctx,
+        target: Arc<RouteTarget>,
+        path: String,
+    ) -> Result<Response<RespBody>, ProxyError> {
+        let hooks = self
+            .hooks
+            .get()
+            .ok_or_else(|| ProxyError::new(ErrorKind::Internal, "modules are not enabled"))?;
+        let loaded = hooks
+            .get(&target.modules[0])
+            .await
+            .map_err(|e| ProxyError::new(ErrorKind::ModuleFailed, e))?;
+        let (mut parts, body) = req.into_parts();
+        let wreq = WitRequest {
+            method: parts.method.as_str().to_string(),
+            uri: parts
+                .uri
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str())
+                .to_string(),
+            headers: pairs(&parts.headers),
+            remote_address: ctx.conn.peer.ip().to_string(),
+            host: ctx.host.clone(),
+            proto: if ctx.conn.tls { "https" } else { "http" }.to_string(),
+        };
+        let wctx = WitContext {
+            namespace: target.namespace.clone(),
+            route: target.name.clone(),
+            service: target.upstream.as_ref().map(|u| u.name.clone()),
+            service_urls: target.service_urls.clone(),
+            path_params: ctx.params.clone(),
+        };
+        let body = read_limited(body, MODULE_BODY_LIMIT, "request").await?;
+        let mut lease = loaded
+            .take()
+            .await
+            .map_err(|e| ProxyError::new(ErrorKind::ModuleFailed, e.to_string()))?;
+        let defined = &loaded.module.defined;
+        let inst = &mut lease.instance;
+        let io = Io {
+            request_body: body.to_vec(),
+            ..Io::default()
+        };
+        let result = match target.upstream.clone() {
+            None if defined.contains(&Hook::RequestHandler) => {
+                let (r, io) = inst.request_handler(&wctx, &wreq, io).await;
+                match r {
+                    Ok(res) => module_response(res, io.response_body),
+                    Err(e) => Err(module_failed(&target, e)),
+                }
+            }
+            None => Err(ProxyError::new(
+                ErrorKind::NoHandler,
+                format!(
+                    "route {:?} has no service and its module no requestHandler",
+                    target.name
+                ),
+            )),
+            Some(upstream) => {
+                let outcome = self
+                    .forward_with_modules(
+                        inst,
+                        defined,
+                        &wctx,
+                        wreq.clone(),
+                        io,
+                        &mut parts,
+                        body,
+                        path,
+                        &target,
+                        upstream,
+                        ctx,
+                    )
+                    .await;
+                match outcome {
+                    Ok(res) => Ok(res),
+                    Err(e) if defined.contains(&Hook::ErrorHandler) => {
+                        let error = UpstreamError {
+                            status: e.status().as_u16(),
+                            message: e.context.clone(),
+                        };
+                        let (r, io) = inst
+                            .error_handler(&wctx, &wreq, &error, Io::default())
+                            .await;
+                        match r {
+                            Ok(res) => module_response(res, io.response_body),
+                            Err(he) => {
+                                tracing::warn!(route = %target.name, error = %he, "errorHandler failed");
+                                Err(e)
+                            }
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        loaded.give_back(lease);
+        result
+    }
+
+    /// requestModifier, fetchUpstream, the upstream call and responseModifier.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward_with_modules(
+        &self,
+        inst: &mut crate::modules::Instance,
+        defined: &[Hook],
+        wctx: &WitContext,
+        mut wreq: WitRequest,
+        mut io: Io,
+        parts: &mut http::request::Parts,
+        body: bytes::Bytes,
+        mut path: String,
+        target: &RouteTarget,
+        mut upstream: Arc<super::upstream::Upstream>,
+        ctx: &Ctx,
+    ) -> Result<Response<RespBody>, ProxyError> {
+        if defined.contains(&Hook::RequestModifier) {
+            let original_uri = wreq.uri.clone();
+            let (r, io2) = inst.request_modifier(wctx, &wreq, io).await;
+            io = io2;
+            wreq = r.map_err(|e| module_failed(target, e))?;
+            parts.method = http::Method::from_bytes(wreq.method.as_bytes()).map_err(|_| {
+                ProxyError::new(
+                    ErrorKind::ModuleFailed,
+                    format!("requestModifier set a bad method {:?}", wreq.method),
+                )
+            })?;
+            parts.headers = header_map(&wreq.headers)?;
+            if wreq.uri != original_uri {
+                parts.uri = wreq.uri.parse().map_err(|_| {
+                    ProxyError::new(
+                        ErrorKind::ModuleFailed,
+                        format!("requestModifier set a bad path {:?}", wreq.uri),
+                    )
+                })?;
+                path = parts.uri.path().to_string();
+            }
+        }
+        if defined.contains(&Hook::FetchUpstream) {
+            let (r, _) = inst.fetch_upstream(wctx, &wreq, Io::default()).await;
+            let url = r.map_err(|e| module_failed(target, e))?;
+            upstream = Arc::new(upstream.with_url(&url).ok_or_else(|| {
+                ProxyError::new(
+                    ErrorKind::ModuleFailed,
+                    format!("fetchUpstream returned {url:?}, not an http(s) URL"),
+                )
+            })?);
+        }
+        let body = if io.request_body_set {
+            bytes::Bytes::from(std::mem::take(&mut io.request_body))
+        } else {
+            body
+        };
+        let head = std::mem::replace(parts, Request::new(()).into_parts().0);
+        let mut out = self.upstream_request(head, path, target, upstream.disable_query_params, ctx);
+        out.headers.remove(header::CONTENT_LENGTH);
+        if !body.is_empty() {
+            out.headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+        let res = upstream.send_bytes(out, body).await?;
+        let (mut rparts, rbody) = res.into_parts();
+        strip_hop_by_hop(&mut rparts.headers);
+        if !upstream.hide_dgate_headers {
+            rparts.headers.append(header::VIA, via(rparts.version));
+        }
+        rparts.version = Version::HTTP_11;
+        if !defined.contains(&Hook::ResponseModifier) {
+            return Ok(Response::from_parts(rparts, Either::Left(rbody)));
+        }
+        let rbody = read_limited(rbody, MODULE_BODY_LIMIT, "upstream response").await?;
+        let wres = WitResponse {
+            status: rparts.status.as_u16(),
+            headers: pairs(&rparts.headers),
+        };
+        let io = Io {
+            response_body: rbody.to_vec(),
+            ..Io::default()
+        };
+        let (r, io) = inst.response_modifier(wctx, &wreq, &wres, io).await;
+        let res = r.map_err(|e| module_failed(target, e))?;
+        let body = if io.response_body_set {
+            bytes::Bytes::from(io.response_body)
+        } else {
+            rbody
+        };
+        module_response_with(res, body)
     }
 
     /// Refuses hosts outside `allowed_domains` and redirects to TLS when asked to.
@@ -255,6 +453,103 @@ impl Proxy {
             Some(t) => t.metrics.observe(status.as_u16(), seconds),
             None => self.unmatched.observe(status.as_u16(), seconds),
         }
+    }
+}
+
+/// Largest request or response body a route with modules reads into memory.
+pub const MODULE_BODY_LIMIT: usize = 16 << 20;
+
+use crate::modules::{
+    CallError, Context as WitContext, Hook, Io, Request as WitRequest, Response as WitResponse,
+    UpstreamError,
+};
+
+/// Headers as the module world has them: lower-case names, values as text.
+fn pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn header_map(pairs: &[(String, String)]) -> Result<HeaderMap, ProxyError> {
+    let mut map = HeaderMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) else {
+            return Err(ProxyError::new(
+                ErrorKind::ModuleFailed,
+                format!("a module set a header that is not valid HTTP: {k:?}"),
+            ));
+        };
+        map.append(k, v);
+    }
+    Ok(map)
+}
+
+fn module_failed(target: &RouteTarget, e: CallError) -> ProxyError {
+    let module = target.modules.first().map_or("", |m| m.name.as_str());
+    tracing::warn!(namespace = %target.namespace, route = %target.name, module, error = %e, "module failed");
+    target.metrics.module_failure();
+    ProxyError::new(ErrorKind::ModuleFailed, format!("module {module:?}: {e}"))
+}
+
+/// A response a hook made, with `body`.
+fn module_response(res: WitResponse, body: Vec<u8>) -> Result<Response<RespBody>, ProxyError> {
+    module_response_with(res, bytes::Bytes::from(body))
+}
+
+fn module_response_with(
+    res: WitResponse,
+    body: bytes::Bytes,
+) -> Result<Response<RespBody>, ProxyError> {
+    let status = StatusCode::from_u16(res.status).map_err(|_| {
+        ProxyError::new(
+            ErrorKind::ModuleFailed,
+            format!("a module answered status {}", res.status),
+        )
+    })?;
+    let mut headers = header_map(&res.headers)?;
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::CONTENT_LENGTH);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    let mut out = Response::new(full(body));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    Ok(out)
+}
+
+/// Reads a whole body, refusing more than `limit` bytes.
+async fn read_limited<B>(body: B, limit: usize, what: &str) -> Result<bytes::Bytes, ProxyError>
+where
+    B: hyper::body::Body<Data = bytes::Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::BodyExt as _;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ProxyError::new(
+                ErrorKind::BodyTooLarge,
+                format!(
+                    "the {what} body is larger than the {limit} bytes a route with modules reads"
+                ),
+            ))
+        }
+        Err(e) => Err(ProxyError::new(
+            ErrorKind::BadRequest,
+            format!("reading the {what} body: {e}"),
+        )),
     }
 }
 

@@ -22,6 +22,42 @@ pub struct RouteTarget {
     pub strip_path: bool,
     pub preserve_host: bool,
     pub metrics: Arc<RouteMetrics>,
+    /// The route's modules in its order (the first is the entry); empty for a plain route.
+    pub modules: Vec<Arc<ModuleSource>>,
+    /// The service's URLs, for `fetchUpstream` to choose from.
+    pub service_urls: Vec<String>,
+}
+
+/// A module's component as the cluster stores it, identified by namespace, name and content.
+pub struct ModuleSource {
+    pub namespace: String,
+    pub name: String,
+    /// SHA-256 of the component: a new payload is a new module to the engine.
+    pub hash: String,
+    pub component: Vec<u8>,
+}
+
+impl ModuleSource {
+    fn from_resource(m: &crate::resources::Module) -> Option<ModuleSource> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD as BASE64;
+        use sha2::Digest as _;
+        let encoded = match m.module_type {
+            crate::resources::ModuleType::Wasm => &m.payload,
+            _ => m.component.as_ref()?,
+        };
+        let component = BASE64.decode(encoded.trim()).ok()?;
+        let hash = sha2::Sha256::digest(&component)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Some(ModuleSource {
+            namespace: m.namespace.clone(),
+            name: m.name.clone(),
+            hash,
+            component,
+        })
+    }
 }
 
 pub struct Snapshot {
@@ -76,6 +112,10 @@ pub struct Model {
 struct NamespaceModel {
     /// Usable upstreams by service name; a service with an unusable URL is absent (its routes 501).
     upstreams: HashMap<String, Arc<Upstream>>,
+    /// Service URLs by service name.
+    service_urls: HashMap<String, Vec<String>>,
+    /// Modules with a usable component, by name.
+    modules: HashMap<String, Arc<ModuleSource>>,
     routes: BTreeMap<String, (Route, Arc<RouteTarget>)>,
     domains: BTreeMap<String, (Domain, Option<Arc<CertifiedKey>>)>,
 }
@@ -109,7 +149,7 @@ impl Model {
                 for r in store.list(Kind::Namespace, "", None)? {
                     let ns = r.key().name;
                     self.namespaces.entry(ns.clone()).or_default();
-                    for kind in [Kind::Service, Kind::Route, Kind::Domain] {
+                    for kind in [Kind::Service, Kind::Module, Kind::Route, Kind::Domain] {
                         for r in store.list(kind, &ns, None)? {
                             self.set(&ns, r, clients, metrics);
                         }
@@ -122,7 +162,7 @@ impl Model {
         };
         if !matches!(
             key.kind,
-            Kind::Namespace | Kind::Service | Kind::Route | Kind::Domain
+            Kind::Namespace | Kind::Service | Kind::Route | Kind::Domain | Kind::Module
         ) {
             return Ok(false);
         }
@@ -142,7 +182,20 @@ impl Model {
     fn set(&mut self, ns: &str, r: Resource, clients: &Clients, metrics: &ProxyMetrics) {
         let model = self.namespaces.entry(ns.to_string()).or_default();
         match r {
+            Resource::Module(m) => {
+                match ModuleSource::from_resource(&m) {
+                    Some(src) => {
+                        model.modules.insert(m.name.clone(), Arc::new(src));
+                    }
+                    None => {
+                        tracing::error!(module = %m.name, namespace = %ns, "module has no usable component; its routes answer 500");
+                        model.modules.remove(&m.name);
+                    }
+                }
+                model.retarget_module(&mut self.table, &m.name, metrics);
+            }
             Resource::Service(s) => {
+                model.service_urls.insert(s.name.clone(), s.urls.clone());
                 match Upstream::from_service(&s, clients) {
                     Some(u) => {
                         model.upstreams.insert(s.name.clone(), Arc::new(u));
@@ -182,7 +235,12 @@ impl Model {
         match key.kind {
             Kind::Service => {
                 model.upstreams.remove(&key.name);
+                model.service_urls.remove(&key.name);
                 model.retarget(&mut self.table, &key.name, metrics);
+            }
+            Kind::Module => {
+                model.modules.remove(&key.name);
+                model.retarget_module(&mut self.table, &key.name, metrics);
             }
             Kind::Route => {
                 if let Some((old, _)) = model.routes.remove(&key.name) {
@@ -253,7 +311,33 @@ impl NamespaceModel {
             strip_path: rt.strip_path,
             preserve_host: rt.preserve_host,
             metrics: metrics.route(&rt.namespace, &rt.name),
+            modules: rt
+                .modules
+                .iter()
+                .filter_map(|m| self.modules.get(m).cloned())
+                .collect(),
+            service_urls: rt
+                .service
+                .as_ref()
+                .and_then(|s| self.service_urls.get(s).cloned())
+                .unwrap_or_default(),
         })
+    }
+
+    /// Points the routes that use `module` at its current component.
+    fn retarget_module(
+        &mut self,
+        table: &mut RouteTable<Arc<RouteTarget>>,
+        module: &str,
+        metrics: &ProxyMetrics,
+    ) {
+        let names: Vec<String> = self
+            .routes
+            .iter()
+            .filter(|(_, (rt, _))| rt.modules.iter().any(|m| m == module))
+            .map(|(name, _)| name.clone())
+            .collect();
+        self.retarget_named(table, names, metrics);
     }
 
     /// Points the routes of `service` at its current upstream, in the model and in `table`.
@@ -269,6 +353,15 @@ impl NamespaceModel {
             .filter(|(_, (rt, _))| rt.service.as_deref() == Some(service))
             .map(|(name, _)| name.clone())
             .collect();
+        self.retarget_named(table, names, metrics);
+    }
+
+    fn retarget_named(
+        &mut self,
+        table: &mut RouteTable<Arc<RouteTarget>>,
+        names: Vec<String>,
+        metrics: &ProxyMetrics,
+    ) {
         for name in names {
             let rt = self.routes[&name].0.clone();
             let target = self.target(&rt, metrics);

@@ -132,6 +132,39 @@ impl Upstream {
         format!("{}: {}", self.name, targets.join(", "))
     }
 
+    /// The same upstream settings pointed at one `url` (a module's `fetchUpstream` choice).
+    pub fn with_url(&self, url: &str) -> Option<Upstream> {
+        let uri: Uri = url.parse().ok()?;
+        let authority = uri.authority()?.clone();
+        let scheme = uri.scheme()?.clone();
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return None;
+        }
+        let target = Target {
+            pooled: scheme == Scheme::HTTP
+                && self
+                    .targets
+                    .first()
+                    .is_none_or(|t| t.pooled || t.scheme != Scheme::HTTP),
+            scheme,
+            host_header: HeaderValue::from_str(authority.as_str()).ok()?,
+            base_path: uri.path().trim_end_matches('/').to_string(),
+            authority,
+        };
+        Some(Upstream {
+            name: self.name.clone(),
+            targets: vec![target],
+            next: AtomicUsize::new(0),
+            client: self.client.clone(),
+            connect_timeout: self.connect_timeout,
+            retries: self.retries,
+            retry_timeout: self.retry_timeout,
+            request_timeout: self.request_timeout,
+            hide_dgate_headers: self.hide_dgate_headers,
+            disable_query_params: self.disable_query_params,
+        })
+    }
+
     pub fn from_service(s: &Service, clients: &Clients) -> Option<Upstream> {
         let targets = s
             .urls
@@ -214,10 +247,30 @@ impl Upstream {
     /// failure for any method, after a timeout or a broken response for idempotent methods.
     pub async fn send(
         &self,
-        mut out: Outgoing,
+        out: Outgoing,
         body: Incoming,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
         let replayable = body.is_end_stream();
+        self.send_body(out, Some(body), None, replayable).await
+    }
+
+    /// Like [`Upstream::send`] with a body already in memory (a module read or replaced it); it
+    /// can be sent again on a retry.
+    pub async fn send_bytes(
+        &self,
+        out: Outgoing,
+        body: bytes::Bytes,
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
+        self.send_body(out, None, Some(body), true).await
+    }
+
+    async fn send_body(
+        &self,
+        mut out: Outgoing,
+        body: Option<Incoming>,
+        bytes: Option<bytes::Bytes>,
+        replayable: bool,
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
         let idempotent = matches!(
             out.method,
             Method::GET
@@ -228,11 +281,13 @@ impl Upstream {
                 | Method::TRACE
         );
         let deadline = self.retry_timeout.map(|d| Instant::now() + d);
-        let mut body = Some(body);
+        let mut body = body;
         let mut attempt = 0u32;
         loop {
             let target = self.pick();
-            let this_body = if replayable {
+            let this_body = if let Some(b) = &bytes {
+                Either::Right(http_body_util::Full::new(b.clone()))
+            } else if replayable {
                 empty_request()
             } else {
                 match body.take() {

@@ -9,5 +9,6 @@ mod helpers;
 mod modules;
 mod persistence;
 mod proxy;
+mod proxy_modules;
 mod proxy_tls;
 mod upstream;

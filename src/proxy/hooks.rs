@@ -1,0 +1,131 @@
+//! Modules on the request path: compiling each route module once per node (the engine's disk
+//! cache survives restarts), a pool of instances per module, and the calls the pipeline makes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
+
+use super::services::{Caches, GatewayServices};
+use super::snapshot::ModuleSource;
+use crate::cluster::Cluster;
+use crate::modules::{Engine, EngineOptions, Instance, Limits, Module};
+
+/// How many calls an instance serves before it is replaced (bounds what a module's globals
+/// can accumulate).
+const MAX_USES: u32 = 10_000;
+/// Idle instances kept per module.
+const MAX_IDLE: usize = 16;
+
+/// A module ready to run: compiled, with its services and idle instances.
+pub struct Loaded {
+    pub module: Arc<Module>,
+    services: Arc<GatewayServices>,
+    idle: Mutex<Vec<(Instance, u32)>>,
+    limits: Limits,
+}
+
+/// An instance on loan from a module's pool; give it back with [`Loaded::give_back`].
+pub struct Lease {
+    pub instance: Instance,
+    uses: u32,
+}
+
+impl Loaded {
+    /// An idle instance, or a fresh one from the engine's pool.
+    pub async fn take(&self) -> Result<Lease, crate::modules::CallError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some((instance, uses)) => Ok(Lease { instance, uses }),
+            None => Ok(Lease {
+                instance: self
+                    .module
+                    .instantiate(self.services.clone(), self.limits)
+                    .await?,
+                uses: 0,
+            }),
+        }
+    }
+
+    /// Returns an instance after a call; one that failed or is worn out is dropped.
+    pub fn give_back(&self, lease: Lease) {
+        let uses = lease.uses + 1;
+        if !lease.instance.reusable() || uses >= MAX_USES {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push((lease.instance, uses));
+        }
+    }
+}
+
+/// Namespace, name and content hash of a module.
+type ModuleKey = (String, String, String);
+/// A module being (or done being) compiled; every request that needs it waits on the same one.
+type LoadCell = OnceCell<Result<Arc<Loaded>, String>>;
+
+/// The modules of every route on this node.
+pub struct Hooks {
+    engine: Arc<Engine>,
+    cluster: Cluster,
+    caches: Caches,
+    limits: Limits,
+    fetch_timeout: Duration,
+    /// By namespace, name and content hash; a new payload is a new entry (in-flight requests
+    /// keep the old one).
+    loaded: Mutex<HashMap<ModuleKey, Arc<LoadCell>>>,
+}
+
+impl Hooks {
+    pub fn new(cluster: Cluster, cache_dir: Option<PathBuf>) -> anyhow::Result<Hooks> {
+        let engine = Engine::new(EngineOptions {
+            cache_dir,
+            ..EngineOptions::default()
+        })?;
+        Ok(Hooks {
+            engine,
+            cluster,
+            caches: Caches::default(),
+            limits: Limits::default(),
+            fetch_timeout: Duration::from_secs(10),
+            loaded: Mutex::default(),
+        })
+    }
+
+    /// The loaded module for `src`, compiling it on first use (once, however many requests ask).
+    pub async fn get(&self, src: &Arc<ModuleSource>) -> Result<Arc<Loaded>, String> {
+        let key = (src.namespace.clone(), src.name.clone(), src.hash.clone());
+        let cell = {
+            let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+            // Older versions of this module go: requests holding them finish with their Arc.
+            loaded
+                .retain(|(ns, name, hash), _| !(ns == &key.0 && name == &key.1 && hash != &key.2));
+            loaded.entry(key).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            let module = self
+                .engine
+                .load(&src.component)
+                .await
+                .map_err(|e| format!("module {:?} cannot be loaded: {e}", src.name))?;
+            let services = Arc::new(GatewayServices::new(
+                self.cluster.clone(),
+                &src.namespace,
+                &src.name,
+                &self.caches,
+                self.fetch_timeout,
+            ));
+            Ok(Arc::new(Loaded {
+                module,
+                services,
+                idle: Mutex::default(),
+                limits: self.limits,
+            }))
+        })
+        .await
+        .clone()
+    }
+}

@@ -1,0 +1,227 @@
+//! Modules on the proxy path: the sdk-ts examples through a real gateway and real upstreams,
+//! hot swap, failures that fail only their request, and host functions on the real state.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+
+use crate::helpers::{Api, Gateway};
+use crate::upstream;
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/sdk-ts/examples/{name}.ts",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+async fn put_module(api: &Api, name: &str, source: &str, ty: &str) {
+    let (s, v) = api
+        .put(
+            "module",
+            json!({"name": name, "payload": B64.encode(source), "moduleType": ty}),
+        )
+        .await;
+    assert!(s == 200 || s == 201, "module {name}: {v}");
+}
+
+async fn ok_put(api: &Api, kind: &str, body: Value) {
+    let (s, v) = api.put(kind, body).await;
+    assert!(s == 200 || s == 201, "{kind}: {v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_run_on_the_proxy_path() {
+    let up_a = upstream::start("a").await;
+    let up_b = upstream::start("b").await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&dir.path().join("data"), &[]);
+    let api = gw.client();
+    let http = reqwest::Client::new();
+    ok_put(
+        &api,
+        "service",
+        json!({"name": "s", "urls": [up_a.url(), up_b.url()]}),
+    )
+    .await;
+
+    // Request modifier: the upstream sees the added headers and the moved query parameter.
+    put_module(&api, "add-header", &example("add-header"), "typescript").await;
+    ok_put(&api, "route", json!({"name": "mod", "paths": ["/mod/*"], "methods": ["*"], "service": "s", "modules": ["add-header"]})).await;
+    let res = http
+        .get(format!("{}/mod/x?v=3&keep=1", gw.proxy))
+        .header("cf-ipcountry", "NL")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["headers"]["x-client-country"], "NL", "{v}");
+    assert_eq!(v["headers"]["x-api-version"], "3", "{v}");
+    assert_eq!(v["query"], "keep=1", "{v}");
+    assert_eq!(
+        v["headers"]["x-request-id"].as_str().map(str::len),
+        Some(36),
+        "{v}"
+    );
+
+    // Response modifier and error handler.
+    put_module(&api, "envelope", &example("json-response"), "typescript").await;
+    ok_put(&api, "route", json!({"name": "env", "paths": ["/env/*"], "methods": ["*"], "service": "s", "modules": ["envelope"]})).await;
+    let res = http
+        .get(format!("{}/env/thing", gw.proxy))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-wrapped"], "1");
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["route"], "env");
+    assert_eq!(v["data"]["path"], "/env/thing");
+    ok_put(
+        &api,
+        "service",
+        json!({"name": "down", "urls": ["http://127.0.0.1:9"]}),
+    )
+    .await;
+    ok_put(&api, "route", json!({"name": "env-down", "paths": ["/down/*"], "methods": ["*"], "service": "down", "modules": ["envelope"]})).await;
+    let res = http
+        .get(format!("{}/down/x", gw.proxy))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["status"], 502);
+
+    // fetchUpstream: one client always lands on the same upstream of the two.
+    put_module(&api, "ip-hash", &example("ip-hash"), "typescript").await;
+    ok_put(&api, "route", json!({"name": "lb", "paths": ["/lb"], "methods": ["GET"], "service": "s", "modules": ["ip-hash"]})).await;
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..6 {
+        let v: Value = http
+            .get(format!("{}/lb", gw.proxy))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.insert(v["upstream"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen.len(), 1, "{seen:?}");
+
+    // Request handler with documents on the real state.
+    ok_put(
+        &api,
+        "collection",
+        json!({"name": "short_link", "schema": {"type": "object", "required": ["url"]}}),
+    )
+    .await;
+    put_module(&api, "shortener", &example("url-shortener"), "typescript").await;
+    ok_put(&api, "route", json!({"name": "short", "paths": ["/s", "/s/{id}"], "methods": ["GET", "POST"], "modules": ["shortener"]})).await;
+    let res = http
+        .post(format!("{}/s?url=https://example.com/page", gw.proxy))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, doc) = api
+        .get(&format!("/api/v1/document/{id}?collection=short_link"))
+        .await;
+    assert_eq!(s, 200, "{doc}");
+    assert_eq!(doc["data"]["data"]["url"], "https://example.com/page");
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = no_redirect
+        .get(format!("{}/s/{id}", gw.proxy))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    assert_eq!(res.headers()["location"], "https://example.com/page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_fail_one_request_and_modules_swap_live() {
+    let up = upstream::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&dir.path().join("data"), &[]);
+    let api = gw.client();
+    let http = reqwest::Client::new();
+    ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
+    let faulty = r#"
+export function requestModifier(ctx) {
+  const mode = ctx.request().headers.get("x-mode");
+  if (mode === "loop") { while (true) {} }
+  if (mode === "alloc") { const a = new Uint8Array(1 << 30); a[1] = 1; }
+  if (mode === "throw") { throw new Error("boom"); }
+  ctx.request().headers.set("x-version", "1");
+}
+"#;
+    put_module(&api, "m", faulty, "javascript").await;
+    ok_put(
+        &api,
+        "route",
+        json!({"name": "r", "paths": ["/*"], "methods": ["*"], "service": "s", "modules": ["m"]}),
+    )
+    .await;
+    for mode in ["loop", "alloc", "throw"] {
+        let res = http
+            .get(format!("{}/x", gw.proxy))
+            .header("x-mode", mode)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 502, "{mode}");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["error"], "module failed", "{mode}: {v}");
+        // The next request on the route succeeds.
+        let v: Value = http
+            .get(format!("{}/x", gw.proxy))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["headers"]["x-version"], "1", "after {mode}: {v}");
+    }
+    let metrics = reqwest::get(format!("{}/metrics", gw.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("dgate_module_failures_total{namespace=\"default\",route=\"r\"} 3"),
+        "{metrics}"
+    );
+
+    // A new payload is live on the next request.
+    put_module(
+        &api,
+        "m",
+        &faulty.replace("\"x-version\", \"1\"", "\"x-version\", \"2\""),
+        "javascript",
+    )
+    .await;
+    let v: Value = http
+        .get(format!("{}/x", gw.proxy))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["headers"]["x-version"], "2", "{v}");
+}
