@@ -59,8 +59,15 @@ wait_port "$DG_ADMIN"
 admin() { curl -sf -X PUT "http://127.0.0.1:$DG_ADMIN/api/v1/$1" -d "$2" >/dev/null; }
 admin service "{\"name\":\"up\",\"urls\":[\"http://127.0.0.1:$UP_PORT\"]}"
 admin route '{"name":"all","paths":["/*"],"methods":["*"],"service":"up"}'
+# A route whose module sets one request header and one response header (built on upload).
+module_js='export const requestModifier = (ctx) => { ctx.request().headers.set("x-req", "1"); };
+export const responseModifier = (ctx, res) => { res.headers.set("x-res", "1"); };'
+admin module "{\"name\":\"hdr\",\"moduleType\":\"javascript\",\"payload\":\"$(printf '%s' "$module_js" | base64 -w0)\"}"
+admin route '{"name":"mod","paths":["/mod","/mod/*"],"methods":["*"],"service":"up","modules":["hdr"]}'
 curl -sf "http://127.0.0.1:$DG_PORT/" >/dev/null
 idle_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$dgate_pid/status")
+curl -sf "http://127.0.0.1:$DG_PORT/mod" >/dev/null  # compiles the module once, before timing
+module_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$dgate_pid/status")
 
 have_nginx=0
 if command -v nginx >/dev/null; then
@@ -146,4 +153,18 @@ read -r _ d50 _ <<<"${result["direct/small/1"]}"
 read -r _ g50 _ <<<"${result["dgate/small/1"]}"
 echo
 echo "added latency at c=1 (p50 dgate - p50 direct): $(awk -v a="$g50" -v b="$d50" 'BEGIN { printf "%.0f", a - b }') µs"
-echo "dgate idle RSS after start and one route: $((idle_rss_kib / 1024)) MiB"
+echo "dgate idle RSS after start and one route: $((idle_rss_kib / 1024)) MiB; after compiling and running one module: $((module_rss_kib / 1024)) MiB"
+
+# Modules: the same c=32 point through the route whose JS module sets a request and a response
+# header, against the plain route measured above.
+echo "bench: dgate+modules body=small c=32 ..." >&2
+read -r mrps m50 m99 <<<"$(run_point dgate+modules "$DG_PORT" /mod 32)"
+read -r prps _ p99 <<<"${result["dgate/small/32"]}"
+echo
+echo "| target | body | conns | req/s | p50 µs | p99 µs | ÷ dgate plain (req/s) | p99 ÷ plain p99 |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+printf '| dgate + JS request/response modifiers | small | 32 | %.0f | %.0f | %.0f | %s | %s |\n' "$mrps" "$m50" "$m99" \
+    "$(awk -v a="$mrps" -v b="$prps" 'BEGIN { printf "%.2f", a / b }')" \
+    "$(awk -v a="$m99" -v b="$p99" 'BEGIN { printf "%.2f", a / b }')"
+# The proxy core is saturated at c=32, so CPU per request is 1 / req/s.
+echo "added CPU per request with the module (1/req/s with - without): $(awk -v a="$mrps" -v b="$prps" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }') µs"

@@ -16,8 +16,9 @@ use crate::modules::{Engine, EngineOptions, Instance, Limits, Module};
 /// How many calls an instance serves before it is replaced (bounds what a module's globals
 /// can accumulate).
 const MAX_USES: u32 = 10_000;
-/// Idle instances kept per module.
-const MAX_IDLE: usize = 16;
+/// Idle instances kept per module: about the peak number of requests in flight on it, so that
+/// under load every call finds a warm instance instead of instantiating one.
+const MAX_IDLE: usize = 64;
 
 /// A module ready to run: compiled, with its services and idle instances.
 pub struct Loaded {

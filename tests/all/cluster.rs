@@ -136,6 +136,39 @@ async fn three_nodes_form_a_cluster_and_replicate_writes_from_any_node() {
         assert_eq!(res.status(), 200, "proxy of {}", gw.admin);
     }
 
+    // A module written through a follower is built there, replicated as a component, and each
+    // node compiles it and runs it on its proxy.
+    use base64::Engine as _;
+    let source =
+        "export const requestModifier = (ctx) => { ctx.request().headers.set('x-mod', 'on'); };";
+    let (s, v) = api2
+        .put(
+            "module",
+            json!({"name": "m", "moduleType": "javascript", "payload": base64::engine::general_purpose::STANDARD.encode(source)}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = api2
+        .put(
+            "route",
+            json!({"name": "rm", "paths": ["/mod/*"], "methods": ["*"], "service": "s", "modules": ["m"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    for gw in [&n1, &n2, &n3] {
+        eventually("the module route on every node", || async {
+            gw.client().get("/api/v1/route/rm").await.0 == 200
+        })
+        .await;
+        let v: Value = reqwest::get(format!("{}/mod/x", gw.proxy))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["headers"]["x-mod"], "on", "proxy of {}: {v}", gw.admin);
+    }
+
     // A node with the wrong shared key never gets in.
     let intruder = node(dir.path(), "n4", false, Some(&n1.admin), "wrong");
     tokio::time::sleep(Duration::from_secs(2)).await;
