@@ -147,19 +147,16 @@ impl Proxy {
             path_params: ctx.params.clone(),
         };
         let body = read_limited(body, MODULE_BODY_LIMIT, "request").await?;
-        let mut lease = loaded
-            .take()
-            .await
-            .map_err(|e| ProxyError::new(ErrorKind::ModuleFailed, e.to_string()))?;
         let defined = &loaded.module.defined;
-        let inst = &mut lease.instance;
         let io = Io {
             request_body: body.to_vec(),
             ..Io::default()
         };
         let result = match target.upstream.clone() {
             None if defined.contains(&Hook::RequestHandler) => {
-                let (r, io) = inst.request_handler(&wctx, &wreq, io).await;
+                let (r, io) =
+                    on_instance(&loaded, async |i| i.request_handler(&wctx, &wreq, io).await)
+                        .await?;
                 match r {
                     Ok(res) => module_response(res, io.response_body),
                     Err(e) => Err(module_failed(&target, e)),
@@ -175,7 +172,7 @@ impl Proxy {
             Some(upstream) => {
                 let outcome = self
                     .forward_with_modules(
-                        inst,
+                        &loaded,
                         defined,
                         &wctx,
                         wreq.clone(),
@@ -195,9 +192,10 @@ impl Proxy {
                             status: e.status().as_u16(),
                             message: e.context.clone(),
                         };
-                        let (r, io) = inst
-                            .error_handler(&wctx, &wreq, &error, Io::default())
-                            .await;
+                        let (r, io) = on_instance(&loaded, async |i| {
+                            i.error_handler(&wctx, &wreq, &error, Io::default()).await
+                        })
+                        .await?;
                         match r {
                             Ok(res) => module_response(res, io.response_body),
                             Err(he) => {
@@ -210,7 +208,6 @@ impl Proxy {
                 }
             }
         };
-        loaded.give_back(lease);
         result
     }
 
@@ -218,7 +215,7 @@ impl Proxy {
     #[allow(clippy::too_many_arguments)]
     async fn forward_with_modules(
         &self,
-        inst: &mut crate::modules::Instance,
+        loaded: &super::hooks::Loaded,
         defined: &[Hook],
         wctx: &WitContext,
         mut wreq: WitRequest,
@@ -232,7 +229,8 @@ impl Proxy {
     ) -> Result<Response<RespBody>, ProxyError> {
         if defined.contains(&Hook::RequestModifier) {
             let original_uri = wreq.uri.clone();
-            let (r, io2) = inst.request_modifier(wctx, &wreq, io).await;
+            let (r, io2) =
+                on_instance(loaded, async |i| i.request_modifier(wctx, &wreq, io).await).await?;
             io = io2;
             wreq = r.map_err(|e| module_failed(target, e))?;
             parts.method = http::Method::from_bytes(wreq.method.as_bytes()).map_err(|_| {
@@ -253,7 +251,10 @@ impl Proxy {
             }
         }
         if defined.contains(&Hook::FetchUpstream) {
-            let (r, _) = inst.fetch_upstream(wctx, &wreq, Io::default()).await;
+            let (r, _) = on_instance(loaded, async |i| {
+                i.fetch_upstream(wctx, &wreq, Io::default()).await
+            })
+            .await?;
             let url = r.map_err(|e| module_failed(target, e))?;
             upstream = Arc::new(upstream.with_url(&url).ok_or_else(|| {
                 ProxyError::new(
@@ -293,7 +294,10 @@ impl Proxy {
             response_body: rbody.to_vec(),
             ..Io::default()
         };
-        let (r, io) = inst.response_modifier(wctx, &wreq, &wres, io).await;
+        let (r, io) = on_instance(loaded, async |i| {
+            i.response_modifier(wctx, &wreq, &wres, io).await
+        })
+        .await?;
         let res = r.map_err(|e| module_failed(target, e))?;
         let body = if io.response_body_set {
             bytes::Bytes::from(io.response_body)
@@ -454,6 +458,21 @@ impl Proxy {
             None => self.unmatched.observe(status.as_u16(), seconds),
         }
     }
+}
+
+/// Runs `f` on an instance of `loaded` held only for that hook call: an instance is not kept
+/// while the request waits on its upstream, so a few warm instances serve many requests.
+async fn on_instance<T>(
+    loaded: &super::hooks::Loaded,
+    f: impl AsyncFnOnce(&mut crate::modules::Instance) -> T,
+) -> Result<T, ProxyError> {
+    let mut lease = loaded
+        .take()
+        .await
+        .map_err(|e| ProxyError::new(ErrorKind::ModuleFailed, e.to_string()))?;
+    let out = f(&mut lease.instance).await;
+    loaded.give_back(lease);
+    Ok(out)
 }
 
 /// Largest request or response body a route with modules reads into memory.
