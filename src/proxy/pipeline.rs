@@ -152,7 +152,7 @@ impl Proxy {
             request_body: body.to_vec(),
             ..Io::default()
         };
-        let result = match target.upstream.clone() {
+        match target.upstream.clone() {
             None if defined.contains(&Hook::RequestHandler) => {
                 let (r, io) =
                     on_instance(&loaded, async |i| i.request_handler(&wctx, &wreq, io).await)
@@ -207,8 +207,7 @@ impl Proxy {
                     Err(e) => Err(e),
                 }
             }
-        };
-        result
+        }
     }
 
     /// requestModifier, fetchUpstream, the upstream call and responseModifier.
