@@ -128,7 +128,7 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     )
     .context("cannot register proxy metrics")?;
     proxy
-        .enable_modules(cluster.clone(), module_cache_dir(&config))
+        .enable_modules(cluster.clone(), module_cache_dir(&config), &config.modules)
         .context("cannot start the module engine")?;
     cluster.observe(proxy.observer());
     let app = admin::router(&config, cluster.clone(), metrics);

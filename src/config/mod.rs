@@ -58,6 +58,65 @@ pub struct Config {
     pub proxy: ProxyConfig,
     #[serde(default)]
     pub admin: AdminConfig,
+    /// Limits for every module hook call on this node.
+    #[serde(default)]
+    pub modules: ModulesConfig,
+}
+
+/// `modules:` the limits of one hook call, and what a module route reads into memory.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModulesConfig {
+    /// Wasm fuel per call: about one unit per instruction.
+    #[serde(default = "module_fuel")]
+    pub fuel: u64,
+    /// Linear memory per instance.
+    #[serde(default = "module_memory")]
+    pub memory: ByteSize,
+    /// Wall time per call, including time waiting on `fetch` or documents.
+    #[serde(default = "module_timeout")]
+    pub timeout: Millis,
+    /// Outbound `fetch` requests per call.
+    #[serde(default = "module_max_fetches")]
+    pub max_fetches: u32,
+    /// Timeout of one `fetch`.
+    #[serde(default = "module_fetch_timeout")]
+    pub fetch_timeout: Millis,
+    /// Largest request or response body a route with modules reads into memory (413 beyond).
+    #[serde(default = "module_max_body_size")]
+    pub max_body_size: ByteSize,
+}
+
+fn module_fuel() -> u64 {
+    1_000_000_000
+}
+fn module_memory() -> ByteSize {
+    ByteSize(64 << 20)
+}
+fn module_timeout() -> Millis {
+    Millis(50)
+}
+fn module_max_fetches() -> u32 {
+    8
+}
+fn module_fetch_timeout() -> Millis {
+    Millis(10_000)
+}
+fn module_max_body_size() -> ByteSize {
+    ByteSize(16 << 20)
+}
+
+impl Default for ModulesConfig {
+    fn default() -> Self {
+        ModulesConfig {
+            fuel: module_fuel(),
+            memory: module_memory(),
+            timeout: module_timeout(),
+            max_fetches: module_max_fetches(),
+            fetch_timeout: module_fetch_timeout(),
+            max_body_size: module_max_body_size(),
+        }
+    }
 }
 
 fn version() -> String {
@@ -402,6 +461,11 @@ pub enum ConfigError {
     HeaderCountOutOfRange,
     #[error("proxy.header_read_timeout: must be between 1ms and 1h")]
     HeaderTimeoutOutOfRange,
+    #[error("modules.{key}: {reason}")]
+    Modules {
+        key: &'static str,
+        reason: &'static str,
+    },
     #[error("{key}: {reason}")]
     TlsFile { key: &'static str, reason: String },
     #[error("admin.replication.{key}: {reason}")]
@@ -580,6 +644,26 @@ impl Config {
         if !(1..=1000).contains(&self.proxy.max_headers) {
             return Err(ConfigError::HeaderCountOutOfRange);
         }
+        let m = &self.modules;
+        let bad = |key, reason| Err(ConfigError::Modules { key, reason });
+        if m.fuel < 1_000_000 {
+            return bad("fuel", "must be at least 1000000");
+        }
+        if !(1 << 20..=4 << 30).contains(&m.memory.0) {
+            return bad("memory", "must be between 1MiB and 4GiB");
+        }
+        if !(1..=60_000).contains(&m.timeout.0) {
+            return bad("timeout", "must be between 1ms and 60s");
+        }
+        if !(1..=60_000).contains(&m.fetch_timeout.0) {
+            return bad("fetch_timeout", "must be between 1ms and 60s");
+        }
+        if m.max_fetches > 1000 {
+            return bad("max_fetches", "must be at most 1000");
+        }
+        if m.max_body_size.0 > 1 << 30 {
+            return bad("max_body_size", "must be at most 1GiB");
+        }
         if !(1..=3_600_000).contains(&self.proxy.header_read_timeout.0) {
             return Err(ConfigError::HeaderTimeoutOutOfRange);
         }
@@ -663,6 +747,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             proxy: ProxyConfig::default(),
             admin: AdminConfig::default(),
+            modules: ModulesConfig::default(),
         }
     }
 }

@@ -26,6 +26,8 @@ fn empty_config_is_the_defaults() {
     assert_eq!(c.admin.port, 9080);
     assert_eq!(c.admin.host, "127.0.0.1");
     assert_eq!(c.admin.max_body_size, ByteSize(8 << 20));
+    assert_eq!(c.modules, crate::config::ModulesConfig::default());
+    assert_eq!(c.modules.timeout.0, 50);
     assert_eq!(Config::load(None, &Overrides::default()).unwrap(), c);
 }
 
@@ -271,6 +273,26 @@ fn invalid_configs_name_the_key_and_the_reason() {
         (
             "proxy:\n  header_read_timeout: 0s",
             "proxy.header_read_timeout: must be between 1ms and 1h",
+        ),
+        (
+            "modules:\n  fuel: 10",
+            "modules.fuel: must be at least 1000000",
+        ),
+        (
+            "modules:\n  memory: 512KiB",
+            "modules.memory: must be between 1MiB and 4GiB",
+        ),
+        (
+            "modules:\n  timeout: 2m",
+            "modules.timeout: must be between 1ms and 60s",
+        ),
+        (
+            "modules:\n  max_body_size: 2GiB",
+            "modules.max_body_size: must be at most 1GiB",
+        ),
+        (
+            "modules:\n  fuell: 1",
+            "modules.fuell: unknown field `fuell`",
         ),
         (
             "proxy:\n  header_read_timeout: soon",

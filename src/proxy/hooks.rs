@@ -75,25 +75,43 @@ pub struct Hooks {
     caches: Caches,
     limits: Limits,
     fetch_timeout: Duration,
+    max_body: usize,
     /// By namespace, name and content hash; a new payload is a new entry (in-flight requests
     /// keep the old one).
     loaded: Mutex<HashMap<ModuleKey, Arc<LoadCell>>>,
 }
 
 impl Hooks {
-    pub fn new(cluster: Cluster, cache_dir: Option<PathBuf>) -> anyhow::Result<Hooks> {
+    pub fn new(
+        cluster: Cluster,
+        cache_dir: Option<PathBuf>,
+        config: &crate::config::ModulesConfig,
+    ) -> anyhow::Result<Hooks> {
+        let memory = usize::try_from(config.memory.0).unwrap_or(usize::MAX);
         let engine = Engine::new(EngineOptions {
             cache_dir,
+            max_memory: memory,
             ..EngineOptions::default()
         })?;
         Ok(Hooks {
             engine,
             cluster,
             caches: Caches::default(),
-            limits: Limits::default(),
-            fetch_timeout: Duration::from_secs(10),
+            limits: Limits {
+                fuel: config.fuel,
+                memory,
+                wall: config.timeout.as_duration(),
+                max_fetches: config.max_fetches,
+            },
+            fetch_timeout: config.fetch_timeout.as_duration(),
+            max_body: usize::try_from(config.max_body_size.0).unwrap_or(usize::MAX),
             loaded: Mutex::default(),
         })
+    }
+
+    /// Largest body a module route reads into memory.
+    pub fn max_body(&self) -> usize {
+        self.max_body
     }
 
     /// The loaded module for `src`, compiling it on first use (once, however many requests ask).

@@ -68,14 +68,15 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Lets routes run modules: their host services reach `cluster`, and compiled modules are
-    /// cached in `cache_dir`.
+    /// Lets routes run modules with `config`'s limits: their host services reach `cluster`, and
+    /// compiled modules are cached in `cache_dir`.
     pub fn enable_modules(
         &self,
         cluster: crate::cluster::Cluster,
         cache_dir: Option<std::path::PathBuf>,
+        config: &crate::config::ModulesConfig,
     ) -> anyhow::Result<()> {
-        let hooks = hooks::Hooks::new(cluster, cache_dir)?;
+        let hooks = hooks::Hooks::new(cluster, cache_dir, config)?;
         let _ = self.hooks.set(hooks);
         Ok(())
     }

@@ -110,7 +110,7 @@ impl Proxy {
 
     /// A route with modules: requestModifier → fetchUpstream → upstream → responseModifier, or
     /// requestHandler on a route without a service; errorHandler when the upstream or a hook
-    /// fails. Bodies are read into memory (up to [`MODULE_BODY_LIMIT`]) so hooks can use them.
+    /// fails. Bodies are read into memory (up to `modules.max_body_size`) so hooks can use them.
     async fn run_modules(
         &self,
         req: Request<Incoming>,
@@ -146,7 +146,7 @@ impl Proxy {
             service_urls: target.service_urls.clone(),
             path_params: ctx.params.clone(),
         };
-        let body = read_limited(body, MODULE_BODY_LIMIT, "request").await?;
+        let body = read_limited(body, hooks.max_body(), "request").await?;
         let defined = &loaded.module.defined;
         let io = Io {
             request_body: body.to_vec(),
@@ -183,6 +183,7 @@ impl Proxy {
                         &target,
                         upstream,
                         ctx,
+                        hooks.max_body(),
                     )
                     .await;
                 match outcome {
@@ -225,6 +226,7 @@ impl Proxy {
         target: &RouteTarget,
         mut upstream: Arc<super::upstream::Upstream>,
         ctx: &Ctx,
+        max_body: usize,
     ) -> Result<Response<RespBody>, ProxyError> {
         if defined.contains(&Hook::RequestModifier) {
             let original_uri = wreq.uri.clone();
@@ -284,7 +286,7 @@ impl Proxy {
         if !defined.contains(&Hook::ResponseModifier) {
             return Ok(Response::from_parts(rparts, Either::Left(rbody)));
         }
-        let rbody = read_limited(rbody, MODULE_BODY_LIMIT, "upstream response").await?;
+        let rbody = read_limited(rbody, max_body, "upstream response").await?;
         let wres = WitResponse {
             status: rparts.status.as_u16(),
             headers: pairs(&rparts.headers),
@@ -473,9 +475,6 @@ async fn on_instance<T>(
     loaded.give_back(lease);
     Ok(out)
 }
-
-/// Largest request or response body a route with modules reads into memory.
-pub const MODULE_BODY_LIMIT: usize = 16 << 20;
 
 use crate::modules::{
     CallError, Context as WitContext, Hook, Io, Request as WitRequest, Response as WitResponse,

@@ -38,7 +38,7 @@ fn node_on(
         dir,
         &format!("{name}.yaml"),
         &format!(
-            "node_id: {name}\nadmin:\n  replication:\n    bootstrap_cluster: {bootstrap}\n    cluster_address: {join}\n    shared_key: {key}\n    raft_config: {{heartbeat_interval: 50ms, election_timeout_min: 300ms, election_timeout_max: 600ms{raft_extra}}}\n"
+            "node_id: {name}\nadmin:\n  replication:\n    bootstrap_cluster: {bootstrap}\n    cluster_address: {join}\n    shared_key: {key}\n    raft_config: {{heartbeat_interval: 100ms, election_timeout_min: 1000ms, election_timeout_max: 2000ms{raft_extra}}}\n"
         ),
     );
     let mut args = vec!["--config", config.to_str().unwrap()];
@@ -205,14 +205,19 @@ async fn three_nodes_form_a_cluster_and_replicate_writes_from_any_node() {
             .is_some_and(|m| m.len() == 2)
     })
     .await;
-    // The two remaining nodes still commit writes.
-    assert_eq!(
-        n1.client()
-            .put("namespace", json!({"name": "after-leave"}))
-            .await
-            .0,
-        201
-    );
+    // The two remaining nodes still commit writes (once the membership change has settled: on a
+    // loaded machine the first try may land in a new election).
+    eventually("a write committed by the two remaining nodes", || async {
+        // 200 if an earlier try timed out but was committed after all.
+        matches!(
+            n1.client()
+                .put("namespace", json!({"name": "after-leave"}))
+                .await
+                .0,
+            200 | 201
+        )
+    })
+    .await;
     drop(n3);
 }
 
