@@ -82,7 +82,7 @@ pub struct ModulesConfig {
     /// Timeout of one `fetch`.
     #[serde(default = "module_fetch_timeout")]
     pub fetch_timeout: Millis,
-    /// Largest request or response body a route with modules reads into memory (413 beyond).
+    /// Largest request or response body a hook may read into memory.
     #[serde(default = "module_max_body_size")]
     pub max_body_size: ByteSize,
 }

@@ -44,11 +44,26 @@ pub trait Services: Send + Sync + 'static {
 }
 
 /// The bodies of one hook call, and which hook it is.
-#[derive(Debug, Default)]
+/// A body the host reads only when a hook asks for it (`request-body`, `response-body`), so a
+/// hook that never looks at bodies lets them stream through untouched.
+pub trait LazyBody: Send {
+    /// Reads the whole body, refusing more than `limit` bytes.
+    fn read(self: Box<Self>, limit: usize) -> BoxFuture<Result<Vec<u8>, HostError>>;
+    /// The body itself, unread, for the caller to send on.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+}
+
+#[derive(Default)]
 pub struct Io {
     pub hook: Option<Hook>,
-    /// The client's request body.
+    /// The client's request body, once read (or as given).
     pub request_body: Vec<u8>,
+    /// The request body not read yet; taken (and read) on a hook's first `request-body`.
+    pub request_source: Option<Box<dyn LazyBody>>,
+    /// The upstream response body not read yet (in `response-modifier`).
+    pub response_source: Option<Box<dyn LazyBody>>,
+    /// The most a lazy body may hold when read.
+    pub body_limit: usize,
     /// True once a hook replaced the request body.
     pub request_body_set: bool,
     /// The response body: the upstream's in `response-modifier`, else what hooks wrote.
@@ -155,6 +170,9 @@ impl http::Host for CallState {
     }
 
     async fn request_body(&mut self) -> Result<Vec<u8>, HostError> {
+        if let Some(src) = self.io.request_source.take() {
+            self.io.request_body = src.read(self.io.body_limit).await?;
+        }
         Ok(self.io.request_body.clone())
     }
 
@@ -170,6 +188,9 @@ impl http::Host for CallState {
     }
 
     async fn response_body(&mut self) -> Result<Vec<u8>, HostError> {
+        if let Some(src) = self.io.response_source.take() {
+            self.io.response_body = src.read(self.io.body_limit).await?;
+        }
         Ok(self.io.response_body.clone())
     }
 

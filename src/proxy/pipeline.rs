@@ -146,10 +146,11 @@ impl Proxy {
             service_urls: target.service_urls.clone(),
             path_params: ctx.params.clone(),
         };
-        let body = read_limited(body, hooks.max_body(), "request").await?;
         let defined = &loaded.module.defined;
+        // The body stays on the connection unless a hook reads it.
         let io = Io {
-            request_body: body.to_vec(),
+            request_source: Some(Box::new(Pending(body))),
+            body_limit: hooks.max_body(),
             ..Io::default()
         };
         match target.upstream.clone() {
@@ -178,7 +179,6 @@ impl Proxy {
                         wreq.clone(),
                         io,
                         &mut parts,
-                        body,
                         path,
                         &target,
                         upstream,
@@ -221,7 +221,6 @@ impl Proxy {
         mut wreq: WitRequest,
         mut io: Io,
         parts: &mut http::request::Parts,
-        body: bytes::Bytes,
         mut path: String,
         target: &RouteTarget,
         mut upstream: Arc<super::upstream::Upstream>,
@@ -264,19 +263,25 @@ impl Proxy {
                 )
             })?);
         }
-        let body = if io.request_body_set {
-            bytes::Bytes::from(std::mem::take(&mut io.request_body))
-        } else {
-            body
+        // Unread and unchanged, the client's body streams to the upstream as it came.
+        let unread = match io.request_source.take() {
+            Some(src) if !io.request_body_set => src.into_any().downcast::<Incoming>().ok(),
+            _ => None,
         };
         let head = std::mem::replace(parts, Request::new(()).into_parts().0);
         let mut out = self.upstream_request(head, path, target, upstream.disable_query_params, ctx);
-        out.headers.remove(header::CONTENT_LENGTH);
-        if !body.is_empty() {
-            out.headers
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        }
-        let res = upstream.send_bytes(out, body).await?;
+        let res = match unread {
+            Some(stream) => upstream.send(out, *stream).await?,
+            None => {
+                let body = bytes::Bytes::from(std::mem::take(&mut io.request_body));
+                out.headers.remove(header::CONTENT_LENGTH);
+                if !body.is_empty() {
+                    out.headers
+                        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                }
+                upstream.send_bytes(out, body).await?
+            }
+        };
         let (mut rparts, rbody) = res.into_parts();
         strip_hop_by_hop(&mut rparts.headers);
         if !upstream.hide_dgate_headers {
@@ -286,26 +291,40 @@ impl Proxy {
         if !defined.contains(&Hook::ResponseModifier) {
             return Ok(Response::from_parts(rparts, Either::Left(rbody)));
         }
-        let rbody = read_limited(rbody, max_body, "upstream response").await?;
         let wres = WitResponse {
             status: rparts.status.as_u16(),
             headers: pairs(&rparts.headers),
         };
+        // Read only if the hook asks for it.
         let io = Io {
-            response_body: rbody.to_vec(),
+            response_source: Some(Box::new(Pending(rbody))),
+            body_limit: max_body,
             ..Io::default()
         };
-        let (r, io) = on_instance(loaded, async |i| {
+        let (r, mut io) = on_instance(loaded, async |i| {
             i.response_modifier(wctx, &wreq, &wres, io).await
         })
         .await?;
         let res = r.map_err(|e| module_failed(target, e))?;
-        let body = if io.response_body_set {
-            bytes::Bytes::from(io.response_body)
-        } else {
-            rbody
-        };
-        module_response_with(res, body)
+        if !io.response_body_set
+            && let Some(src) = io.response_source.take()
+            && let Ok(stream) = src.into_any().downcast::<super::pool::UpstreamBody>()
+        {
+            // Body untouched: it streams from the upstream, under the hook's status and headers.
+            let status = StatusCode::from_u16(res.status).map_err(|_| {
+                ProxyError::new(
+                    ErrorKind::ModuleFailed,
+                    format!("a module answered status {}", res.status),
+                )
+            })?;
+            let mut headers = header_map(&res.headers)?;
+            strip_hop_by_hop(&mut headers);
+            let mut out = Response::new(Either::Left(*stream));
+            *out.status_mut() = status;
+            *out.headers_mut() = headers;
+            return Ok(out);
+        }
+        module_response_with(res, bytes::Bytes::from(io.response_body))
     }
 
     /// Refuses hosts outside `allowed_domains` and redirects to TLS when asked to.
@@ -541,6 +560,37 @@ fn module_response_with(
     *out.status_mut() = status;
     *out.headers_mut() = headers;
     Ok(out)
+}
+
+/// A body on the proxy path that a hook may or may not read.
+struct Pending<B>(B);
+
+impl<B> crate::modules::host::LazyBody for Pending<B>
+where
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn read(
+        self: Box<Self>,
+        limit: usize,
+    ) -> crate::modules::host::BoxFuture<Result<Vec<u8>, crate::modules::HostError>> {
+        Box::pin(async move {
+            read_limited(self.0, limit, "message")
+                .await
+                .map(|b| b.to_vec())
+                .map_err(|e| {
+                    if e.kind == ErrorKind::BodyTooLarge {
+                        crate::modules::HostError::Limit(e.context)
+                    } else {
+                        crate::modules::HostError::Failed(e.context)
+                    }
+                })
+        })
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        Box::new(self.0)
+    }
 }
 
 /// Reads a whole body, refusing more than `limit` bytes.

@@ -225,3 +225,64 @@ export function requestModifier(ctx) {
         .unwrap();
     assert_eq!(v["headers"]["x-version"], "2", "{v}");
 }
+
+/// Hooks that never read a body let it stream: 64 MiB each way through a route whose module has a
+/// request and a response modifier, past the 16 MiB a module route would read into memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_a_hook_never_reads_stream_through() {
+    let up = upstream::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&dir.path().join("data"), &[]);
+    let api = gw.client();
+    ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
+    let headers_only = "export const requestModifier = (ctx) => { ctx.request().headers.set('x-a', '1'); };\nexport const responseModifier = (ctx, res) => { res.headers.set('x-b', '2'); };\n";
+    put_module(&api, "h", headers_only, "javascript").await;
+    ok_put(
+        &api,
+        "route",
+        json!({"name": "r", "paths": ["/*"], "methods": ["*"], "service": "s", "modules": ["h"]}),
+    )
+    .await;
+    let size = 64u64 << 20;
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{}/upload", gw.proxy))
+        .body(vec![7u8; size as usize])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-b"], "2");
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["received"], size, "{v}");
+    let res = http
+        .get(format!("{}/big?bytes={size}", gw.proxy))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-b"], "2");
+    assert_eq!(res.bytes().await.unwrap().len() as u64, size);
+    // A hook that reads the body gets it, up to the limit: past it, the request fails with 502
+    // (the hook's readBody throws) rather than buffering without bound.
+    let reader = "export const requestModifier = (ctx) => { ctx.request().headers.set('x-len', String(ctx.request().readBody().length)); };\n";
+    put_module(&api, "h", reader, "javascript").await;
+    let v: Value = http
+        .post(format!("{}/echo", gw.proxy))
+        .body(vec![1u8; 1000])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["headers"]["x-len"], "1000", "{v}");
+    assert_eq!(v["headers"]["content-length"], "1000", "{v}");
+    let res = http
+        .post(format!("{}/echo", gw.proxy))
+        .body(vec![1u8; 17 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+}
