@@ -59,13 +59,13 @@ wait_port "$DG_ADMIN"
 admin() { curl -sf -X PUT "http://127.0.0.1:$DG_ADMIN/api/v1/$1" -d "$2" >/dev/null; }
 admin service "{\"name\":\"up\",\"urls\":[\"http://127.0.0.1:$UP_PORT\"]}"
 admin route '{"name":"all","paths":["/*"],"methods":["*"],"service":"up"}'
+curl -sf "http://127.0.0.1:$DG_PORT/" >/dev/null
+idle_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$dgate_pid/status")
 # A route whose module sets one request header and one response header (built on upload).
 module_js='export const requestModifier = (ctx) => { ctx.request().headers.set("x-req", "1"); };
 export const responseModifier = (ctx, res) => { res.headers.set("x-res", "1"); };'
 admin module "{\"name\":\"hdr\",\"moduleType\":\"javascript\",\"payload\":\"$(printf '%s' "$module_js" | base64 -w0)\"}"
 admin route '{"name":"mod","paths":["/mod","/mod/*"],"methods":["*"],"service":"up","modules":["hdr"]}'
-curl -sf "http://127.0.0.1:$DG_PORT/" >/dev/null
-idle_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$dgate_pid/status")
 curl -sf "http://127.0.0.1:$DG_PORT/mod" >/dev/null  # compiles the module once, before timing
 module_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$dgate_pid/status")
 
@@ -153,7 +153,7 @@ read -r _ d50 _ <<<"${result["direct/small/1"]}"
 read -r _ g50 _ <<<"${result["dgate/small/1"]}"
 echo
 echo "added latency at c=1 (p50 dgate - p50 direct): $(awk -v a="$g50" -v b="$d50" 'BEGIN { printf "%.0f", a - b }') µs"
-echo "dgate idle RSS after start and one route: $((idle_rss_kib / 1024)) MiB; after compiling and running one module: $((module_rss_kib / 1024)) MiB"
+echo "dgate idle RSS after start and one route: $((idle_rss_kib / 1024)) MiB; after building (in the admin API), compiling and running one module: $((module_rss_kib / 1024)) MiB"
 
 # Modules: the same c=32 point through the route whose JS module sets a request and a response
 # header, against the plain route measured above.
