@@ -19,7 +19,8 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// What the host imports reach outside the sandbox.
 pub trait Services: Send + Sync + 'static {
-    fn log(&self, level: LogLevel, message: &str);
+    /// A `console.*` line from a hook running for `route` (when the caller said which).
+    fn log(&self, level: LogLevel, route: Option<&str>, message: &str);
     fn fetch(&self, req: FetchRequest) -> BoxFuture<Result<FetchResponse, HostError>>;
     fn get_document(
         &self,
@@ -64,6 +65,8 @@ pub struct Io {
     pub response_source: Option<Box<dyn LazyBody>>,
     /// The most a lazy body may hold when read.
     pub body_limit: usize,
+    /// The route the call is for, for log lines.
+    pub route: Option<std::sync::Arc<str>>,
     /// True once a hook replaced the request body.
     pub request_body_set: bool,
     /// The response body: the upstream's in `response-modifier`, else what hooks wrote.
@@ -165,7 +168,7 @@ impl types::Host for CallState {}
 
 impl http::Host for CallState {
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
-        self.services.log(level, &message);
+        self.services.log(level, self.io.route.as_deref(), &message);
         Ok(())
     }
 
@@ -337,7 +340,7 @@ fn ready<T: Send + 'static>(v: T) -> BoxFuture<T> {
 }
 
 impl Services for LocalServices {
-    fn log(&self, level: LogLevel, message: &str) {
+    fn log(&self, level: LogLevel, _route: Option<&str>, message: &str) {
         if self.echo {
             eprintln!("[{}] {message}", level_name(level));
         }

@@ -151,6 +151,7 @@ impl Proxy {
         let io = Io {
             request_source: Some(Box::new(Pending(body))),
             body_limit: hooks.max_body(),
+            route: Some(target.label.clone()),
             ..Io::default()
         };
         match target.upstream.clone() {
@@ -194,7 +195,11 @@ impl Proxy {
                             message: e.context.clone(),
                         };
                         let (r, io) = on_instance(&loaded, async |i| {
-                            i.error_handler(&wctx, &wreq, &error, Io::default()).await
+                            let io = Io {
+                                route: Some(target.label.clone()),
+                                ..Io::default()
+                            };
+                            i.error_handler(&wctx, &wreq, &error, io).await
                         })
                         .await?;
                         match r {
@@ -252,7 +257,11 @@ impl Proxy {
         }
         if defined.contains(&Hook::FetchUpstream) {
             let (r, _) = on_instance(loaded, async |i| {
-                i.fetch_upstream(wctx, &wreq, Io::default()).await
+                let io = Io {
+                    route: Some(target.label.clone()),
+                    ..Io::default()
+                };
+                i.fetch_upstream(wctx, &wreq, io).await
             })
             .await?;
             let url = r.map_err(|e| module_failed(target, e))?;
@@ -299,6 +308,7 @@ impl Proxy {
         let io = Io {
             response_source: Some(Box::new(Pending(rbody))),
             body_limit: max_body,
+            route: Some(target.label.clone()),
             ..Io::default()
         };
         let (r, mut io) = on_instance(loaded, async |i| {

@@ -110,13 +110,21 @@ fn host_error(e: Rejected) -> HostError {
 }
 
 impl Services for GatewayServices {
-    fn log(&self, level: LogLevel, message: &str) {
-        let (ns, module) = (&self.namespace, &self.module);
+    fn log(&self, level: LogLevel, route: Option<&str>, message: &str) {
+        let (ns, module, route) = (&self.namespace, &self.module, route.unwrap_or(""));
         match level {
-            LogLevel::Debug => tracing::debug!(namespace = %ns, module = %module, "{message}"),
-            LogLevel::Info => tracing::info!(namespace = %ns, module = %module, "{message}"),
-            LogLevel::Warn => tracing::warn!(namespace = %ns, module = %module, "{message}"),
-            LogLevel::Error => tracing::error!(namespace = %ns, module = %module, "{message}"),
+            LogLevel::Debug => {
+                tracing::debug!(namespace = %ns, module = %module, route = %route, "{message}")
+            }
+            LogLevel::Info => {
+                tracing::info!(namespace = %ns, module = %module, route = %route, "{message}")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(namespace = %ns, module = %module, route = %route, "{message}")
+            }
+            LogLevel::Error => {
+                tracing::error!(namespace = %ns, module = %module, route = %route, "{message}")
+            }
         }
     }
 

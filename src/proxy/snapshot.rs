@@ -18,6 +18,8 @@ use crate::storage::{StorageError, Store};
 pub struct RouteTarget {
     pub namespace: String,
     pub name: String,
+    /// The name again, shared with module calls for their log lines.
+    pub label: Arc<str>,
     pub upstream: Option<Arc<Upstream>>,
     pub strip_path: bool,
     pub preserve_host: bool,
@@ -304,6 +306,7 @@ impl NamespaceModel {
         Arc::new(RouteTarget {
             namespace: rt.namespace.clone(),
             name: rt.name.clone(),
+            label: Arc::from(rt.name.as_str()),
             upstream: rt
                 .service
                 .as_ref()

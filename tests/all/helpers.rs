@@ -98,6 +98,18 @@ impl Gateway {
         assert!(status.success(), "dgate exited with {status}");
     }
 
+    /// SIGTERM, wait, and return what the process logged on stderr.
+    pub fn stop_and_logs(mut self) -> String {
+        use std::io::Read as _;
+        let mut err = self.child.stderr.take().expect("stderr is piped");
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let mut logs = String::new();
+        let _ = err.read_to_string(&mut logs);
+        let _ = self.child.wait();
+        logs
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -165,6 +165,7 @@ export function requestModifier(ctx) {
   if (mode === "loop") { while (true) {} }
   if (mode === "alloc") { const a = new Uint8Array(1 << 30); a[1] = 1; }
   if (mode === "throw") { throw new Error("boom"); }
+  if (mode === "log") { console.warn("seen", ctx.request().path); }
   ctx.request().headers.set("x-version", "1");
 }
 "#;
@@ -207,6 +208,15 @@ export function requestModifier(ctx) {
         "{metrics}"
     );
 
+    // console.* goes to the gateway's log with the namespace, module and route.
+    let res = http
+        .get(format!("{}/logged", gw.proxy))
+        .header("x-mode", "log")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
     // A new payload is live on the next request.
     put_module(
         &api,
@@ -224,6 +234,18 @@ export function requestModifier(ctx) {
         .await
         .unwrap();
     assert_eq!(v["headers"]["x-version"], "2", "{v}");
+    let logs = gw.stop_and_logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("seen /logged"))
+        .unwrap_or_else(|| panic!("no module log line in:\n{logs}"));
+    assert!(
+        line.contains("WARN")
+            && line.contains("module=m")
+            && line.contains("route=r")
+            && line.contains("namespace=default"),
+        "{line}"
+    );
 }
 
 /// Hooks that never read a body let it stream: 64 MiB each way through a route whose module has a
