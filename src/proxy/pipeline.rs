@@ -83,6 +83,15 @@ impl Proxy {
             return Ok(early);
         }
         let (target, path) = self.route(&req, ctx, snapshot)?;
+        if let Some(m) = &target.missing_module {
+            return Err(ProxyError::new(
+                ErrorKind::ModuleFailed,
+                format!(
+                    "module {m:?} of route {:?} has no usable component",
+                    target.name
+                ),
+            ));
+        }
         if !target.modules.is_empty() {
             return self.run_modules(req, ctx, target, path).await;
         }

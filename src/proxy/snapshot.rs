@@ -26,6 +26,9 @@ pub struct RouteTarget {
     pub metrics: Arc<RouteMetrics>,
     /// The route's modules in its order (the first is the entry); empty for a plain route.
     pub modules: Vec<Arc<ModuleSource>>,
+    /// A module the route lists that has no usable component: the route answers 502 rather than
+    /// run without it (it may be the route's auth check).
+    pub missing_module: Option<String>,
     /// The service's URLs, for `fetchUpstream` to choose from.
     pub service_urls: Vec<String>,
 }
@@ -190,7 +193,7 @@ impl Model {
                         model.modules.insert(m.name.clone(), Arc::new(src));
                     }
                     None => {
-                        tracing::error!(module = %m.name, namespace = %ns, "module has no usable component; its routes answer 500");
+                        tracing::error!(module = %m.name, namespace = %ns, "module has no usable component (write it again to build it); its routes answer 502");
                         model.modules.remove(&m.name);
                     }
                 }
@@ -319,6 +322,11 @@ impl NamespaceModel {
                 .iter()
                 .filter_map(|m| self.modules.get(m).cloned())
                 .collect(),
+            missing_module: rt
+                .modules
+                .iter()
+                .find(|m| !self.modules.contains_key(*m))
+                .cloned(),
             service_urls: rt
                 .service
                 .as_ref()
@@ -572,5 +580,48 @@ mod tests {
                 "lookup x.b.test/ -> Err(NoRoute)",
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod module_tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::cluster::StateMachine;
+    use crate::resources::ChangeCommand;
+
+    /// A route whose module has no built component (data from before modules were built on
+    /// write) must not run without it.
+    #[test]
+    fn a_route_whose_module_has_no_component_is_not_served_without_it() {
+        let sm = StateMachine::new(Store::open_memory().unwrap());
+        let clients = Clients::new();
+        let metrics = ProxyMetrics::register(&prometheus::Registry::new()).unwrap();
+        for (kind, v) in [
+            (Kind::Namespace, json!({"name": "default"})),
+            (
+                Kind::Module,
+                json!({"name": "auth", "payload": "ZXhwb3J0IHt9", "moduleType": "javascript"}),
+            ),
+            (
+                Kind::Route,
+                json!({"name": "r", "paths": ["/"], "methods": ["GET"], "modules": ["auth"]}),
+            ),
+        ] {
+            let r = Resource::from_json(kind, v.to_string().as_bytes()).unwrap();
+            sm.apply(ChangeCommand::put(r)).unwrap();
+        }
+        let mut model = Model::new(false);
+        model
+            .update(sm.store(), Changed::All, &clients, &metrics)
+            .unwrap();
+        let snapshot = model.snapshot();
+        let m = snapshot
+            .table
+            .lookup("localhost", &http::Method::GET, "/")
+            .unwrap();
+        assert!(m.path.value.modules.is_empty());
+        assert_eq!(m.path.value.missing_module.as_deref(), Some("auth"));
     }
 }
