@@ -1,7 +1,5 @@
 //! `/api/v1/<kind>` handlers: thin translations between HTTP and [`ChangeCommand`]s / reads.
 
-use std::time::SystemTime;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -68,10 +66,6 @@ fn ok_json(status: StatusCode, data: Value, count: Option<usize>) -> Response {
     (status, Json(body)).into_response()
 }
 
-fn now_rfc3339() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-}
-
 /// `PUT /api/v1/<kind>`: create or replace one resource.
 pub async fn put(
     State(state): State<AdminState>,
@@ -94,7 +88,7 @@ pub async fn put(
     if let Resource::Module(m) = &mut resource {
         prepare_module(m).await?;
     }
-    let now = now_rfc3339();
+    let now = crate::resources::now_rfc3339();
     match &mut resource {
         Resource::Document(d) => {
             d.created_at = Some(now.clone());

@@ -351,13 +351,7 @@ impl Services for LocalServices {
     }
 
     fn fetch(&self, req: FetchRequest) -> BoxFuture<Result<FetchResponse, HostError>> {
-        let timeout = self.fetch_timeout;
-        Box::pin(async move {
-            match tokio::time::timeout(timeout, outbound(req)).await {
-                Ok(r) => r,
-                Err(_) => Err(HostError::Failed(format!("no response within {timeout:?}"))),
-            }
-        })
+        Box::pin(fetch_with_timeout(req, self.fetch_timeout))
     }
 
     fn get_document(
@@ -446,8 +440,21 @@ pub fn level_name(level: LogLevel) -> &'static str {
     }
 }
 
+/// [`outbound`], giving up after `timeout`.
+pub(crate) async fn fetch_with_timeout(
+    req: FetchRequest,
+    timeout: Duration,
+) -> Result<FetchResponse, HostError> {
+    match tokio::time::timeout(timeout, outbound(req)).await {
+        Ok(r) => r,
+        Err(_) => Err(HostError::Failed(format!(
+            "fetch: no response within {timeout:?}"
+        ))),
+    }
+}
+
 /// One outbound request over HTTP or HTTPS (system roots).
-pub(crate) async fn outbound(req: FetchRequest) -> Result<FetchResponse, HostError> {
+async fn outbound(req: FetchRequest) -> Result<FetchResponse, HostError> {
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
 

@@ -191,7 +191,7 @@ impl Engine {
                 "this is not a WebAssembly component".into()
             }));
         }
-        let hash = hex(&Sha256::digest(bytes));
+        let hash = content_hash(bytes);
         let component = self.compile(bytes, &hash)?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             LoadError::Invalid(format!("the component does not fit dgate's world: {e:#}"))
@@ -261,8 +261,12 @@ fn wasmparser_is_component(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes.starts_with(b"\0asm") && bytes[6..8] == [1, 0]
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+/// SHA-256 of a component, in hex: its identity in the disk cache and on the proxy.
+pub fn content_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 /// A compiled component, ready to instantiate.

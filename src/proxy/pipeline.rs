@@ -108,12 +108,7 @@ impl Proxy {
         let out = self.upstream_request(parts, path, &target, upstream.disable_query_params, ctx);
         let res = upstream.send(out, body).await?;
         let (mut parts, body) = res.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
-        if !upstream.hide_dgate_headers {
-            parts.headers.append(header::VIA, via(parts.version));
-        }
-        // The client gets its own protocol, whatever the upstream spoke.
-        parts.version = Version::HTTP_11;
+        to_client(&mut parts, upstream.hide_dgate_headers);
         Ok(Response::from_parts(parts, Either::Left(body)))
     }
 
@@ -301,11 +296,7 @@ impl Proxy {
             }
         };
         let (mut rparts, rbody) = res.into_parts();
-        strip_hop_by_hop(&mut rparts.headers);
-        if !upstream.hide_dgate_headers {
-            rparts.headers.append(header::VIA, via(rparts.version));
-        }
-        rparts.version = Version::HTTP_11;
+        to_client(&mut rparts, upstream.hide_dgate_headers);
         if !defined.contains(&Hook::ResponseModifier) {
             return Ok(Response::from_parts(rparts, Either::Left(rbody)));
         }
@@ -330,14 +321,7 @@ impl Proxy {
             && let Ok(stream) = src.into_any().downcast::<super::pool::UpstreamBody>()
         {
             // Body untouched: it streams from the upstream, under the hook's status and headers.
-            let status = StatusCode::from_u16(res.status).map_err(|_| {
-                ProxyError::new(
-                    ErrorKind::ModuleFailed,
-                    format!("a module answered status {}", res.status),
-                )
-            })?;
-            let mut headers = header_map(&res.headers)?;
-            strip_hop_by_hop(&mut headers);
+            let (status, headers) = module_head(&res)?;
             let mut out = Response::new(Either::Left(*stream));
             *out.status_mut() = status;
             *out.headers_mut() = headers;
@@ -561,10 +545,8 @@ fn module_response(res: WitResponse, body: Vec<u8>) -> Result<Response<RespBody>
     module_response_with(res, bytes::Bytes::from(body))
 }
 
-fn module_response_with(
-    res: WitResponse,
-    body: bytes::Bytes,
-) -> Result<Response<RespBody>, ProxyError> {
+/// The status and headers a hook answered, checked, without hop-by-hop headers.
+fn module_head(res: &WitResponse) -> Result<(StatusCode, HeaderMap), ProxyError> {
     let status = StatusCode::from_u16(res.status).map_err(|_| {
         ProxyError::new(
             ErrorKind::ModuleFailed,
@@ -573,6 +555,14 @@ fn module_response_with(
     })?;
     let mut headers = header_map(&res.headers)?;
     strip_hop_by_hop(&mut headers);
+    Ok((status, headers))
+}
+
+fn module_response_with(
+    res: WitResponse,
+    body: bytes::Bytes,
+) -> Result<Response<RespBody>, ProxyError> {
+    let (status, mut headers) = module_head(&res)?;
     headers.remove(header::CONTENT_LENGTH);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     let mut out = Response::new(full(body));
@@ -646,6 +636,16 @@ fn request_host<B>(req: &Request<B>) -> Option<&str> {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
     })
+}
+
+/// An upstream response's head as the client gets it: no hop-by-hop headers, `Via` unless
+/// hidden, and the client's own protocol whatever the upstream spoke.
+fn to_client(parts: &mut http::response::Parts, hide_dgate_headers: bool) {
+    strip_hop_by_hop(&mut parts.headers);
+    if !hide_dgate_headers {
+        parts.headers.append(header::VIA, via(parts.version));
+    }
+    parts.version = Version::HTTP_11;
 }
 
 fn via(version: Version) -> HeaderValue {

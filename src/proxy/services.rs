@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::cluster::raft_store::RefusalKind;
 use crate::cluster::{Cluster, Rejected};
@@ -129,15 +129,10 @@ impl Services for GatewayServices {
     }
 
     fn fetch(&self, req: FetchRequest) -> BoxFuture<Result<FetchResponse, HostError>> {
-        let timeout = self.fetch_timeout;
-        Box::pin(async move {
-            match tokio::time::timeout(timeout, crate::modules::host::outbound(req)).await {
-                Ok(r) => r,
-                Err(_) => Err(HostError::Failed(format!(
-                    "fetch: no response within {timeout:?}"
-                ))),
-            }
-        })
+        Box::pin(crate::modules::host::fetch_with_timeout(
+            req,
+            self.fetch_timeout,
+        ))
     }
 
     fn get_document(
@@ -166,7 +161,7 @@ impl Services for GatewayServices {
         Box::pin(async move {
             let data: serde_json::Value = serde_json::from_str(&data)
                 .map_err(|e| HostError::Invalid(format!("document data is not JSON: {e}")))?;
-            let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+            let now = crate::resources::now_rfc3339();
             let doc = crate::resources::Document {
                 id,
                 namespace,

@@ -46,16 +46,12 @@ impl ModuleSource {
     fn from_resource(m: &crate::resources::Module) -> Option<ModuleSource> {
         use base64::Engine as _;
         use base64::engine::general_purpose::STANDARD as BASE64;
-        use sha2::Digest as _;
         let encoded = match m.module_type {
             crate::resources::ModuleType::Wasm => &m.payload,
             _ => m.component.as_ref()?,
         };
         let component = BASE64.decode(encoded.trim()).ok()?;
-        let hash = sha2::Sha256::digest(&component)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = crate::modules::content_hash(&component);
         Some(ModuleSource {
             namespace: m.namespace.clone(),
             name: m.name.clone(),

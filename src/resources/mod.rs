@@ -81,3 +81,8 @@ impl FromStr for Kind {
             .ok_or_else(|| format!("unknown resource kind {s:?}"))
     }
 }
+
+/// Now, as the `createdAt`/`updatedAt` the server stamps on documents and secrets (RFC 3339, ms).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
