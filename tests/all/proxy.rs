@@ -8,13 +8,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Api, Gateway, write_file};
+use crate::helpers::{Api, Gateway, ok_put, write_file};
 use crate::upstream;
-
-async fn ok_put(api: &Api, kind: &str, body: Value) {
-    let (s, res) = api.put(kind, body.clone()).await;
-    assert!(s == 200 || s == 201, "PUT {kind} {body}: {s} {res}");
-}
 
 /// GET through the proxy with an optional Host; returns status, headers and JSON (or Null).
 async fn get(

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
-use crate::helpers::{Api, Gateway};
+use crate::helpers::{Api, Gateway, ok_put};
 use crate::upstream;
 
 fn example(name: &str) -> String {
@@ -17,18 +17,17 @@ fn example(name: &str) -> String {
 }
 
 async fn put_module(api: &Api, name: &str, source: &str, ty: &str) {
-    let (s, v) = api
-        .put(
-            "module",
-            json!({"name": name, "payload": B64.encode(source), "moduleType": ty}),
-        )
-        .await;
-    assert!(s == 200 || s == 201, "module {name}: {v}");
+    ok_put(
+        api,
+        "module",
+        json!({"name": name, "payload": B64.encode(source), "moduleType": ty}),
+    )
+    .await;
 }
 
-async fn ok_put(api: &Api, kind: &str, body: Value) {
-    let (s, v) = api.put(kind, body).await;
-    assert!(s == 200 || s == 201, "{kind}: {v}");
+/// GET `url` and parse the JSON answer.
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,14 +101,7 @@ async fn examples_run_on_the_proxy_path() {
     ok_put(&api, "route", json!({"name": "lb", "paths": ["/lb"], "methods": ["GET"], "service": "s", "modules": ["ip-hash"]})).await;
     let mut seen = std::collections::HashSet::new();
     for _ in 0..6 {
-        let v: Value = http
-            .get(format!("{}/lb", gw.proxy))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = get_json(&http, format!("{}/lb", gw.proxy)).await;
         seen.insert(v["upstream"].as_str().unwrap().to_string());
     }
     assert_eq!(seen.len(), 1, "{seen:?}");
@@ -187,14 +179,7 @@ export function requestModifier(ctx) {
         let v: Value = res.json().await.unwrap();
         assert_eq!(v["error"], "module failed", "{mode}: {v}");
         // The next request on the route succeeds.
-        let v: Value = http
-            .get(format!("{}/x", gw.proxy))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = get_json(&http, format!("{}/x", gw.proxy)).await;
         assert_eq!(v["headers"]["x-version"], "1", "after {mode}: {v}");
     }
     let metrics = reqwest::get(format!("{}/metrics", gw.admin))
@@ -225,14 +210,7 @@ export function requestModifier(ctx) {
         "javascript",
     )
     .await;
-    let v: Value = http
-        .get(format!("{}/x", gw.proxy))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(&http, format!("{}/x", gw.proxy)).await;
     assert_eq!(v["headers"]["x-version"], "2", "{v}");
     let logs = gw.stop_and_logs();
     let line = logs
