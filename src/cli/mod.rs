@@ -206,6 +206,18 @@ pub struct DeployArgs {
     /// Also make the module part of this route (in the same namespace).
     #[arg(long)]
     pub route: Option<String>,
+    /// This module's fuel per hook call (default: the gateway's `modules.fuel`).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// This module's memory, e.g. `16MiB` (at most the gateway's `modules.memory`).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// This module's wall time per hook call, e.g. `20ms`.
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// This module's outbound fetches per hook call.
+    #[arg(long)]
+    pub max_fetches: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -481,12 +481,28 @@ pub async fn deploy(cli: &Cli, args: &DeployArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file.display())))?
     };
     let client = super::client::Client::new(&cli.admin, cli.auth.as_deref(), &cli.auth_header)?;
-    let module = json!({
+    let mut limits = serde_json::Map::new();
+    if let Some(f) = args.fuel {
+        limits.insert("fuel".into(), json!(f));
+    }
+    if let Some(m) = &args.memory {
+        limits.insert("memory".into(), json!(m));
+    }
+    if let Some(t) = &args.timeout {
+        limits.insert("timeout".into(), json!(t));
+    }
+    if let Some(n) = args.max_fetches {
+        limits.insert("maxFetches".into(), json!(n));
+    }
+    let mut module = json!({
         "name": name,
         "namespace": args.namespace,
         "payload": BASE64.encode(&component),
         "moduleType": "wasm",
     });
+    if !limits.is_empty() {
+        module["limits"] = Value::Object(limits);
+    }
     client
         .send(Method::PUT, "/module", &[], Some(&module))
         .await?;

@@ -3,9 +3,9 @@
 use std::fmt;
 
 use serde::de::{self, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ByteSize(pub u64);
 
 impl fmt::Display for ByteSize {
@@ -46,6 +46,22 @@ impl std::str::FromStr for ByteSize {
         n.checked_mul(mult)
             .map(ByteSize)
             .ok_or_else(|| format!("{s:?} is too large"))
+    }
+}
+
+/// Shown as `8MiB` when the size is a whole number of a unit, else as a number of bytes (both
+/// read back the same).
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = self.0;
+        if [1u64 << 30, 1 << 20, 1 << 10]
+            .iter()
+            .any(|&unit| b >= unit && b.is_multiple_of(unit))
+        {
+            s.collect_str(self)
+        } else {
+            s.serialize_u64(b)
+        }
     }
 }
 

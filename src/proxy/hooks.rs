@@ -12,6 +12,7 @@ use super::services::{Caches, GatewayServices};
 use super::snapshot::ModuleSource;
 use crate::cluster::Cluster;
 use crate::modules::{Engine, EngineOptions, Instance, Limits, Module};
+use crate::resources::ModuleLimits;
 
 /// How many calls an instance serves before it is replaced (bounds what a module's globals
 /// can accumulate).
@@ -63,8 +64,8 @@ impl Loaded {
     }
 }
 
-/// Namespace, name and content hash of a module.
-type ModuleKey = (String, String, String);
+/// Namespace, name, content hash and limits of a module.
+type ModuleKey = (String, String, String, ModuleLimits);
 /// A module being (or done being) compiled; every request that needs it waits on the same one.
 type LoadCell = OnceCell<Result<Arc<Loaded>, String>>;
 
@@ -109,6 +110,32 @@ impl Hooks {
         })
     }
 
+    /// A module's limits: its own where it sets them, the config's elsewhere. Memory cannot
+    /// exceed the config's, which is the size of the engine's instance slots.
+    fn limits_for(&self, src: &ModuleSource) -> Limits {
+        let own = &src.limits;
+        let memory = match own.memory {
+            Some(m) if m.0 > self.limits.memory as u64 => {
+                tracing::warn!(
+                    module = %src.name,
+                    namespace = %src.namespace,
+                    asked = %m,
+                    allowed = self.limits.memory,
+                    "module memory limit is above the gateway's modules.memory; using the gateway's"
+                );
+                self.limits.memory
+            }
+            Some(m) => m.0 as usize,
+            None => self.limits.memory,
+        };
+        Limits {
+            fuel: own.fuel.unwrap_or(self.limits.fuel),
+            memory,
+            wall: own.timeout.map_or(self.limits.wall, |t| t.as_duration()),
+            max_fetches: own.max_fetches.unwrap_or(self.limits.max_fetches),
+        }
+    }
+
     /// Largest body a module route reads into memory.
     pub fn max_body(&self) -> usize {
         self.max_body
@@ -116,12 +143,18 @@ impl Hooks {
 
     /// The loaded module for `src`, compiling it on first use (once, however many requests ask).
     pub async fn get(&self, src: &Arc<ModuleSource>) -> Result<Arc<Loaded>, String> {
-        let key = (src.namespace.clone(), src.name.clone(), src.hash.clone());
+        let key = (
+            src.namespace.clone(),
+            src.name.clone(),
+            src.hash.clone(),
+            src.limits,
+        );
         let cell = {
             let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
             // Older versions of this module go: requests holding them finish with their Arc.
-            loaded
-                .retain(|(ns, name, hash), _| !(ns == &key.0 && name == &key.1 && hash != &key.2));
+            loaded.retain(|(ns, name, hash, limits), _| {
+                !(ns == &key.0 && name == &key.1 && (hash != &key.2 || limits != &key.3))
+            });
             loaded.entry(key).or_default().clone()
         };
         cell.get_or_init(|| async {
@@ -141,7 +174,7 @@ impl Hooks {
                 module,
                 services,
                 idle: Mutex::default(),
-                limits: self.limits,
+                limits: self.limits_for(src),
             }))
         })
         .await

@@ -43,6 +43,29 @@ pub struct Ctx {
     pub target: Option<Arc<RouteTarget>>,
     /// Path parameters of the matched route, for the phases (and hooks) after routing.
     pub params: Vec<(String, String)>,
+    /// Set once the response is handed to hyper.
+    answered: bool,
+}
+
+/// A request dropped before it was answered: the client closed the connection (hyper drops the
+/// handler's future), which a gateway counts as 499, as nginx and DGate do. The upstream request
+/// and any hook call in flight are dropped with it.
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let elapsed = self.started.elapsed();
+        if let Some(t) = &self.target {
+            t.metrics.observe(499, elapsed.as_secs_f64());
+            tracing::info!(
+                route = %t.name,
+                client = %self.conn.peer,
+                after = ?elapsed,
+                "client closed the connection before the response (499)"
+            );
+        }
+    }
 }
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -62,6 +85,7 @@ impl Proxy {
             host: String::new(),
             target: None,
             params: Vec::new(),
+            answered: false,
         };
         let res = match self.run(req, &mut ctx, &snapshot).await {
             Ok(res) => res,
@@ -69,6 +93,7 @@ impl Proxy {
         };
         let res = self.response_filter(res, &ctx);
         self.log(&ctx, res.status());
+        ctx.answered = true;
         res
     }
 

@@ -40,6 +40,8 @@ pub struct ModuleSource {
     /// SHA-256 of the component: a new payload is a new module to the engine.
     pub hash: String,
     pub component: Vec<u8>,
+    /// The module's own limits (the rest come from the config).
+    pub limits: crate::resources::ModuleLimits,
 }
 
 impl ModuleSource {
@@ -57,6 +59,7 @@ impl ModuleSource {
             name: m.name.clone(),
             hash,
             component,
+            limits: m.limits,
         })
     }
 }

@@ -16,8 +16,8 @@ mod tests;
 pub use command::{ChangeCommand, ChangeOutcome};
 pub use duration::Millis;
 pub use types::{
-    Collection, DEFAULT_NAMESPACE, Document, Domain, Module, ModuleType, Namespace, REDACTED,
-    Resource, ResourceKey, Route, Secret, Service, Visibility,
+    Collection, DEFAULT_NAMESPACE, Document, Domain, Module, ModuleLimits, ModuleType, Namespace,
+    REDACTED, Resource, ResourceKey, Route, Secret, Service, Visibility,
 };
 
 use std::fmt;

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Kind, Millis};
+use crate::config::ByteSize;
 
 /// The namespace every resource lands in when the request names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -97,12 +98,40 @@ pub struct Module {
     /// Base64 of the module's source (JS/TS) or of a compiled component (wasm).
     pub payload: String,
     pub module_type: ModuleType,
+    /// Per-call limits for this module's hooks; what it leaves out comes from the gateway's
+    /// `modules:` config.
+    #[serde(default, skip_serializing_if = "ModuleLimits::is_empty")]
+    pub limits: ModuleLimits,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     /// Base64 of the component built from a JS/TS payload by the node that took the write; it is
     /// what the cluster replicates and the proxies run. Set by the server, never shown by the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<String>,
+}
+
+/// A module's own limits per hook call (a dgate extension of DGate's module resource).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ModuleLimits {
+    /// Wasm fuel: about one unit per instruction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Linear memory; at most the gateway's `modules.memory` (the size of an instance slot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<ByteSize>,
+    /// Wall time, including time spent waiting on `fetch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Millis>,
+    /// Outbound `fetch` requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fetches: Option<u32>,
+}
+
+impl ModuleLimits {
+    pub fn is_empty(&self) -> bool {
+        *self == ModuleLimits::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -332,6 +332,22 @@ pub fn path_pattern(p: &str) -> std::result::Result<(), String> {
 }
 
 fn module(m: &Module) -> Result {
+    let l = &m.limits;
+    if l.fuel == Some(0) {
+        return Err(Invalid::new("limits.fuel", "must be at least 1"));
+    }
+    if l.memory.is_some_and(|b| b.0 < 1 << 20 || b.0 > 4 << 30) {
+        return Err(Invalid::new(
+            "limits.memory",
+            "must be between 1MiB and 4GiB",
+        ));
+    }
+    if l.timeout.is_some_and(|t| t.0 == 0 || t.0 > 60_000) {
+        return Err(Invalid::new(
+            "limits.timeout",
+            "must be between 1ms and 60s",
+        ));
+    }
     if m.payload.is_empty() {
         return Err(Invalid::new("payload", "must not be empty"));
     }

@@ -208,13 +208,13 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Runs the `dgate` CLI with `args` against `admin`.
 /// PUT that must create or replace (200 or 201).
 pub async fn ok_put(api: &Api, kind: &str, body: Value) {
     let (s, res) = api.put(kind, body.clone()).await;
     assert!(s == 200 || s == 201, "PUT {kind} {body}: {s} {res}");
 }
 
+/// Runs the `dgate` CLI with `args` against `admin`.
 pub fn cli(admin: &str, args: &[&str]) -> Output {
     Command::new(BIN)
         .arg("--admin")

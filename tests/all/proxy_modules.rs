@@ -286,3 +286,101 @@ async fn bodies_a_hook_never_reads_stream_through() {
         .unwrap();
     assert_eq!(res.status(), 502);
 }
+
+/// A module's own `limits` replace the config's for its hooks only, and are checked on write; a
+/// client that leaves mid-request is counted as a 499 and its upstream request is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn module_limits_and_clients_that_leave() {
+    let up = upstream::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&dir.path().join("data"), &[]);
+    let api = gw.client();
+    let http = reqwest::Client::new();
+    ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
+    // About 200,000 loop iterations: well within the config's fuel, not within 1,000,000.
+    let spin = r#"
+export function requestModifier(ctx) {
+  let x = 0;
+  for (let i = 0; i < 200000; i++) x += i;
+  ctx.request().headers.set("x-spin", String(x));
+}
+"#;
+    let module = |limits: Value| json!({"name": "spin", "payload": B64.encode(spin), "moduleType": "javascript", "limits": limits});
+    ok_put(&api, "module", module(json!({}))).await;
+    ok_put(
+        &api,
+        "route",
+        json!({"name": "r", "paths": ["/*"], "methods": ["*"], "service": "s", "modules": ["spin"]}),
+    )
+    .await;
+    let v = get_json(&http, format!("{}/x", gw.proxy)).await;
+    assert_eq!(v["headers"]["x-spin"], "19999900000", "{v}");
+
+    ok_put(
+        &api,
+        "module",
+        module(json!({"fuel": 1_000_000, "memory": "32MiB", "timeout": "20ms"})),
+    )
+    .await;
+    let (_, shown) = api.get("/api/v1/module/spin").await;
+    let shown = &shown["data"];
+    assert_eq!(
+        shown["limits"],
+        json!({"fuel": 1_000_000, "memory": "32MiB", "timeout": "20ms"}),
+        "{shown}"
+    );
+    let res = http.get(format!("{}/x", gw.proxy)).send().await.unwrap();
+    assert_eq!(res.status(), 502);
+
+    // Back to the config's limits: the same payload works again.
+    ok_put(&api, "module", module(json!({"maxFetches": 2}))).await;
+    let v = get_json(&http, format!("{}/x", gw.proxy)).await;
+    assert_eq!(v["headers"]["x-spin"], "19999900000", "{v}");
+
+    for (limits, field) in [
+        (json!({"fuel": 0}), "limits.fuel"),
+        (json!({"memory": "512KiB"}), "limits.memory"),
+        (json!({"timeout": "2m"}), "limits.timeout"),
+        (json!({"cpu": 1}), "cpu"),
+    ] {
+        let (status, body) = api.put("module", module(limits.clone())).await;
+        assert_eq!(status, 422, "{limits}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(field), "{body}");
+    }
+
+    // A client that gives up while the upstream is still working.
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    assert!(
+        impatient
+            .get(format!("{}/hang", gw.proxy))
+            .send()
+            .await
+            .is_err()
+    );
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = reqwest::get(format!("{}/metrics", gw.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics
+            .contains(r#"dgate_proxy_requests_total{namespace="default",route="r",status="4xx"} 1"#)
+            && up.cancelled.load(std::sync::atomic::Ordering::SeqCst) == 1
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        metrics.contains(
+            r#"dgate_proxy_requests_total{namespace="default",route="r",status="4xx"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert_eq!(up.cancelled.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
