@@ -250,7 +250,15 @@ fn wizen(name: &str, js: &str) -> Result<Vec<u8>, BuildError> {
         w.init_func("wizer.initialize");
         w
     };
-    let (cx, instrumented) = wizer.instrument(RUNTIME).map_err(internal)?;
+    // For work on the guest: `DGATE_RUNTIME_WASM=path` builds with another runtime than the one
+    // compiled in (`toolchain/build.sh` output), without rebuilding dgate.
+    let runtime = match std::env::var_os("DGATE_RUNTIME_WASM") {
+        Some(path) => std::fs::read(&path).map_err(|e| {
+            BuildError::Internal(format!("DGATE_RUNTIME_WASM {}: {e}", path.display()))
+        })?,
+        None => RUNTIME.to_vec(),
+    };
+    let (cx, instrumented) = wizer.instrument(&runtime).map_err(internal)?;
     let engine = wasmtime::Engine::new(&wasmtime::Config::new()).map_err(internal)?;
     let module = wasmtime::Module::new(&engine, &instrumented).map_err(internal)?;
     let stderr = MemoryOutputPipe::new(64 * 1024);
