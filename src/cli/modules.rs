@@ -9,7 +9,7 @@ use super::client::CliError;
 use super::{BuildArgs, BuildTarget, Cli, DeployArgs, RunArgs};
 use crate::build::{self, BuildError};
 use crate::modules::{
-    CallError, Context, Engine, EngineOptions, Hook, Io, Limits, LocalServices, Request, Response,
+    CallError, Context, Engine, EngineOptions, Hook, Io, Limits, LocalServices, Request,
     UpstreamError,
 };
 
@@ -75,7 +75,23 @@ fn json_file(path: Option<&PathBuf>) -> Result<Value, CliError> {
 }
 
 /// Headers from `{"name": "value"}` or `[["name", "value"], ...]`, names lower-cased.
-fn headers(v: &Value, what: &str) -> Result<Vec<(String, String)>, CliError> {
+fn headers(v: &Value, what: &str) -> Result<http::HeaderMap, CliError> {
+    let mut map = http::HeaderMap::new();
+    for (k, v) in header_list(v, what)? {
+        let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(&v),
+        ) else {
+            return Err(CliError::Usage(format!(
+                "{what}: header {k:?} is not valid HTTP"
+            )));
+        };
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+fn header_list(v: &Value, what: &str) -> Result<Vec<(String, String)>, CliError> {
     let bad = || {
         CliError::Usage(format!(
             "{what}: headers must be an object or a list of [name, value]"
@@ -124,15 +140,15 @@ fn string(v: &Value, key: &str, default: &str) -> Result<String, CliError> {
     }
 }
 
-fn parse_request(v: &Value) -> Result<(Request, Vec<u8>), CliError> {
+fn parse_request(v: &Value) -> Result<(Request, http::HeaderMap, Vec<u8>), CliError> {
     if !v.is_object() {
         return Err(CliError::Usage("the request must be a JSON object".into()));
     }
     let headers = headers(v.get("headers").unwrap_or(&Value::Null), "request")?;
     let host_header = headers
-        .iter()
-        .find(|(k, _)| k == "host")
-        .map(|(_, h)| h.split(':').next().unwrap_or_default().to_string());
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.split(':').next().unwrap_or_default().to_string());
     let uri = match v.get("path").or_else(|| v.get("uri")) {
         Some(Value::String(p)) if p.starts_with('/') => p.clone(),
         None => "/".to_string(),
@@ -148,9 +164,12 @@ fn parse_request(v: &Value) -> Result<(Request, Vec<u8>), CliError> {
         host: string(v, "host", host_header.as_deref().unwrap_or("localhost"))?,
         remote_address: string(v, "remoteAddress", "127.0.0.1")?,
         proto: string(v, "proto", "http")?,
-        headers,
     };
-    Ok((req, body(v.get("body").unwrap_or(&Value::Null), "request")?))
+    Ok((
+        req,
+        headers,
+        body(v.get("body").unwrap_or(&Value::Null), "request")?,
+    ))
 }
 
 fn parse_context(v: &Value) -> Result<Context, CliError> {
@@ -182,8 +201,13 @@ fn parse_context(v: &Value) -> Result<Context, CliError> {
     })
 }
 
-fn pairs_json(pairs: &[(String, String)]) -> Value {
-    Value::Array(pairs.iter().map(|(k, v)| json!([k, v])).collect())
+fn pairs_json(headers: &http::HeaderMap) -> Value {
+    Value::Array(
+        crate::modules::header_pairs(headers)
+            .iter()
+            .map(|(k, v)| json!([k, v]))
+            .collect(),
+    )
 }
 
 fn body_json(out: &mut Map<String, Value>, body: &[u8]) {
@@ -213,7 +237,7 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
         wall,
         ..Limits::default()
     };
-    let (req, req_body) = parse_request(&json_file(args.request.as_ref())?)?;
+    let (req, req_headers, req_body) = parse_request(&json_file(args.request.as_ref())?)?;
     let ctx = parse_context(&json_file(args.context.as_ref())?)?;
     let response = json_file(args.response.as_ref())?;
     let error = json_file(args.error.as_ref())?;
@@ -253,10 +277,12 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
             defined.join(", ")
         )));
     }
-    let res_for_bench = Response {
-        status: 200,
-        headers: headers(response.get("headers").unwrap_or(&Value::Null), "response")?,
-    };
+    let res_status = response
+        .get("status")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(200);
+    let res_headers = headers(response.get("headers").unwrap_or(&Value::Null), "response")?;
     if args.bench > 0 {
         let load_ms = loading.elapsed().as_secs_f64() * 1e3;
         let mut timings = bench(
@@ -267,7 +293,8 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
             args.bench,
             &ctx,
             &req,
-            &res_for_bench,
+            &req_headers,
+            (res_status, &res_headers),
         )
         .await?;
         timings.insert("load_ms".into(), json!((load_ms * 10.0).round() / 10.0));
@@ -281,6 +308,8 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
     let io = Io {
         request_body: req_body,
         response_body: body(response.get("body").unwrap_or(&Value::Null), "response")?,
+        request_headers: req_headers,
+        response_headers: res_headers,
         ..Io::default()
     };
     let mut out = Map::new();
@@ -293,10 +322,10 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
         }
         CliError::Failed(m)
     };
-    let response_json = |res: &Response, io: &Io| {
+    let response_json = |status: u16, io: &Io| {
         let mut r = Map::new();
-        r.insert("status".into(), json!(res.status));
-        r.insert("headers".into(), pairs_json(&res.headers));
+        r.insert("status".into(), json!(status));
+        r.insert("headers".into(), pairs_json(&io.response_headers));
         body_json(&mut r, &io.response_body);
         Value::Object(r)
     };
@@ -311,22 +340,14 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
             let mut m = Map::new();
             m.insert("method".into(), json!(r.method));
             m.insert("path".into(), json!(r.uri));
-            m.insert("headers".into(), pairs_json(&r.headers));
+            m.insert("headers".into(), pairs_json(&io.request_headers));
             body_json(&mut m, &io.request_body);
             m.insert("bodyChanged".into(), json!(io.request_body_set));
             out.insert("request".into(), Value::Object(m));
         }
         Hook::ResponseModifier => {
-            let res = Response {
-                status: response
-                    .get("status")
-                    .and_then(Value::as_u64)
-                    .and_then(|s| u16::try_from(s).ok())
-                    .unwrap_or(200),
-                headers: headers(response.get("headers").unwrap_or(&Value::Null), "response")?,
-            };
-            let (r, io) = instance.response_modifier(&ctx, &req, &res, io).await;
-            out.insert("response".into(), response_json(&r.map_err(failed)?, &io));
+            let (r, io) = instance.response_modifier(&ctx, &req, res_status, io).await;
+            out.insert("response".into(), response_json(r.map_err(failed)?, &io));
         }
         Hook::ErrorHandler => {
             let e = UpstreamError {
@@ -338,11 +359,11 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
                 message: string(&error, "message", "upstream unreachable")?,
             };
             let (r, io) = instance.error_handler(&ctx, &req, &e, io).await;
-            out.insert("response".into(), response_json(&r.map_err(failed)?, &io));
+            out.insert("response".into(), response_json(r.map_err(failed)?, &io));
         }
         Hook::RequestHandler => {
             let (r, io) = instance.request_handler(&ctx, &req, io).await;
-            out.insert("response".into(), response_json(&r.map_err(failed)?, &io));
+            out.insert("response".into(), response_json(r.map_err(failed)?, &io));
         }
     }
     if args.documents.is_some() {
@@ -361,39 +382,40 @@ async fn call_once(
     hook: Hook,
     ctx: &Context,
     req: &Request,
-    res: &Response,
+    headers: &Headers<'_>,
 ) -> Result<(), CallError> {
     let error = UpstreamError {
         status: 502,
         message: "bench".into(),
     };
+    // The headers are moved into each call on the proxy; here they are cloned, which the
+    // timings include.
+    let io = Io {
+        request_headers: headers.request.clone(),
+        response_headers: headers.response.1.clone(),
+        ..Io::default()
+    };
     match hook {
-        Hook::FetchUpstream => instance
-            .fetch_upstream(ctx, req, Io::default())
-            .await
-            .0
-            .map(drop),
-        Hook::RequestModifier => instance
-            .request_modifier(ctx, req, Io::default())
-            .await
-            .0
-            .map(drop),
+        Hook::FetchUpstream => instance.fetch_upstream(ctx, req, io).await.0.map(drop),
+        Hook::RequestModifier => instance.request_modifier(ctx, req, io).await.0.map(drop),
         Hook::ResponseModifier => instance
-            .response_modifier(ctx, req, res, Io::default())
+            .response_modifier(ctx, req, headers.response.0, io)
             .await
             .0
             .map(drop),
         Hook::ErrorHandler => instance
-            .error_handler(ctx, req, &error, Io::default())
+            .error_handler(ctx, req, &error, io)
             .await
             .0
             .map(drop),
-        Hook::RequestHandler => instance
-            .request_handler(ctx, req, Io::default())
-            .await
-            .0
-            .map(drop),
+        Hook::RequestHandler => instance.request_handler(ctx, req, io).await.0.map(drop),
     }
+}
+
+/// The request's headers, and the upstream response's status and headers, for the benchmark.
+struct Headers<'a> {
+    request: &'a http::HeaderMap,
+    response: (u16, &'a http::HeaderMap),
 }
 
 /// `--bench N`: N calls on one reused instance, then N calls each on a fresh instance from the
@@ -407,8 +429,14 @@ async fn bench(
     n: u32,
     ctx: &Context,
     req: &Request,
-    res: &Response,
+    req_headers: &http::HeaderMap,
+    response: (u16, &http::HeaderMap),
 ) -> Result<Map<String, Value>, CliError> {
+    let headers = Headers {
+        request: req_headers,
+        response,
+    };
+    let headers = &headers;
     let failed = |e: CallError| CliError::Failed(format!("{} failed: {e}", hook.js_name()));
     let fresh = || async {
         module
@@ -419,13 +447,13 @@ async fn bench(
     let mut instance = fresh().await?;
     // Warm up: first-call costs (lazy init, page faults) are not what is measured.
     for _ in 0..n.min(100) {
-        call_once(&mut instance, hook, ctx, req, res)
+        call_once(&mut instance, hook, ctx, req, headers)
             .await
             .map_err(failed)?;
     }
     let started = std::time::Instant::now();
     for _ in 0..n {
-        call_once(&mut instance, hook, ctx, req, res)
+        call_once(&mut instance, hook, ctx, req, headers)
             .await
             .map_err(failed)?;
     }
@@ -433,7 +461,7 @@ async fn bench(
     let started = std::time::Instant::now();
     for _ in 0..n {
         let mut instance = fresh().await?;
-        call_once(&mut instance, hook, ctx, req, res)
+        call_once(&mut instance, hook, ctx, req, headers)
             .await
             .map_err(failed)?;
     }

@@ -73,6 +73,59 @@ pub struct Io {
     pub response_body: Vec<u8>,
     /// True once a hook wrote the response body.
     pub response_body_set: bool,
+    /// The request's headers: a hook reads them through `request-headers`, and its edits are
+    /// applied here when it returns (in requestModifier).
+    pub request_headers: ::http::HeaderMap,
+    /// The response's headers: the upstream's in responseModifier, empty in the handlers; a
+    /// hook's edits are applied here when it returns.
+    pub response_headers: ::http::HeaderMap,
+}
+
+/// Headers as the module world has them: lower-case names, values as text.
+pub fn header_pairs(headers: &::http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Applies a hook's header edits, in order; a name or value that is not valid HTTP is refused.
+pub fn apply_edits(
+    map: &mut ::http::HeaderMap,
+    edits: Vec<types::HeaderEdit>,
+) -> Result<(), String> {
+    use ::http::{HeaderName, HeaderValue};
+    use types::HeaderEdit;
+    let name = |n: &str| {
+        HeaderName::from_bytes(n.as_bytes())
+            .map_err(|_| format!("a header name that is not valid HTTP: {n:?}"))
+    };
+    let value = |n: &str, v: &str| {
+        HeaderValue::from_str(v)
+            .map_err(|_| format!("a value of header {n:?} that is not valid HTTP: {v:?}"))
+    };
+    for edit in edits {
+        match edit {
+            HeaderEdit::Clear => map.clear(),
+            HeaderEdit::Set((n, v)) => {
+                let v = value(&n, &v)?;
+                map.insert(name(&n)?, v);
+            }
+            HeaderEdit::Append((n, v)) => {
+                let v = value(&n, &v)?;
+                map.append(name(&n)?, v);
+            }
+            HeaderEdit::Remove(n) => {
+                map.remove(name(&n)?);
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Io {
@@ -170,6 +223,14 @@ impl http::Host for CallState {
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         self.services.log(level, self.io.route.as_deref(), &message);
         Ok(())
+    }
+
+    fn request_headers(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+        Ok(header_pairs(&self.io.request_headers))
+    }
+
+    fn response_headers(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+        Ok(header_pairs(&self.io.response_headers))
     }
 
     async fn request_body(&mut self) -> Result<Vec<u8>, HostError> {

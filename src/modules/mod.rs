@@ -18,7 +18,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 pub use cache::Cache;
-pub use host::{CallState, Io, LocalServices, Services};
+pub use host::{CallState, Io, LocalServices, Services, apply_edits, header_pairs};
 
 wasmtime::component::bindgen!({
     path: "wit",
@@ -36,7 +36,8 @@ wasmtime::component::bindgen!({
 pub use dgate::module::documents::Document;
 pub use dgate::module::http::{FetchRequest, FetchResponse};
 pub use dgate::module::types::{
-    Context, Hook, HookError, HostError, LogLevel, Request, Response, UpstreamError,
+    Context, HeaderEdit, Hook, HookError, HostError, LogLevel, Request, RequestChanges,
+    ResponseChanges, UpstreamError,
 };
 
 /// How often the epoch advances: the resolution of the wall-time limit.
@@ -423,63 +424,102 @@ impl Instance {
         .await
     }
 
+    /// requestModifier: the request as the hook left it; its header edits are applied to
+    /// `io.request_headers`.
     pub async fn request_modifier(
         &mut self,
         ctx: &Context,
         req: &Request,
         io: Io,
     ) -> (Result<Request, CallError>, Io) {
-        self.call(io.for_hook(Hook::RequestModifier), async |b, s| {
-            b.dgate_module_hooks()
-                .call_request_modifier(s, ctx, req)
-                .await
-        })
-        .await
+        let (r, mut io) = self
+            .call(io.for_hook(Hook::RequestModifier), async |b, s| {
+                b.dgate_module_hooks()
+                    .call_request_modifier(s, ctx, req)
+                    .await
+            })
+            .await;
+        let r = r.and_then(|changes| {
+            apply_edits(&mut io.request_headers, changes.headers)
+                .map_err(|e| CallError::InvalidResult(format!("requestModifier set {e}")))?;
+            Ok(Request {
+                method: changes.method.unwrap_or_else(|| req.method.clone()),
+                uri: changes.uri.unwrap_or_else(|| req.uri.clone()),
+                ..req.clone()
+            })
+        });
+        (r, io)
     }
 
+    /// responseModifier on the upstream's `status` and `io.response_headers`: the status the
+    /// hook set; its header edits are applied to `io.response_headers`.
     pub async fn response_modifier(
         &mut self,
         ctx: &Context,
         req: &Request,
-        res: &Response,
+        status: u16,
         io: Io,
-    ) -> (Result<Response, CallError>, Io) {
-        self.call(io.for_hook(Hook::ResponseModifier), async |b, s| {
-            b.dgate_module_hooks()
-                .call_response_modifier(s, ctx, req, res)
-                .await
-        })
-        .await
+    ) -> (Result<u16, CallError>, Io) {
+        let (r, io) = self
+            .call(io.for_hook(Hook::ResponseModifier), async |b, s| {
+                b.dgate_module_hooks()
+                    .call_response_modifier(s, ctx, req, status)
+                    .await
+            })
+            .await;
+        respond(Hook::ResponseModifier, r, io)
     }
 
+    /// errorHandler: the status of its answer; its headers are in `io.response_headers`.
     pub async fn error_handler(
         &mut self,
         ctx: &Context,
         req: &Request,
         error: &UpstreamError,
-        io: Io,
-    ) -> (Result<Response, CallError>, Io) {
-        self.call(io.for_hook(Hook::ErrorHandler), async |b, s| {
-            b.dgate_module_hooks()
-                .call_error_handler(s, ctx, req, error)
-                .await
-        })
-        .await
+        mut io: Io,
+    ) -> (Result<u16, CallError>, Io) {
+        io.response_headers.clear();
+        let (r, io) = self
+            .call(io.for_hook(Hook::ErrorHandler), async |b, s| {
+                b.dgate_module_hooks()
+                    .call_error_handler(s, ctx, req, error)
+                    .await
+            })
+            .await;
+        respond(Hook::ErrorHandler, r, io)
     }
 
+    /// requestHandler: the status of its answer; its headers are in `io.response_headers`.
     pub async fn request_handler(
         &mut self,
         ctx: &Context,
         req: &Request,
-        io: Io,
-    ) -> (Result<Response, CallError>, Io) {
-        self.call(io.for_hook(Hook::RequestHandler), async |b, s| {
-            b.dgate_module_hooks()
-                .call_request_handler(s, ctx, req)
-                .await
-        })
-        .await
+        mut io: Io,
+    ) -> (Result<u16, CallError>, Io) {
+        io.response_headers.clear();
+        let (r, io) = self
+            .call(io.for_hook(Hook::RequestHandler), async |b, s| {
+                b.dgate_module_hooks()
+                    .call_request_handler(s, ctx, req)
+                    .await
+            })
+            .await;
+        respond(Hook::RequestHandler, r, io)
     }
+}
+
+/// A response hook's outcome: its status, with its header edits applied to the response's.
+fn respond(
+    hook: Hook,
+    r: Result<ResponseChanges, CallError>,
+    mut io: Io,
+) -> (Result<u16, CallError>, Io) {
+    let r = r.and_then(|changes| {
+        apply_edits(&mut io.response_headers, changes.headers)
+            .map_err(|e| CallError::InvalidResult(format!("{} set {e}", hook.js_name())))?;
+        Ok(changes.status)
+    });
+    (r, io)
 }
 
 impl Hook {

@@ -163,7 +163,6 @@ impl Proxy {
                 .path_and_query()
                 .map_or("/", |pq| pq.as_str())
                 .to_string(),
-            headers: pairs(&parts.headers),
             remote_address: ctx.conn.peer.ip().to_string(),
             host: ctx.host.clone(),
             proto: if ctx.conn.tls { "https" } else { "http" }.to_string(),
@@ -176,11 +175,19 @@ impl Proxy {
             path_params: ctx.params.clone(),
         };
         let defined = &loaded.module.defined;
-        // The body stays on the connection unless a hook reads it.
+        // An errorHandler sees the request as the client sent it.
+        let original_headers = if defined.contains(&Hook::ErrorHandler) {
+            parts.headers.clone()
+        } else {
+            HeaderMap::new()
+        };
+        // The body stays on the connection unless a hook reads it; the headers cross into the
+        // sandbox only if a hook reads them.
         let io = Io {
             request_source: Some(Box::new(Pending(body))),
             body_limit: hooks.max_body(),
             route: Some(target.label.clone()),
+            request_headers: std::mem::take(&mut parts.headers),
             ..Io::default()
         };
         match target.upstream.clone() {
@@ -189,7 +196,7 @@ impl Proxy {
                     on_instance(&loaded, async |i| i.request_handler(&wctx, &wreq, io).await)
                         .await?;
                 match r {
-                    Ok(res) => module_response(res, io.response_body),
+                    Ok(status) => module_response(status, io),
                     Err(e) => Err(module_failed(&target, e)),
                 }
             }
@@ -226,13 +233,14 @@ impl Proxy {
                         let (r, io) = on_instance(&loaded, async |i| {
                             let io = Io {
                                 route: Some(target.label.clone()),
+                                request_headers: original_headers,
                                 ..Io::default()
                             };
                             i.error_handler(&wctx, &wreq, &error, io).await
                         })
                         .await?;
                         match r {
-                            Ok(res) => module_response(res, io.response_body),
+                            Ok(status) => module_response(status, io),
                             Err(he) => {
                                 tracing::warn!(route = %target.name, error = %he, "errorHandler failed");
                                 Err(e)
@@ -245,7 +253,8 @@ impl Proxy {
         }
     }
 
-    /// requestModifier, fetchUpstream, the upstream call and responseModifier.
+    /// requestModifier, fetchUpstream, the upstream call and responseModifier. The request's
+    /// headers come in `io.request_headers`.
     #[allow(clippy::too_many_arguments)]
     async fn forward_with_modules(
         &self,
@@ -267,13 +276,14 @@ impl Proxy {
                 on_instance(loaded, async |i| i.request_modifier(wctx, &wreq, io).await).await?;
             io = io2;
             wreq = r.map_err(|e| module_failed(target, e))?;
-            parts.method = http::Method::from_bytes(wreq.method.as_bytes()).map_err(|_| {
-                ProxyError::new(
-                    ErrorKind::ModuleFailed,
-                    format!("requestModifier set a bad method {:?}", wreq.method),
-                )
-            })?;
-            parts.headers = header_map(&wreq.headers)?;
+            if wreq.method != parts.method.as_str() {
+                parts.method = http::Method::from_bytes(wreq.method.as_bytes()).map_err(|_| {
+                    ProxyError::new(
+                        ErrorKind::ModuleFailed,
+                        format!("requestModifier set a bad method {:?}", wreq.method),
+                    )
+                })?;
+            }
             if wreq.uri != original_uri {
                 parts.uri = wreq.uri.parse().map_err(|_| {
                     ProxyError::new(
@@ -284,15 +294,16 @@ impl Proxy {
                 path = parts.uri.path().to_string();
             }
         }
+        parts.headers = std::mem::take(&mut io.request_headers);
         if defined.contains(&Hook::FetchUpstream) {
-            let (r, _) = on_instance(loaded, async |i| {
-                let io = Io {
-                    route: Some(target.label.clone()),
-                    ..Io::default()
-                };
-                i.fetch_upstream(wctx, &wreq, io).await
-            })
-            .await?;
+            let fio = Io {
+                route: Some(target.label.clone()),
+                request_headers: std::mem::take(&mut parts.headers),
+                ..Io::default()
+            };
+            let (r, fio) =
+                on_instance(loaded, async |i| i.fetch_upstream(wctx, &wreq, fio).await).await?;
+            parts.headers = fio.request_headers;
             let url = r.map_err(|e| module_failed(target, e))?;
             upstream = Arc::new(upstream.with_url(&url).ok_or_else(|| {
                 ProxyError::new(
@@ -301,6 +312,12 @@ impl Proxy {
                 )
             })?);
         }
+        // responseModifier may read the request's headers, as they went upstream.
+        let sent_headers = if defined.contains(&Hook::ResponseModifier) {
+            parts.headers.clone()
+        } else {
+            HeaderMap::new()
+        };
         // Unread and unchanged, the client's body streams to the upstream as it came.
         let unread = match io.request_source.take() {
             Some(src) if !io.request_body_set => src.into_any().downcast::<Incoming>().ok(),
@@ -325,34 +342,33 @@ impl Proxy {
         if !defined.contains(&Hook::ResponseModifier) {
             return Ok(Response::from_parts(rparts, Either::Left(rbody)));
         }
-        let wres = WitResponse {
-            status: rparts.status.as_u16(),
-            headers: pairs(&rparts.headers),
-        };
         // Read only if the hook asks for it.
         let io = Io {
             response_source: Some(Box::new(Pending(rbody))),
             body_limit: max_body,
             route: Some(target.label.clone()),
+            request_headers: sent_headers,
+            response_headers: std::mem::take(&mut rparts.headers),
             ..Io::default()
         };
+        let status = rparts.status.as_u16();
         let (r, mut io) = on_instance(loaded, async |i| {
-            i.response_modifier(wctx, &wreq, &wres, io).await
+            i.response_modifier(wctx, &wreq, status, io).await
         })
         .await?;
-        let res = r.map_err(|e| module_failed(target, e))?;
+        let status = r.map_err(|e| module_failed(target, e))?;
         if !io.response_body_set
             && let Some(src) = io.response_source.take()
             && let Ok(stream) = src.into_any().downcast::<super::pool::UpstreamBody>()
         {
             // Body untouched: it streams from the upstream, under the hook's status and headers.
-            let (status, headers) = module_head(&res)?;
+            let (status, headers) = module_head(status, std::mem::take(&mut io.response_headers))?;
             let mut out = Response::new(Either::Left(*stream));
             *out.status_mut() = status;
             *out.headers_mut() = headers;
             return Ok(out);
         }
-        module_response_with(res, bytes::Bytes::from(io.response_body))
+        module_response(status, io)
     }
 
     /// Refuses hosts outside `allowed_domains` and redirects to TLS when asked to.
@@ -524,39 +540,8 @@ async fn on_instance<T>(
 }
 
 use crate::modules::{
-    CallError, Context as WitContext, Hook, Io, Request as WitRequest, Response as WitResponse,
-    UpstreamError,
+    CallError, Context as WitContext, Hook, Io, Request as WitRequest, UpstreamError,
 };
-
-/// Headers as the module world has them: lower-case names, values as text.
-fn pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
-}
-
-fn header_map(pairs: &[(String, String)]) -> Result<HeaderMap, ProxyError> {
-    let mut map = HeaderMap::with_capacity(pairs.len());
-    for (k, v) in pairs {
-        let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(v),
-        ) else {
-            return Err(ProxyError::new(
-                ErrorKind::ModuleFailed,
-                format!("a module set a header that is not valid HTTP: {k:?}"),
-            ));
-        };
-        map.append(k, v);
-    }
-    Ok(map)
-}
 
 fn module_failed(target: &RouteTarget, e: CallError) -> ProxyError {
     let module = target.modules.first().map_or("", |m| m.name.as_str());
@@ -565,35 +550,28 @@ fn module_failed(target: &RouteTarget, e: CallError) -> ProxyError {
     ProxyError::new(ErrorKind::ModuleFailed, format!("module {module:?}: {e}"))
 }
 
-/// A response a hook made, with `body`.
-fn module_response(res: WitResponse, body: Vec<u8>) -> Result<Response<RespBody>, ProxyError> {
-    module_response_with(res, bytes::Bytes::from(body))
-}
-
-/// The status and headers a hook answered, checked, without hop-by-hop headers.
-fn module_head(res: &WitResponse) -> Result<(StatusCode, HeaderMap), ProxyError> {
-    let status = StatusCode::from_u16(res.status).map_err(|_| {
-        ProxyError::new(
-            ErrorKind::ModuleFailed,
-            format!("a module answered status {}", res.status),
-        )
-    })?;
-    let mut headers = header_map(&res.headers)?;
-    strip_hop_by_hop(&mut headers);
-    Ok((status, headers))
-}
-
-fn module_response_with(
-    res: WitResponse,
-    body: bytes::Bytes,
-) -> Result<Response<RespBody>, ProxyError> {
-    let (status, mut headers) = module_head(&res)?;
+/// A response a hook made: its status, and its headers and body from `io`.
+fn module_response(status: u16, mut io: Io) -> Result<Response<RespBody>, ProxyError> {
+    let body = bytes::Bytes::from(std::mem::take(&mut io.response_body));
+    let (status, mut headers) = module_head(status, std::mem::take(&mut io.response_headers))?;
     headers.remove(header::CONTENT_LENGTH);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     let mut out = Response::new(full(body));
     *out.status_mut() = status;
     *out.headers_mut() = headers;
     Ok(out)
+}
+
+/// The status a hook answered, checked, and its headers without hop-by-hop ones.
+fn module_head(status: u16, mut headers: HeaderMap) -> Result<(StatusCode, HeaderMap), ProxyError> {
+    let status = StatusCode::from_u16(status).map_err(|_| {
+        ProxyError::new(
+            ErrorKind::ModuleFailed,
+            format!("a module answered status {status}"),
+        )
+    })?;
+    strip_hop_by_hop(&mut headers);
+    Ok((status, headers))
 }
 
 /// A body on the proxy path that a hook may or may not read.

@@ -331,15 +331,33 @@ export function requestModifier(ctx) {
   if (mode === "throw") { throw new Error("boom"); }
   if (mode === "never") { return new Promise(() => {}); }
   if (mode === "async") { return Promise.resolve().then(() => ctx.request().headers.set("late", "yes")); }
+  if (mode === "edit") {
+    const h = ctx.request().headers;
+    h.append("x-a", "1");
+    h.append("X-A", "2");
+    h.delete("x-mode");
+    h.set("x-b", h.get("x-a"));
+    return;
+  }
+  if (mode === "replace") { ctx.request().headers = { only: "this" }; return; }
+  if (mode === "keep") { globalThis.kept = ctx; return; }
+  if (mode === "stale") { return globalThis.kept.request().path; }
   ctx.request().headers.set("ok", "yes");
 }
 "#;
 
-fn request(mode: &str) -> Request {
+/// The call's I/O with the request header `x-mode: mode`.
+fn io(mode: &str) -> Io {
+    let mut io = Io::default();
+    io.request_headers.insert("x-mode", mode.parse().unwrap());
+    io.request_headers.insert("x-keep", "k".parse().unwrap());
+    io
+}
+
+fn request() -> Request {
     Request {
         method: "GET".into(),
         uri: "/".into(),
-        headers: vec![("x-mode".into(), mode.into())],
         remote_address: "127.0.0.1".into(),
         host: "localhost".into(),
         proto: "http".into(),
@@ -375,22 +393,55 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
     };
     let ctx = context();
     let mut instance = module.instantiate(services.clone(), limits).await.unwrap();
-    let (ok, _) = instance
-        .request_modifier(&ctx, &request("ok"), Io::default())
+    let (ok, out) = instance.request_modifier(&ctx, &request(), io("ok")).await;
+    ok.unwrap();
+    assert_eq!(out.request_headers["ok"], "yes");
+    let (late, out) = instance
+        .request_modifier(&ctx, &request(), io("async"))
         .await;
-    assert!(ok.unwrap().headers.contains(&("ok".into(), "yes".into())));
-    let (late, _) = instance
-        .request_modifier(&ctx, &request("async"), Io::default())
+    late.unwrap();
+    assert_eq!(out.request_headers["late"], "yes");
+
+    // Header edits reach the host in order, whether or not the hook read the headers first.
+    let (r, out) = instance
+        .request_modifier(&ctx, &request(), io("edit"))
         .await;
-    assert!(
-        late.unwrap()
-            .headers
-            .contains(&("late".into(), "yes".into()))
-    );
+    r.unwrap();
+    let h = &out.request_headers;
+    let all = |n: &str| {
+        h.get_all(n)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(all("x-a"), ["1", "2"]);
+    assert_eq!(all("x-b"), ["1, 2"]);
+    assert!(h.get("x-mode").is_none());
+    assert_eq!(h["x-keep"], "k");
+    let (r, out) = instance
+        .request_modifier(&ctx, &request(), io("replace"))
+        .await;
+    r.unwrap();
+    assert_eq!(out.request_headers.len(), 1);
+    assert_eq!(out.request_headers["only"], "this");
+    // A context kept past its call cannot read the next call's request.
+    let (r, _) = instance
+        .request_modifier(&ctx, &request(), io("keep"))
+        .await;
+    r.unwrap();
+    let (r, _) = instance
+        .request_modifier(&ctx, &request(), io("stale"))
+        .await;
+    match r {
+        Err(CallError::Thrown { message, .. }) => {
+            assert!(message.contains("has finished"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
 
     // A throw fails the call; the instance stays usable.
     let (r, _) = instance
-        .request_modifier(&ctx, &request("throw"), Io::default())
+        .request_modifier(&ctx, &request(), io("throw"))
         .await;
     match r {
         Err(CallError::Thrown { message, stack }) => {
@@ -405,7 +456,7 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
     }
     assert!(instance.reusable());
     let (r, _) = instance
-        .request_modifier(&ctx, &request("never"), Io::default())
+        .request_modifier(&ctx, &request(), io("never"))
         .await;
     assert!(matches!(r, Err(CallError::Unsettled)), "{r:?}");
 
@@ -419,9 +470,7 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
         ("grow", |e| matches!(e, CallError::OutOfMemory(_))),
     ] {
         let started = std::time::Instant::now();
-        let (r, _) = instance
-            .request_modifier(&ctx, &request(mode), Io::default())
-            .await;
+        let (r, _) = instance.request_modifier(&ctx, &request(), io(mode)).await;
         let e = r.expect_err(mode);
         assert!(check(&e), "{mode}: {e:?}");
         assert!(
@@ -431,9 +480,7 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
         );
         assert!(!instance.reusable(), "{mode}");
         instance = module.instantiate(services.clone(), limits).await.unwrap();
-        let (ok, _) = instance
-            .request_modifier(&ctx, &request("ok"), Io::default())
-            .await;
+        let (ok, _) = instance.request_modifier(&ctx, &request(), io("ok")).await;
         assert!(ok.is_ok(), "after {mode}");
     }
 
@@ -445,7 +492,7 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
     };
     let mut instance = module.instantiate(services.clone(), tight).await.unwrap();
     let (r, _) = instance
-        .request_modifier(&ctx, &request("loop"), Io::default())
+        .request_modifier(&ctx, &request(), io("loop"))
         .await;
     assert!(matches!(r, Err(CallError::OutOfFuel(5_000_000))), "{r:?}");
 

@@ -15,12 +15,32 @@
     return encoder.encode(JSON.stringify(body));
   };
 
-  // Header lists, kept flat as [name, value, name, value, ...] with lower-case names (the form
-  // the host passes them in, so a hook that sets one header copies nothing); a name may repeat.
+  // Header lists, kept flat as [name, value, name, value, ...] with lower-case names; a name may
+  // repeat. The headers of the call in flight are loaded from the host only when a hook reads
+  // them: until then set/append/delete are only recorded, and the host gets the edits, flat as
+  // [code, name, value, ...] (0 clear, 1 set, 2 append, 3 delete).
+  const removeName = (f, n) => {
+    let j = 0;
+    for (let i = 0; i < f.length; i += 2) {
+      if (f[i] !== n) {
+        f[j++] = f[i];
+        f[j++] = f[i + 1];
+      }
+    }
+    f.length = j;
+  };
+  const applyEdit = (f, code, n, v) => {
+    if (code === 0) f.length = 0;
+    else if (code === 1) { removeName(f, n); f.push(n, v); }
+    else if (code === 2) f.push(n, v);
+    else removeName(f, n);
+  };
+
   class Headers {
     constructor(init) {
       this._f = [];
-      if (init instanceof Headers) this._f = init._f.slice();
+      this._ops = null;
+      if (init instanceof Headers) this._f = init._list().slice();
       else if (Array.isArray(init)) for (const [k, v] of init) this.append(k, v);
       else if (init && typeof init === "object") for (const k of Object.keys(init)) this.append(k, init[k]);
     }
@@ -28,56 +48,86 @@
     static _adopt(flat) {
       const h = Object.create(Headers.prototype);
       h._f = flat;
+      h._ops = null;
       return h;
+    }
+    // Headers whose changes go back to the host as edits: of the call `seq`'s request (which 0)
+    // or upstream response (1), loaded on first read, or of an empty list (which -1).
+    static _tracked(seq, which) {
+      const h = Object.create(Headers.prototype);
+      h._f = which < 0 ? [] : undefined;
+      h._ops = [];
+      h._seq = seq;
+      h._which = which;
+      return h;
+    }
+    _list() {
+      if (this._f === undefined) {
+        const f = N.headers(this._seq, this._which);
+        const ops = this._ops;
+        for (let i = 0; i < ops.length; i += 3) applyEdit(f, ops[i], ops[i + 1], ops[i + 2]);
+        this._f = f;
+      }
+      return this._f;
+    }
+    _edit(code, n, v) {
+      if (this._ops !== null) this._ops.push(code, n, v);
+      if (this._f !== undefined) applyEdit(this._f, code, n, v);
+      return this;
+    }
+    // Replaces the whole list (tracked headers record it as clear + appends).
+    _replace(list) {
+      if (this._ops !== null) {
+        const ops = [0, "", ""];
+        for (let i = 0; i < list.length; i += 2) ops.push(2, list[i], list[i + 1]);
+        this._ops = ops;
+      }
+      this._f = list;
+    }
+    // The edits that turn the starting list into this one.
+    _edits() {
+      if (this._ops !== null) return this._ops;
+      const f = this._list();
+      const ops = [0, "", ""];
+      for (let i = 0; i < f.length; i += 2) ops.push(2, f[i], f[i + 1]);
+      return ops;
     }
     get(name) {
       const n = String(name).toLowerCase();
-      const f = this._f;
+      const f = this._list();
       let out = null;
       for (let i = 0; i < f.length; i += 2) if (f[i] === n) out = out === null ? f[i + 1] : out + ", " + f[i + 1];
       return out;
     }
     getAll(name) {
       const n = String(name).toLowerCase();
-      const f = this._f;
+      const f = this._list();
       const out = [];
       for (let i = 0; i < f.length; i += 2) if (f[i] === n) out.push(f[i + 1]);
       return out;
     }
     has(name) {
       const n = String(name).toLowerCase();
-      const f = this._f;
+      const f = this._list();
       for (let i = 0; i < f.length; i += 2) if (f[i] === n) return true;
       return false;
     }
     set(name, value) {
-      this.delete(name);
-      this._f.push(String(name).toLowerCase(), String(value));
-      return this;
+      return this._edit(1, String(name).toLowerCase(), String(value));
     }
     append(name, value) {
-      this._f.push(String(name).toLowerCase(), String(value));
-      return this;
+      return this._edit(2, String(name).toLowerCase(), String(value));
     }
     add(name, value) {
       return this.append(name, value);
     }
     delete(name) {
-      const n = String(name).toLowerCase();
-      const f = this._f;
-      let j = 0;
-      for (let i = 0; i < f.length; i += 2) {
-        if (f[i] !== n) {
-          f[j++] = f[i];
-          f[j++] = f[i + 1];
-        }
-      }
-      f.length = j;
-      return this;
+      return this._edit(3, String(name).toLowerCase(), "");
     }
     _pairs() {
+      const f = this._list();
       const out = [];
-      for (let i = 0; i < this._f.length; i += 2) out.push([this._f[i], this._f[i + 1]]);
+      for (let i = 0; i < f.length; i += 2) out.push([f[i], f[i + 1]]);
       return out;
     }
     forEach(fn, self) {
@@ -280,26 +330,27 @@
 
   // --- hook contexts --------------------------------------------------------------------------
 
-  // Hook contexts are built lazily: a hook that only sets one header never parses the query,
-  // and what a hook did not touch is not copied back to the host.
+  // Hook contexts are built lazily: each field of the call is fetched from the host side
+  // (`N.field(seq, i)`) when a hook first reads it, and only what a hook changed goes back.
+  // Field numbers: 0 namespace, 1 route, 2 service, 3 service URLs, 4 path parameters (flat),
+  // 5 method, 6 uri, 7 remote address, 8 host, 9 proto, 10 the error's message.
 
   // The client request. In requestModifier, method, path, query and headers may be changed,
   // and writeBody/writeJson replace the body sent upstream.
   class ModuleRequest {
-    // `a`: [method, uri, headers, remoteAddress, host, proto] as the host sent them.
-    constructor(a) {
-      this.method = a[0];
-      this._a = a;
-      this._path = undefined;
-      this._rawQuery = undefined;
-      this._origPath = undefined;
-      this._query = undefined;
-      this._queryDirty = false;
-      this._headers = undefined;
-      this._body = undefined;
+    constructor(seq) {
+      this._seq = seq;
+    }
+    get method() {
+      if (this._m === undefined) this._m = N.field(this._seq, 5);
+      return this._m;
+    }
+    set method(v) {
+      this._m = v;
+      this._mset = true;
     }
     _split() {
-      const uri = this._a[1];
+      const uri = N.field(this._seq, 6);
       const q = uri.indexOf("?");
       this._path = q < 0 ? uri : uri.slice(0, q);
       this._rawQuery = q < 0 ? "" : uri.slice(q + 1);
@@ -322,25 +373,26 @@
       return this._query;
     }
     set query(v) {
+      if (this._path === undefined) this._split();
       this._query = v instanceof URLSearchParams ? v : new URLSearchParams(v);
       this._queryDirty = true;
     }
     get headers() {
-      if (this._headers === undefined) this._headers = Headers._adopt(this._a[2]);
-      return this._headers;
+      if (this._h === undefined) this._h = Headers._tracked(this._seq, 0);
+      return this._h;
     }
     set headers(v) {
-      this._headers = v instanceof Headers ? v : new Headers(v);
+      this.headers._replace((v instanceof Headers ? v : new Headers(v))._list().slice());
     }
-    get host() { return this._a[4]; }
-    get remoteAddress() { return this._a[3]; }
-    get protocol() { return this._a[5]; }
+    get host() { return N.field(this._seq, 8); }
+    get remoteAddress() { return N.field(this._seq, 7); }
+    get protocol() { return N.field(this._seq, 9); }
     get uri() {
       const path = this.path;
       const q = this._queryDirty ? this._query.toString() : this._rawQuery;
       return path + (q ? "?" + q : "");
     }
-    get url() { return this._a[5] + "://" + this._a[4] + this.uri; }
+    get url() { return this.protocol + "://" + this.host + this.uri; }
     readBody() {
       if (this._body === undefined) this._body = N.requestBody();
       return this._body;
@@ -356,32 +408,28 @@
       this.headers.set("content-type", "application/json");
       return this.writeBody(JSON.stringify(value));
     }
-    // What changed, for the host: only the fields a hook touched.
+    // What changed, for the host: [invalid, method, uri, header edits], only what a hook touched.
     _outcome() {
-      const out = {};
-      if (this.method !== this._a[0]) out.method = String(this.method).toUpperCase();
-      if (this._queryDirty || (this._path !== undefined && this._path !== this._origPath)) out.uri = this.uri;
-      if (this._headers !== undefined) out.headers = this._headers._f;
-      return out;
+      const method = this._mset ? String(this._m).toUpperCase() : undefined;
+      const uri = this._queryDirty || (this._path !== undefined && this._path !== this._origPath) ? this.uri : undefined;
+      return [undefined, method, uri, this._h === undefined ? undefined : this._h._edits()];
     }
   }
 
   // The upstream's response, in responseModifier.
   class UpstreamResponse {
-    constructor(status, headers) {
+    constructor(seq, status) {
+      this._seq = seq;
       this.statusCode = status;
-      this._rawHeaders = headers;
-      this._headers = undefined;
-      this._body = undefined;
     }
     get status() { return this.statusCode; }
     set status(v) { this.statusCode = v; }
     get headers() {
-      if (this._headers === undefined) this._headers = Headers._adopt(this._rawHeaders);
-      return this._headers;
+      if (this._h === undefined) this._h = Headers._tracked(this._seq, 1);
+      return this._h;
     }
     set headers(v) {
-      this._headers = v instanceof Headers ? v : new Headers(v);
+      this.headers._replace((v instanceof Headers ? v : new Headers(v))._list().slice());
     }
     readBody() {
       if (this._body === undefined) this._body = N.responseBody();
@@ -403,9 +451,9 @@
 
   // The response a requestHandler or errorHandler sends.
   class ModuleResponse {
-    constructor() {
+    constructor(seq) {
       this.statusCode = 200;
-      this.headers = new Headers();
+      this.headers = Headers._tracked(seq, -1);
       this.sent = false;
     }
     status(code) {
@@ -450,41 +498,32 @@
   }
 
   class ModuleContext {
-    constructor(namespace, route, service, serviceUrls, params, req, up, res) {
-      this._namespace = namespace;
-      this._route = route;
-      this._service = service;
-      this._serviceUrls = serviceUrls;
-      this._params = params;
-      this._reqArgs = req;
-      this._req = undefined;
+    constructor(seq, up, res) {
+      this._seq = seq;
       this._up = up;
       this._res = res;
     }
     request() {
-      if (this._req === undefined) {
-        this._req = new ModuleRequest(this._reqArgs);
-      }
+      if (this._req === undefined) this._req = new ModuleRequest(this._seq);
       return this._req;
     }
     upstream() { return this._up; }
     response() { return this._res; }
-    namespace() { return { name: this._namespace }; }
-    route() { return { name: this._route, namespace: this._namespace }; }
+    namespace() { return { name: N.field(this._seq, 0) }; }
+    route() { return { name: N.field(this._seq, 1), namespace: N.field(this._seq, 0) }; }
     service() {
-      return this._service === undefined || this._service === null
-        ? undefined
-        : { name: this._service, urls: this._serviceUrls.slice() };
+      const name = N.field(this._seq, 2);
+      return name === undefined ? undefined : { name, urls: N.field(this._seq, 3) };
     }
     // Parameters come flat: [name, value, name, value, ...].
     pathParam(name) {
-      const p = this._params;
+      const p = N.field(this._seq, 4);
       for (let i = 0; i < p.length; i += 2) if (p[i] === name) return p[i + 1];
       return null;
     }
     pathParams() {
       const o = {};
-      const p = this._params;
+      const p = N.field(this._seq, 4);
       for (let i = 0; i < p.length; i += 2) o[p[i]] = p[i + 1];
       return o;
     }
@@ -492,48 +531,53 @@
   }
 
   const validStatus = (s) => Number.isInteger(s) && s >= 100 && s <= 599;
+  const UNCHANGED = [undefined, undefined, undefined, undefined];
 
+  // The outcome the runtime reads: an array whose first element says why the result is unusable.
   function finish(hook, ctx, value) {
     switch (hook) {
-      case "fetchUpstream": {
+      case 0: {
         const url = value instanceof URL ? value.href : value;
-        if (typeof url !== "string" || !url) return { invalid: "fetchUpstream must return a URL string" };
-        return { url };
+        if (typeof url !== "string" || !url) return ["fetchUpstream must return a URL string"];
+        return [undefined, url];
       }
-      case "requestModifier":
-        return ctx._req === undefined ? {} : ctx._req._outcome();
-      case "responseModifier": {
+      case 1:
+        return ctx._req === undefined ? UNCHANGED : ctx._req._outcome();
+      case 2: {
         const up = ctx._up;
-        if (!validStatus(up.statusCode)) return { invalid: "status " + up.statusCode + " is not an HTTP status" };
-        return up._headers === undefined ? { status: up.statusCode } : { status: up.statusCode, headers: up._headers._f };
+        if (!validStatus(up.statusCode)) return ["status " + up.statusCode + " is not an HTTP status"];
+        return [undefined, up.statusCode, up._h === undefined ? undefined : up._h._edits()];
       }
       default: {
         const res = ctx._res;
-        if (!validStatus(res.statusCode)) return { invalid: "status " + res.statusCode + " is not an HTTP status" };
-        return { status: res.statusCode, headers: res.headers._f };
+        if (!validStatus(res.statusCode)) return ["status " + res.statusCode + " is not an HTTP status"];
+        if (!(res.headers instanceof Headers)) res.headers = new Headers(res.headers);
+        return [undefined, res.statusCode, res.headers._edits()];
       }
     }
   }
 
-  // Called by the runtime for each hook call, with the records' fields as arguments (no objects
-  // to build on the host side); returns the outcome (or a promise of it).
-  globalThis.__dgate_run = function run(
-    hook, namespace, route, service, serviceUrls, params,
-    method, uri, headers, remoteAddress, host, proto,
-    resStatus, resHeaders, errStatus, errMessage,
-  ) {
+  // Called by the runtime for each hook call: the hook's number (0 fetchUpstream,
+  // 1 requestModifier, 2 responseModifier, 3 errorHandler, 4 requestHandler), the call's
+  // sequence number and the upstream's (or the error's) status. Returns the outcome, or a
+  // promise of it.
+  globalThis.__dgate_run = function run(hook, seq, status) {
     const fn = globalThis.__dgate_hooks[hook];
-    const up = hook === "responseModifier" ? new UpstreamResponse(resStatus, resHeaders) : undefined;
-    const res = hook === "requestHandler" || hook === "errorHandler" ? new ModuleResponse() : undefined;
-    const req = [method, uri, headers, remoteAddress, host, proto];
-    const ctx = new ModuleContext(namespace, route, service, serviceUrls, params, req, up, res);
     let result;
-    if (hook === "responseModifier") result = fn(ctx, up);
-    else if (hook === "errorHandler") {
-      const error = new Error(errMessage);
-      error.status = errStatus;
+    let ctx;
+    if (hook === 2) {
+      const up = new UpstreamResponse(seq, status);
+      ctx = new ModuleContext(seq, up, undefined);
+      result = fn(ctx, up);
+    } else if (hook === 3) {
+      ctx = new ModuleContext(seq, undefined, new ModuleResponse(seq));
+      const error = new Error(N.field(seq, 10));
+      error.status = status;
       result = fn(ctx, error);
-    } else result = fn(ctx);
+    } else {
+      ctx = new ModuleContext(seq, undefined, hook === 4 ? new ModuleResponse(seq) : undefined);
+      result = fn(ctx);
+    }
     if (result && typeof result.then === "function") return result.then((v) => finish(hook, ctx, v));
     return finish(hook, ctx, result);
   };

@@ -10,7 +10,7 @@ mod natives;
 
 use std::io::Read;
 
-use javy::quickjs::{Array, Ctx, Function, Object, Value};
+use javy::quickjs::{Array, Ctx, Function, Value};
 use javy::{Config, Runtime};
 
 wit_bindgen::generate!({
@@ -19,7 +19,8 @@ wit_bindgen::generate!({
 });
 
 use dgate::module::types::{
-    Context, Hook, HookError, Request, Response, ThrownError, UpstreamError,
+    Context, HeaderEdit, Hook, HookError, Request, RequestChanges, ResponseChanges, ThrownError,
+    UpstreamError,
 };
 use exports::dgate::module::hooks::Guest;
 
@@ -112,7 +113,7 @@ fn init(name: &str, source: &str) -> Result<State, String> {
         // Top-level await: settle it now (a fetch here would trap: no host calls under wizer).
         promise.finish::<()>().map_err(|e| describe(&cx, e, name))?;
         let namespace = module.namespace().map_err(|e| describe(&cx, e, name))?;
-        let hooks = Object::new(cx.clone()).map_err(|e| describe(&cx, e, name))?;
+        let hooks = Array::new(cx.clone()).map_err(|e| describe(&cx, e, name))?;
         let mut defined = Vec::new();
         for (hook, js_name) in HOOKS {
             let value: Value = namespace.get(js_name).map_err(|e| describe(&cx, e, name))?;
@@ -123,7 +124,7 @@ fn init(name: &str, source: &str) -> Result<State, String> {
                 return Err(format!("export {js_name} must be a function"));
             }
             hooks
-                .set(js_name, value)
+                .set(hook_index(hook) as usize, value)
                 .map_err(|e| describe(&cx, e, name))?;
             defined.push(hook);
         }
@@ -215,7 +216,7 @@ fn user_frames(stack: &str) -> String {
 }
 
 /// Pairs as one flat JS array: `[name, value, name, value, ...]`.
-fn pairs_to_js<'js>(
+pub(crate) fn pairs_to_js<'js>(
     cx: &Ctx<'js>,
     pairs: &[(String, String)],
 ) -> javy::quickjs::Result<Array<'js>> {
@@ -228,7 +229,7 @@ fn pairs_to_js<'js>(
 }
 
 /// The inverse of [`pairs_to_js`].
-fn pairs_from_js(list: Array<'_>) -> javy::quickjs::Result<Vec<(String, String)>> {
+pub(crate) fn pairs_from_js(list: Array<'_>) -> javy::quickjs::Result<Vec<(String, String)>> {
     let n = list.len() / 2;
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
@@ -237,73 +238,68 @@ fn pairs_from_js(list: Array<'_>) -> javy::quickjs::Result<Vec<(String, String)>
     Ok(out)
 }
 
-/// What a hook call hands to the prelude's `__dgate_run`.
-struct Call<'a> {
-    hook: Hook,
-    ctx: &'a Context,
-    req: &'a Request,
-    res: Option<&'a Response>,
-    error: Option<&'a UpstreamError>,
+/// The call in flight. Its fields reach JS only when a hook reads them (`__dgate_native.field`),
+/// through the sequence number the call's context objects carry: a context kept past its call
+/// cannot read the next call's request.
+pub(crate) struct CallData {
+    pub seq: u32,
+    pub ctx: Context,
+    pub req: Request,
+    pub error: Option<UpstreamError>,
 }
 
-/// Runs one hook to completion and returns the outcome object the prelude built, read by `read`.
+thread_local! {
+    static CURRENT: std::cell::RefCell<Option<CallData>> = const { std::cell::RefCell::new(None) };
+    static SEQ: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f` on the call in flight, if `seq` is it.
+pub(crate) fn with_call<T>(seq: u32, f: impl FnOnce(&CallData) -> T) -> Option<T> {
+    CURRENT.with(|c| c.borrow().as_ref().filter(|c| c.seq == seq).map(f))
+}
+
+/// The hooks in the order of the prelude's `HOOKS` table.
+fn hook_index(hook: Hook) -> u32 {
+    match hook {
+        Hook::FetchUpstream => 0,
+        Hook::RequestModifier => 1,
+        Hook::ResponseModifier => 2,
+        Hook::ErrorHandler => 3,
+        Hook::RequestHandler => 4,
+    }
+}
+
+/// Runs one hook to completion and reads the outcome array the prelude built with `read`.
+/// The outcome's first element is a reason the result is unusable, when it is.
 fn run<T>(
-    call: Call<'_>,
-    read: impl for<'js> FnOnce(&Ctx<'js>, Object<'js>) -> javy::quickjs::Result<T>,
+    hook: Hook,
+    ctx: Context,
+    req: Request,
+    status: u16,
+    error: Option<UpstreamError>,
+    read: impl for<'js> FnOnce(&Ctx<'js>, Array<'js>) -> javy::quickjs::Result<T>,
 ) -> Result<T, HookError> {
     let state = state();
-    if !state.defined.contains(&call.hook) {
+    if !state.defined.contains(&hook) {
         return Err(HookError::NotDefined);
     }
-    let js_name = HOOKS
-        .iter()
-        .find(|(h, _)| *h == call.hook)
-        .map(|(_, n)| *n)
-        .unwrap_or("");
-    state.runtime.context().with(|cx| {
-        let attempt = || -> javy::quickjs::Result<Option<Object>> {
+    let seq = SEQ.with(|s| {
+        let next = s.get().wrapping_add(1);
+        s.set(next);
+        next
+    });
+    CURRENT.with(|c| {
+        *c.borrow_mut() = Some(CallData {
+            seq,
+            ctx,
+            req,
+            error,
+        })
+    });
+    let out = state.runtime.context().with(|cx| {
+        let attempt = || -> javy::quickjs::Result<Option<Array>> {
             let runner: Function = cx.globals().get("__dgate_run")?;
-            // The records go as positional arguments: no objects to build here and no property
-            // names to look up.
-            let mut args = javy::quickjs::function::Args::new(cx.clone(), 16);
-            let (c, r) = (call.ctx, call.req);
-            args.push_arg(js_name)?;
-            args.push_arg(c.namespace.as_str())?;
-            args.push_arg(c.route.as_str())?;
-            args.push_arg(c.service.as_deref())?;
-            let urls = Array::new(cx.clone())?;
-            for (i, u) in c.service_urls.iter().enumerate() {
-                urls.set(i, u.as_str())?;
-            }
-            args.push_arg(urls)?;
-            args.push_arg(pairs_to_js(&cx, &c.path_params)?)?;
-            args.push_arg(r.method.as_str())?;
-            args.push_arg(r.uri.as_str())?;
-            args.push_arg(pairs_to_js(&cx, &r.headers)?)?;
-            args.push_arg(r.remote_address.as_str())?;
-            args.push_arg(r.host.as_str())?;
-            args.push_arg(r.proto.as_str())?;
-            match call.res {
-                Some(res) => {
-                    args.push_arg(res.status)?;
-                    args.push_arg(pairs_to_js(&cx, &res.headers)?)?;
-                }
-                None => {
-                    args.push_arg(())?;
-                    args.push_arg(())?;
-                }
-            }
-            match call.error {
-                Some(e) => {
-                    args.push_arg(e.status)?;
-                    args.push_arg(e.message.as_str())?;
-                }
-                None => {
-                    args.push_arg(())?;
-                    args.push_arg(())?;
-                }
-            }
-            let out: Value = runner.call_arg(args)?;
+            let out: Value = runner.call((hook_index(hook), seq, status))?;
             let out = match out.as_promise() {
                 Some(p) => match p.finish::<Value>() {
                     Ok(v) => v,
@@ -312,11 +308,11 @@ fn run<T>(
                 },
                 None => out,
             };
-            Ok(out.into_object())
+            Ok(out.into_array())
         };
         match attempt() {
             Ok(Some(outcome)) => {
-                let invalid: Option<String> = outcome.get("invalid").ok().flatten();
+                let invalid: Option<String> = outcome.get(0).ok().flatten();
                 if let Some(why) = invalid {
                     return Err(HookError::InvalidResult(why));
                 }
@@ -325,16 +321,38 @@ fn run<T>(
             Ok(None) => Err(HookError::Unsettled),
             Err(e) => Err(HookError::Thrown(thrown(&cx, e))),
         }
-    })
+    });
+    CURRENT.with(|c| c.borrow_mut().take());
+    out
 }
 
-/// A response outcome; headers the hook never looked at are `None` (unchanged).
-fn read_response<'js>(
-    _: &Ctx<'js>,
-    o: Object<'js>,
-) -> javy::quickjs::Result<(u16, Option<Vec<(String, String)>>)> {
-    let headers: Option<Array> = o.get("headers")?;
-    Ok((o.get("status")?, headers.map(pairs_from_js).transpose()?))
+/// Header edits from the prelude's flat `[code, name, value, ...]` list (0 clear, 1 set,
+/// 2 append, 3 remove).
+fn edits_from_js(list: Option<Array<'_>>) -> javy::quickjs::Result<Vec<HeaderEdit>> {
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    let n = list.len() / 3;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let code: u32 = list.get(3 * i)?;
+        let name: String = list.get(3 * i + 1)?;
+        out.push(match code {
+            0 => HeaderEdit::Clear,
+            1 => HeaderEdit::Set((name, list.get(3 * i + 2)?)),
+            2 => HeaderEdit::Append((name, list.get(3 * i + 2)?)),
+            _ => HeaderEdit::Remove(name),
+        });
+    }
+    Ok(out)
+}
+
+/// A response outcome: `[invalid, status, edits]`.
+fn read_response<'js>(_: &Ctx<'js>, o: Array<'js>) -> javy::quickjs::Result<ResponseChanges> {
+    Ok(ResponseChanges {
+        status: o.get(1)?,
+        headers: edits_from_js(o.get(2)?)?,
+    })
 }
 
 struct Hooks;
@@ -345,87 +363,38 @@ impl Guest for Hooks {
     }
 
     fn fetch_upstream(ctx: Context, req: Request) -> Result<String, HookError> {
-        let call = Call {
-            hook: Hook::FetchUpstream,
-            ctx: &ctx,
-            req: &req,
-            res: None,
-            error: None,
-        };
-        run(call, |_, o| o.get::<_, String>("url"))
+        run(Hook::FetchUpstream, ctx, req, 0, None, |_, o| o.get(1))
     }
 
-    fn request_modifier(ctx: Context, req: Request) -> Result<Request, HookError> {
-        let call = Call {
-            hook: Hook::RequestModifier,
-            ctx: &ctx,
-            req: &req,
-            res: None,
-            error: None,
-        };
-        let (method, uri, headers) = run(call, |_, o| {
-            let headers: Option<Array> = o.get("headers")?;
-            Ok((
-                o.get::<_, Option<String>>("method")?,
-                o.get::<_, Option<String>>("uri")?,
-                headers.map(pairs_from_js).transpose()?,
-            ))
-        })?;
-        Ok(Request {
-            method: method.unwrap_or(req.method),
-            uri: uri.unwrap_or(req.uri),
-            headers: headers.unwrap_or(req.headers),
-            ..req
+    fn request_modifier(ctx: Context, req: Request) -> Result<RequestChanges, HookError> {
+        run(Hook::RequestModifier, ctx, req, 0, None, |_, o| {
+            Ok(RequestChanges {
+                method: o.get(1)?,
+                uri: o.get(2)?,
+                headers: edits_from_js(o.get(3)?)?,
+            })
         })
     }
 
-    fn response_modifier(ctx: Context, req: Request, res: Response) -> Result<Response, HookError> {
-        let call = Call {
-            hook: Hook::ResponseModifier,
-            ctx: &ctx,
-            req: &req,
-            res: Some(&res),
-            error: None,
-        };
-        let (status, headers) = run(call, read_response)?;
-        Ok(Response {
-            status,
-            headers: headers.unwrap_or(res.headers),
-        })
+    fn response_modifier(
+        ctx: Context,
+        req: Request,
+        status: u16,
+    ) -> Result<ResponseChanges, HookError> {
+        run(Hook::ResponseModifier, ctx, req, status, None, read_response)
     }
 
     fn error_handler(
         ctx: Context,
         req: Request,
         error: UpstreamError,
-    ) -> Result<Response, HookError> {
-        let call = Call {
-            hook: Hook::ErrorHandler,
-            ctx: &ctx,
-            req: &req,
-            res: None,
-            error: Some(&error),
-        };
-        let (status, headers) = run(call, read_response)?;
-        Ok(Response {
-            status,
-            headers: headers.unwrap_or_default(),
-        })
+    ) -> Result<ResponseChanges, HookError> {
+        let status = error.status;
+        run(Hook::ErrorHandler, ctx, req, status, Some(error), read_response)
     }
 
-    fn request_handler(ctx: Context, req: Request) -> Result<Response, HookError> {
-        let call = Call {
-            hook: Hook::RequestHandler,
-            ctx: &ctx,
-            req: &req,
-            res: None,
-            error: None,
-        };
-        let (status, headers) = run(call, read_response)?;
-        Ok(Response {
-            status,
-            headers: headers.unwrap_or_default(),
-        })
+    fn request_handler(ctx: Context, req: Request) -> Result<ResponseChanges, HookError> {
+        run(Hook::RequestHandler, ctx, req, 0, None, read_response)
     }
 }
 

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256, Sha512};
 
 use crate::dgate::module::types::{HostError, LogLevel};
 use crate::dgate::module::{cache, documents, http};
-use crate::{live, pairs_from_js, pairs_to_js};
+use crate::{live, pairs_from_js, pairs_to_js, with_call};
 
 fn throw(cx: &Ctx<'_>, code: &str, message: &str) -> javy::quickjs::Error {
     let build = || -> Result<Value<'_>> {
@@ -100,6 +100,61 @@ fn log(level: u32, message: String) {
         _ => LogLevel::Error,
     };
     http::log(level, &message);
+}
+
+fn finished(cx: &Ctx<'_>) -> javy::quickjs::Error {
+    throw(
+        cx,
+        "not-allowed",
+        "this context belongs to a hook call that has finished",
+    )
+}
+
+/// One field of the call in flight (see the prelude's context classes for the numbers).
+fn field<'js>(cx: Ctx<'js>, seq: u32, i: u32) -> Result<Value<'js>> {
+    let text = |s: &str| -> Result<Value<'js>> {
+        Ok(javy::quickjs::String::from_str(cx.clone(), s)?.into_value())
+    };
+    with_call(seq, |c| -> Result<Value<'js>> {
+        match i {
+            0 => text(&c.ctx.namespace),
+            1 => text(&c.ctx.route),
+            2 => match &c.ctx.service {
+                Some(s) => text(s),
+                None => Ok(Value::new_undefined(cx.clone())),
+            },
+            3 => {
+                let urls = Array::new(cx.clone())?;
+                for (i, u) in c.ctx.service_urls.iter().enumerate() {
+                    urls.set(i, u.as_str())?;
+                }
+                Ok(urls.into_value())
+            }
+            4 => Ok(pairs_to_js(&cx, &c.ctx.path_params)?.into_value()),
+            5 => text(&c.req.method),
+            6 => text(&c.req.uri),
+            7 => text(&c.req.remote_address),
+            8 => text(&c.req.host),
+            9 => text(&c.req.proto),
+            10 => text(c.error.as_ref().map_or("", |e| e.message.as_str())),
+            _ => Ok(Value::new_undefined(cx.clone())),
+        }
+    })
+    .unwrap_or_else(|| Err(finished(&cx)))
+}
+
+/// The request's (0) or the upstream response's (1) headers, from the host.
+fn headers<'js>(cx: Ctx<'js>, seq: u32, which: u32) -> Result<Array<'js>> {
+    require_live(&cx, "headers")?;
+    if with_call(seq, |_| ()).is_none() {
+        return Err(finished(&cx));
+    }
+    let list = if which == 0 {
+        http::request_headers()
+    } else {
+        http::response_headers()
+    };
+    pairs_to_js(&cx, &list)
 }
 
 fn request_body<'js>(cx: Ctx<'js>) -> Result<TypedArray<'js, u8>> {
@@ -252,6 +307,8 @@ fn random_bytes<'js>(cx: Ctx<'js>, len: u32) -> Result<TypedArray<'js, u8>> {
 pub fn register(cx: &Ctx<'_>) -> Result<()> {
     let n = Object::new(cx.clone())?;
     n.set("log", Function::new(cx.clone(), log)?)?;
+    n.set("field", Function::new(cx.clone(), field)?)?;
+    n.set("headers", Function::new(cx.clone(), headers)?)?;
     n.set("requestBody", Function::new(cx.clone(), request_body)?)?;
     n.set(
         "setRequestBody",
