@@ -85,8 +85,13 @@ pub async fn put(
         Resource::from_json(kind, &bytes).map_err(|e| json_error(kind.as_str(), &e))?;
     apply_scope(&mut resource, &scope);
     validate::resource(&mut resource)?;
+    // A JS/TS module is built here; modules that import it are rebuilt against the new source
+    // before anything is written, so a change that breaks one of them is refused.
+    let mut dependents = Vec::new();
     if let Resource::Module(m) = &mut resource {
-        prepare_module(m).await?;
+        let others = namespace_modules(&state, &m.namespace, &m.name)?;
+        prepare_module(m, &others).await?;
+        dependents = rebuild_dependents(m, others).await?;
     }
     let now = crate::resources::now_rfc3339();
     match &mut resource {
@@ -101,6 +106,12 @@ pub async fn put(
         _ => {}
     }
     let outcome = state.cluster.write(ChangeCommand::put(resource)).await?;
+    for d in dependents {
+        state
+            .cluster
+            .write(ChangeCommand::put(Resource::Module(d)))
+            .await?;
+    }
     Ok(match outcome {
         ChangeOutcome::Created(r) => ok_json(StatusCode::CREATED, r.to_public_json(), None),
         ChangeOutcome::Updated(r) => ok_json(StatusCode::OK, r.to_public_json(), None),
@@ -110,10 +121,113 @@ pub async fn put(
     })
 }
 
+/// The other JS/TS modules of a namespace, by name, with their sources: what a module may
+/// import by name.
+type Sources = std::collections::BTreeMap<String, (crate::resources::Module, String, String)>;
+
+fn namespace_modules(
+    state: &AdminState,
+    namespace: &str,
+    except: &str,
+) -> Result<Sources, AppError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+
+    use crate::resources::ModuleType;
+    let mut out = Sources::new();
+    for r in state.cluster.list(Kind::Module, namespace, None)? {
+        let Resource::Module(m) = r else { continue };
+        let ext = match m.module_type {
+            ModuleType::Javascript => "js",
+            ModuleType::Typescript => "ts",
+            ModuleType::Wasm => continue,
+        };
+        if m.name == except {
+            continue;
+        }
+        let Some(source) = BASE64
+            .decode(m.payload.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        else {
+            continue;
+        };
+        let file = format!("{}.{ext}", m.name);
+        out.insert(m.name.clone(), (m, file, source));
+    }
+    Ok(out)
+}
+
+/// The modules of `others` that import `m` (directly or through others), rebuilt with `m`'s new
+/// source. A dependent that no longer builds refuses the write (422).
+async fn rebuild_dependents(
+    m: &crate::resources::Module,
+    mut others: Sources,
+) -> Result<Vec<crate::resources::Module>, AppError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+
+    if m.module_type == crate::resources::ModuleType::Wasm {
+        return Ok(vec![]);
+    }
+    let source = BASE64
+        .decode(m.payload.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default();
+    let ext = if m.module_type == crate::resources::ModuleType::Typescript {
+        "ts"
+    } else {
+        "js"
+    };
+    // Which modules reach `m` through their imports.
+    let imports: std::collections::BTreeMap<String, Vec<String>> = others
+        .iter()
+        .map(|(n, (_, file, src))| (n.clone(), crate::build::imports_of(file, src)))
+        .collect();
+    let mut affected = std::collections::BTreeSet::new();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (n, deps) in &imports {
+            if !affected.contains(n) && deps.iter().any(|d| d == &m.name || affected.contains(d)) {
+                affected.insert(n.clone());
+                changed = true;
+            }
+        }
+    }
+    let mut rebuilt = Vec::new();
+    if affected.is_empty() {
+        return Ok(rebuilt);
+    }
+    others.insert(
+        m.name.clone(),
+        (m.clone(), format!("{}.{ext}", m.name), source),
+    );
+    for name in affected {
+        let Some((d, _, _)) = others.get(&name) else {
+            continue;
+        };
+        let mut d = d.clone();
+        let mut libs = others.clone();
+        libs.remove(&name);
+        prepare_module(&mut d, &libs).await.map_err(|e| match e {
+            AppError::Unprocessable(msg) => AppError::Unprocessable(format!(
+                "module {name:?} imports {:?} and would no longer build: {msg}",
+                m.name
+            )),
+            other => other,
+        })?;
+        rebuilt.push(d);
+    }
+    Ok(rebuilt)
+}
+
 /// Makes a module's component on the node that took the write: a JS/TS payload is built here
-/// (the component is what the cluster replicates), a wasm payload is checked against dgate's
-/// world. Either failure is a 422 with the builder's message.
-async fn prepare_module(m: &mut crate::resources::Module) -> Result<(), AppError> {
+/// (the component is what the cluster replicates), with the namespace's other JS/TS modules
+/// importable by name; a wasm payload is checked against dgate's world. Either failure is a
+/// 422 with the builder's message.
+async fn prepare_module(m: &mut crate::resources::Module, libs: &Sources) -> Result<(), AppError> {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD as BASE64;
 
@@ -139,9 +253,15 @@ async fn prepare_module(m: &mut crate::resources::Module) -> Result<(), AppError
             );
             let source = String::from_utf8(payload)
                 .map_err(|_| AppError::Unprocessable("payload: is not UTF-8 text".into()))?;
-            let built = tokio::task::spawn_blocking(move || crate::build::build(&file, &source))
-                .await
-                .map_err(|e| AppError::Internal(format!("module build task: {e}")))?;
+            let libs: std::collections::BTreeMap<String, (String, String)> = libs
+                .iter()
+                .map(|(n, (_, f, src))| (n.clone(), (f.clone(), src.clone())))
+                .collect();
+            let built = tokio::task::spawn_blocking(move || {
+                crate::build::build_with(&file, &source, &|n| libs.get(n).cloned(), true)
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("module build task: {e}")))?;
             match built {
                 Ok(component) => {
                     m.component = Some(BASE64.encode(component));

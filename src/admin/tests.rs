@@ -529,8 +529,10 @@ async fn module_writes_build_or_check_the_component() {
             "payload: b.js:1:11: Unexpected token",
         ),
         (
-            json!({"name": "b", "payload": B64.encode("export const x = 1;"), "moduleType": "javascript"}),
-            "exports none of the hooks",
+            // A module without hooks is a library for other modules; importing what the
+            // namespace does not have is refused.
+            json!({"name": "b", "payload": B64.encode("import { y } from \"missing\";\nexport const x = y;"), "moduleType": "javascript"}),
+            "b.js:1:19: cannot import \"missing\"",
         ),
         (
             json!({"name": "b", "payload": B64.encode(core_module), "moduleType": "wasm"}),

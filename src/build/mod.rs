@@ -34,11 +34,60 @@ pub enum BuildError {
 pub struct Js {
     pub code: String,
     map: Option<oxc_sourcemap::SourceMap<'static>>,
+    /// The other modules it imports by name (not the built-ins).
+    pub imports: Vec<String>,
+}
+
+/// Other modules a module may import by name: `name` → (file name, source). In the gateway,
+/// the JS and TS modules of its namespace; on the command line, files next to it.
+pub type Libraries<'a> = &'a dyn Fn(&str) -> Option<(String, String)>;
+
+/// No modules to import besides the built-ins.
+pub fn no_libraries(_: &str) -> Option<(String, String)> {
+    None
+}
+
+/// `lib` and `./lib` name the module `lib`; anything else is not a module name.
+pub fn library_name(specifier: &str) -> Option<&str> {
+    let name = specifier.strip_prefix("./").unwrap_or(specifier);
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains('/')
+        && !BUILTINS.contains(&name);
+    ok.then_some(name)
+}
+
+/// The modules `source` imports by name (for finding which modules depend on another). A source
+/// that does not parse imports nothing.
+pub fn imports_of(file: &str, source: &str) -> Vec<String> {
+    let source_type = SourceType::from_path(file)
+        .unwrap_or_default()
+        .with_module(true);
+    let allocator = Allocator::default();
+    let parsed = Parser::new(&allocator, source, source_type).parse();
+    imported(&parsed.program)
+        .into_iter()
+        .filter_map(|(spec, _)| library_name(&spec).map(str::to_string))
+        .collect()
 }
 
 /// TS or JS (by `file`'s extension) to plain JS. Syntax and type-stripping errors come back as
 /// `file:line:col: message`, one per line.
 pub fn to_js(file: &str, source: &str) -> Result<Js, BuildError> {
+    to_js_importing(file, source, &|_| false)
+}
+
+/// Like [`to_js`], allowing imports of the modules in `libs` (not included in the output).
+pub fn to_js_with(file: &str, source: &str, libs: Libraries<'_>) -> Result<Js, BuildError> {
+    to_js_importing(file, source, &|n| libs(n).is_some())
+}
+
+/// Like [`to_js`], allowing imports of the modules `known` says exist.
+fn to_js_importing(
+    file: &str,
+    source: &str,
+    known: &dyn Fn(&str) -> bool,
+) -> Result<Js, BuildError> {
     let source_type = SourceType::from_path(file)
         .unwrap_or_default()
         .with_module(true);
@@ -60,17 +109,27 @@ pub fn to_js(file: &str, source: &str) -> Result<Js, BuildError> {
     }
     let mut program = parsed.program;
     let imports = imported(&program);
-    let bad: Vec<String> = imports
-        .iter()
-        .filter(|(name, _)| !BUILTINS.contains(&name.as_str()))
-        .map(|(name, offset)| {
-            let (line, col) = line_col(source, *offset as usize);
-            format!(
-                "{file}:{line}:{col}: cannot import {name:?}: a module is one file and may import only {}",
-                BUILTINS.join(", ")
-            )
-        })
-        .collect();
+    let mut libraries = Vec::new();
+    let mut bad = Vec::new();
+    for (spec, offset) in &imports {
+        if BUILTINS.contains(&spec.as_str()) {
+            continue;
+        }
+        match library_name(spec) {
+            Some(name) if known(name) => {
+                if !libraries.iter().any(|l| l == name) {
+                    libraries.push(name.to_string());
+                }
+            }
+            _ => {
+                let (line, col) = line_col(source, *offset as usize);
+                bad.push(format!(
+                    "{file}:{line}:{col}: cannot import {spec:?}: a module may import the built-ins ({}) and other modules of its namespace by name",
+                    BUILTINS.join(", ")
+                ));
+            }
+        }
+    }
     if !bad.is_empty() {
         return Err(BuildError::Source(bad.join("\n")));
     }
@@ -97,6 +156,7 @@ pub fn to_js(file: &str, source: &str) -> Result<Js, BuildError> {
     Ok(Js {
         code: out.code,
         map: out.map.map(|m| m.into_owned()),
+        imports: libraries,
     })
 }
 
@@ -216,11 +276,39 @@ impl SourceInfo {
 /// Builds the component for the module `file` with `source`. CPU-bound for about a second: from
 /// async code, call it on a blocking thread.
 pub fn build(file: &str, source: &str) -> Result<Vec<u8>, BuildError> {
-    let js = to_js(file, source)?;
+    build_with(file, source, &no_libraries, false)
+}
+
+/// Like [`build`], with the modules `libs` provides importable by name: each imported one (and
+/// what it imports) is built into the component, declared under its name before the module.
+/// A `library` may export no hook (it is there for other modules to import).
+pub fn build_with(
+    file: &str,
+    source: &str,
+    libs: Libraries<'_>,
+    library: bool,
+) -> Result<Vec<u8>, BuildError> {
+    let known = |n: &str| libs(n).is_some();
+    let js = to_js_importing(file, source, &known)?;
+    // Dependencies first; a module imported twice (or in a cycle) is built once.
+    let mut order: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<String> = js.imports.iter().rev().cloned().collect();
+    while let Some(lib) = stack.pop() {
+        if !seen.insert(lib.clone()) {
+            continue;
+        }
+        let (lib_file, lib_source) = libs(&lib).ok_or_else(|| {
+            BuildError::Source(format!("{file}: the imported module {lib:?} disappeared"))
+        })?;
+        let lib_js = to_js_importing(&lib_file, &lib_source, &known)?;
+        stack.extend(lib_js.imports.iter().rev().cloned());
+        order.push((lib, lib_js.code));
+    }
     let name = Path::new(file)
         .file_name()
         .map_or("module.js".into(), |n| n.to_string_lossy().into_owned());
-    let core = wizen(&name, &js.code).map_err(|e| match e {
+    let core = wizen(&name, &js.code, &order, library).map_err(|e| match e {
         BuildError::Source(m) => BuildError::Source(
             js.remap(&name, &m)
                 .replace(&format!("{name}:"), &format!("{file}:")),
@@ -239,8 +327,15 @@ pub fn build(file: &str, source: &str) -> Result<Vec<u8>, BuildError> {
     Ok(component)
 }
 
-/// Runs the runtime's init export with `name` and `js` on stdin, and snapshots the result.
-fn wizen(name: &str, js: &str) -> Result<Vec<u8>, BuildError> {
+/// Runs the runtime's init export with the modules on stdin, and snapshots the result. Stdin
+/// is `module` or `library`, then `name\nbyte length\ncode` records: the importable modules,
+/// then the module.
+fn wizen(
+    name: &str,
+    js: &str,
+    libs: &[(String, String)],
+    library: bool,
+) -> Result<Vec<u8>, BuildError> {
     use wasmtime_wasi::WasiCtxBuilder;
     use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
@@ -263,7 +358,17 @@ fn wizen(name: &str, js: &str) -> Result<Vec<u8>, BuildError> {
     let module = wasmtime::Module::new(&engine, &instrumented).map_err(internal)?;
     let stderr = MemoryOutputPipe::new(64 * 1024);
     let wasi = WasiCtxBuilder::new()
-        .stdin(MemoryInputPipe::new(format!("{name}\n{js}")))
+        .stdin(MemoryInputPipe::new({
+            let mut input = String::from(if library { "library\n" } else { "module\n" });
+            for (n, code) in libs
+                .iter()
+                .map(|(n, c)| (n.as_str(), c.as_str()))
+                .chain([(name, js)])
+            {
+                input.push_str(&format!("{n}\n{}\n{code}", code.len()));
+            }
+            input
+        }))
         .stderr(stderr.clone())
         .build_p1();
     let mut store = wasmtime::Store::new(&engine, wasi);

@@ -32,6 +32,19 @@ fn is_source(path: &Path) -> bool {
     )
 }
 
+/// The modules next to `file`, importable by name as in a namespace: `lib` (or `./lib`) is
+/// `lib.ts`, `lib.mts`, `lib.js` or `lib.mjs` in the same directory.
+fn siblings(file: &Path) -> impl Fn(&str) -> Option<(String, String)> + use<> {
+    let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    move |name| {
+        ["ts", "mts", "js", "mjs"].iter().find_map(|ext| {
+            let path = dir.join(format!("{name}.{ext}"));
+            let source = std::fs::read_to_string(&path).ok()?;
+            Some((path.display().to_string(), source))
+        })
+    }
+}
+
 /// `dgate build FILE [-o OUT] [--target js]`.
 pub fn build(args: &BuildArgs) -> Result<(), CliError> {
     if !is_source(&args.file) {
@@ -43,11 +56,12 @@ pub fn build(args: &BuildArgs) -> Result<(), CliError> {
     let source = read(&args.file)?;
     let file = args.file.display().to_string();
     if args.target == BuildTarget::Js {
-        let js = build::to_js(&file, &source).map_err(build_error)?;
+        let js = build::to_js_with(&file, &source, &siblings(&args.file)).map_err(build_error)?;
         print!("{}", js.code);
         return Ok(());
     }
-    let component = build::build(&file, &source).map_err(build_error)?;
+    let component =
+        build::build_with(&file, &source, &siblings(&args.file), false).map_err(build_error)?;
     let out = args
         .out
         .clone()
@@ -252,7 +266,13 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
 
     let component = if is_source(&args.file) {
         let source = read(&args.file)?;
-        build::build(&args.file.display().to_string(), &source).map_err(build_error)?
+        build::build_with(
+            &args.file.display().to_string(),
+            &source,
+            &siblings(&args.file),
+            false,
+        )
+        .map_err(build_error)?
     } else {
         std::fs::read(&args.file)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file.display())))?
@@ -500,10 +520,13 @@ pub async fn deploy(cli: &Cli, args: &DeployArgs) -> Result<(), CliError> {
     let component = if is_source(&args.file) {
         let source = read(&args.file)?;
         let file = args.file.display().to_string();
-        tokio::task::spawn_blocking(move || build::build(&file, &source))
-            .await
-            .map_err(|e| CliError::Failed(format!("build: {e}")))?
-            .map_err(build_error)?
+        let path = args.file.clone();
+        tokio::task::spawn_blocking(move || {
+            build::build_with(&file, &source, &siblings(&path), false)
+        })
+        .await
+        .map_err(|e| CliError::Failed(format!("build: {e}")))?
+        .map_err(build_error)?
     } else {
         std::fs::read(&args.file)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file.display())))?

@@ -384,3 +384,70 @@ export function requestModifier(ctx) {
     );
     assert_eq!(up.cancelled.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// A module imports the other JS/TS modules of its namespace by name (DGate's multi-module
+/// routes); changing an imported module rebuilds its importers, and a change that would break
+/// one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_import_other_modules_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&dir.path().join("data"), &[]);
+    let api = gw.client();
+    let http = reqwest::Client::new();
+    let lib = |word: &str| {
+        format!("export const greet = (name: string): string => \"{word} \" + name;\n")
+    };
+    put_module(&api, "lib", &lib("hello"), "typescript").await;
+    put_module(
+        &api,
+        "main",
+        r#"import { greet } from "./lib";
+export function requestHandler(ctx) { ctx.response().json({ msg: greet(ctx.pathParam("who")) }); }
+"#,
+        "javascript",
+    )
+    .await;
+    ok_put(
+        &api,
+        "route",
+        json!({"name": "hi", "paths": ["/hi/{who}"], "methods": ["GET"], "modules": ["main", "lib"]}),
+    )
+    .await;
+    let v = get_json(&http, format!("{}/hi/ann", gw.proxy)).await;
+    assert_eq!(v["msg"], "hello ann", "{v}");
+
+    // A new version of the imported module is live in its importer on the next request.
+    put_module(&api, "lib", &lib("bye"), "typescript").await;
+    let v = get_json(&http, format!("{}/hi/ann", gw.proxy)).await;
+    assert_eq!(v["msg"], "bye ann", "{v}");
+
+    // A version that would break an importer is refused, and nothing changes.
+    let (status, body) = api
+        .put(
+            "module",
+            json!({"name": "lib", "moduleType": "typescript", "payload": B64.encode("export const other = 1;\n")}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let msg = body["error"].as_str().unwrap();
+    assert!(msg.contains("\"main\"") && msg.contains("greet"), "{msg}");
+    let v = get_json(&http, format!("{}/hi/ann", gw.proxy)).await;
+    assert_eq!(v["msg"], "bye ann", "{v}");
+
+    // Only the built-ins and modules of the namespace can be imported.
+    let (status, body) = api
+        .put(
+            "module",
+            json!({"name": "bad", "moduleType": "javascript",
+                   "payload": B64.encode("import { x } from \"nowhere\";\nexport const requestHandler = () => x;\n")}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot import \"nowhere\""),
+        "{body}"
+    );
+}

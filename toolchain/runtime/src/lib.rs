@@ -62,7 +62,9 @@ const BUILTINS: [(&str, &str); 5] = [
     ("dgate", include_str!("../js/dgate.js")),
 ];
 
-/// Wizer's entry point. Stdin holds the module's file name on the first line, then its JS.
+/// Wizer's entry point. Stdin holds a line saying what is built (`module`: it must export a
+/// hook; `library`: it may export none, for other modules to import), then `name\nbyte
+/// length\ncode` records: the modules the module may import by name, then the module itself.
 /// On failure it prints `file:line:col: message` to stderr and exits with 1.
 #[unsafe(export_name = "wizer.initialize")]
 pub extern "C" fn initialize() {
@@ -70,9 +72,13 @@ pub extern "C" fn initialize() {
     if std::io::stdin().read_to_string(&mut input).is_err() {
         fail("<stdin>", "stdin is not UTF-8 JavaScript");
     }
-    let (name, source) = input.split_once('\n').unwrap_or(("module.js", &input));
-    let name = name.to_string();
-    match init(&name, source) {
+    let (kind, records) = input.split_once('\n').unwrap_or_default();
+    let mut modules =
+        parse_input(records).unwrap_or_else(|| fail("<stdin>", "malformed input"));
+    let Some((name, source)) = modules.pop() else {
+        fail("<stdin>", "no module on stdin")
+    };
+    match init(name, source, &modules, kind == "library") {
         Ok(state) => {
             // SAFETY: single-threaded; nothing else touches STATE during initialization.
             unsafe {
@@ -80,8 +86,22 @@ pub extern "C" fn initialize() {
                 LIVE = true;
             }
         }
-        Err(message) => fail(&name, &message),
+        Err(message) => fail(name, &message),
     }
+}
+
+/// The `name\nlength\ncode` records of the build's input.
+fn parse_input(mut input: &str) -> Option<Vec<(&str, &str)>> {
+    let mut out = Vec::new();
+    while !input.is_empty() {
+        let (name, rest) = input.split_once('\n')?;
+        let (len, rest) = rest.split_once('\n')?;
+        let len: usize = len.parse().ok()?;
+        let code = rest.get(..len)?;
+        out.push((name, code));
+        input = &rest[len..];
+    }
+    Some(out)
 }
 
 fn fail(name: &str, message: &str) -> ! {
@@ -93,7 +113,12 @@ fn fail(name: &str, message: &str) -> ! {
     std::process::exit(1)
 }
 
-fn init(name: &str, source: &str) -> Result<State, String> {
+fn init(
+    name: &str,
+    source: &str,
+    libraries: &[(&str, &str)],
+    library: bool,
+) -> Result<State, String> {
     let mut config = Config::default();
     config.text_encoding(true).javy_stream_io(false);
     let runtime = Runtime::new(config).map_err(|e| e.to_string())?;
@@ -106,6 +131,10 @@ fn init(name: &str, source: &str) -> Result<State, String> {
         for (builtin, code) in BUILTINS {
             javy::quickjs::Module::declare(cx.clone(), builtin, code)
                 .map_err(|e| describe(&cx, e, builtin))?;
+        }
+        for (lib, code) in libraries {
+            javy::quickjs::Module::declare(cx.clone(), *lib, *code)
+                .map_err(|e| describe(&cx, e, lib))?;
         }
         let module = javy::quickjs::Module::declare(cx.clone(), name, source)
             .map_err(|e| describe(&cx, e, name))?;
@@ -128,7 +157,7 @@ fn init(name: &str, source: &str) -> Result<State, String> {
                 .map_err(|e| describe(&cx, e, name))?;
             defined.push(hook);
         }
-        if defined.is_empty() {
+        if defined.is_empty() && !library {
             return Err(format!(
                 "the module exports none of the hooks ({})",
                 HOOKS.map(|(_, n)| n).join(", ")
