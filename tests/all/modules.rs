@@ -342,6 +342,7 @@ export function requestModifier(ctx) {
   if (mode === "replace") { ctx.request().headers = { only: "this" }; return; }
   if (mode === "keep") { globalThis.kept = ctx; return; }
   if (mode === "stale") { return globalThis.kept.request().path; }
+  if (mode === "stalebody") { return globalThis.kept.request().readText(); }
   ctx.request().headers.set("ok", "yes");
 }
 "#;
@@ -429,14 +430,14 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
         .request_modifier(&ctx, &request(), io("keep"))
         .await;
     r.unwrap();
-    let (r, _) = instance
-        .request_modifier(&ctx, &request(), io("stale"))
-        .await;
-    match r {
-        Err(CallError::Thrown { message, .. }) => {
-            assert!(message.contains("has finished"), "{message}")
+    for mode in ["stale", "stalebody"] {
+        let (r, _) = instance.request_modifier(&ctx, &request(), io(mode)).await;
+        match r {
+            Err(CallError::Thrown { message, .. }) => {
+                assert!(message.contains("has finished"), "{mode}: {message}")
+            }
+            other => panic!("{mode}: {other:?}"),
         }
-        other => panic!("{other:?}"),
     }
 
     // A throw fails the call; the instance stays usable.

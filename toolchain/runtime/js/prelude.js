@@ -394,14 +394,14 @@
     }
     get url() { return this.protocol + "://" + this.host + this.uri; }
     readBody() {
-      if (this._body === undefined) this._body = N.requestBody();
+      if (this._body === undefined) this._body = N.requestBody(this._seq);
       return this._body;
     }
     readText() { return decoder.decode(this.readBody()); }
     readJson() { return parseJson(this.readBody(), "the request body"); }
     writeBody(body) {
       this._body = toBytes(body);
-      N.setRequestBody(this._body);
+      N.setRequestBody(this._seq, this._body);
       return this;
     }
     writeJson(value) {
@@ -432,14 +432,14 @@
       this.headers._replace((v instanceof Headers ? v : new Headers(v))._list().slice());
     }
     readBody() {
-      if (this._body === undefined) this._body = N.responseBody();
+      if (this._body === undefined) this._body = N.responseBody(this._seq);
       return this._body;
     }
     readText() { return decoder.decode(this.readBody()); }
     readJson() { return parseJson(this.readBody(), "the upstream response body"); }
     writeBody(body) {
       this._body = toBytes(body);
-      N.setResponseBody(this._body);
+      N.setResponseBody(this._seq, this._body);
       this.headers.delete("content-length");
       return this;
     }
@@ -452,6 +452,7 @@
   // The response a requestHandler or errorHandler sends.
   class ModuleResponse {
     constructor(seq) {
+      this._seq = seq;
       this.statusCode = 200;
       this.headers = Headers._tracked(seq, -1);
       this.sent = false;
@@ -474,14 +475,14 @@
               : "application/json",
           );
         }
-        N.setResponseBody(toBytes(body));
+        N.setResponseBody(this._seq, toBytes(body));
       }
       this.sent = true;
       return this;
     }
     json(value) {
       this.headers.set("content-type", "application/json");
-      N.setResponseBody(encoder.encode(JSON.stringify(value === undefined ? null : value)));
+      N.setResponseBody(this._seq, encoder.encode(JSON.stringify(value === undefined ? null : value)));
       this.sent = true;
       return this;
     }

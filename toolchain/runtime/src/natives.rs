@@ -143,12 +143,18 @@ fn field<'js>(cx: Ctx<'js>, seq: u32, i: u32) -> Result<Value<'js>> {
     .unwrap_or_else(|| Err(finished(&cx)))
 }
 
+/// Refuses a context object whose call has finished (kept in a global, say).
+fn require_current(cx: &Ctx<'_>, seq: u32) -> Result<()> {
+    match with_call(seq, |_| ()) {
+        Some(()) => Ok(()),
+        None => Err(finished(cx)),
+    }
+}
+
 /// The request's (0) or the upstream response's (1) headers, from the host.
 fn headers<'js>(cx: Ctx<'js>, seq: u32, which: u32) -> Result<Array<'js>> {
     require_live(&cx, "headers")?;
-    if with_call(seq, |_| ()).is_none() {
-        return Err(finished(&cx));
-    }
+    require_current(&cx, seq)?;
     let list = if which == 0 {
         http::request_headers()
     } else {
@@ -157,25 +163,29 @@ fn headers<'js>(cx: Ctx<'js>, seq: u32, which: u32) -> Result<Array<'js>> {
     pairs_to_js(&cx, &list)
 }
 
-fn request_body<'js>(cx: Ctx<'js>) -> Result<TypedArray<'js, u8>> {
+fn request_body<'js>(cx: Ctx<'js>, seq: u32) -> Result<TypedArray<'js, u8>> {
     require_live(&cx, "the request body")?;
+    require_current(&cx, seq)?;
     let b = http::request_body().map_err(|e| host_error(&cx, e))?;
     bytes(&cx, b)
 }
 
-fn set_request_body<'js>(cx: Ctx<'js>, body: TypedArray<'js, u8>) -> Result<()> {
+fn set_request_body<'js>(cx: Ctx<'js>, seq: u32, body: TypedArray<'js, u8>) -> Result<()> {
     require_live(&cx, "the request body")?;
+    require_current(&cx, seq)?;
     http::set_request_body(input(&cx, &body)?).map_err(|e| host_error(&cx, e))
 }
 
-fn response_body<'js>(cx: Ctx<'js>) -> Result<TypedArray<'js, u8>> {
+fn response_body<'js>(cx: Ctx<'js>, seq: u32) -> Result<TypedArray<'js, u8>> {
     require_live(&cx, "the response body")?;
+    require_current(&cx, seq)?;
     let b = http::response_body().map_err(|e| host_error(&cx, e))?;
     bytes(&cx, b)
 }
 
-fn set_response_body<'js>(cx: Ctx<'js>, body: TypedArray<'js, u8>) -> Result<()> {
+fn set_response_body<'js>(cx: Ctx<'js>, seq: u32, body: TypedArray<'js, u8>) -> Result<()> {
     require_live(&cx, "the response body")?;
+    require_current(&cx, seq)?;
     http::set_response_body(input(&cx, &body)?).map_err(|e| host_error(&cx, e))
 }
 
