@@ -9,8 +9,7 @@ use super::client::CliError;
 use super::{BuildArgs, BuildTarget, Cli, DeployArgs, RunArgs};
 use crate::build::{self, BuildError};
 use crate::modules::{
-    CallError, Context, Engine, EngineOptions, Hook, Io, Limits, LocalServices, Request,
-    UpstreamError,
+    CallError, CallInfo, Engine, EngineOptions, Hook, Io, Limits, LocalServices, RouteInfo,
 };
 
 fn read(path: &Path) -> Result<String, CliError> {
@@ -154,7 +153,28 @@ fn string(v: &Value, key: &str, default: &str) -> Result<String, CliError> {
     }
 }
 
-fn parse_request(v: &Value) -> Result<(Request, http::HeaderMap, Vec<u8>), CliError> {
+/// A call's inputs from `--request`, `--context`, `--response` and `--error`.
+struct Fixture {
+    call: CallInfo,
+    request_headers: http::HeaderMap,
+    response_status: u16,
+    response_headers: http::HeaderMap,
+    error_status: u16,
+}
+
+impl Fixture {
+    /// A call's I/O (bodies empty).
+    fn io(&self) -> Io {
+        Io {
+            call: self.call.clone(),
+            request_headers: self.request_headers.clone(),
+            response_headers: self.response_headers.clone(),
+            ..Io::default()
+        }
+    }
+}
+
+fn parse_request(v: &Value, call: &mut CallInfo) -> Result<(http::HeaderMap, Vec<u8>), CliError> {
     if !v.is_object() {
         return Err(CliError::Usage("the request must be a JSON object".into()));
     }
@@ -163,31 +183,39 @@ fn parse_request(v: &Value) -> Result<(Request, http::HeaderMap, Vec<u8>), CliEr
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(|h| h.split(':').next().unwrap_or_default().to_string());
-    let uri = match v.get("path").or_else(|| v.get("uri")) {
-        Some(Value::String(p)) if p.starts_with('/') => p.clone(),
-        None => "/".to_string(),
-        Some(_) => {
-            return Err(CliError::Usage(
-                "request path must be a string starting with /".into(),
-            ));
+    let bad_path = || CliError::Usage("request path must be a string starting with /".into());
+    call.uri = match v.get("path").or_else(|| v.get("uri")) {
+        Some(Value::String(p)) if p.starts_with('/') => p.parse().map_err(|_| bad_path())?,
+        None => http::Uri::from_static("/"),
+        Some(_) => return Err(bad_path()),
+    };
+    let method = string(v, "method", "GET")?.to_ascii_uppercase();
+    call.method = http::Method::from_bytes(method.as_bytes())
+        .map_err(|_| CliError::Usage(format!("request method {method:?} is not valid")))?;
+    call.host = string(v, "host", host_header.as_deref().unwrap_or("localhost"))?;
+    let remote = string(v, "remoteAddress", "127.0.0.1")?;
+    call.remote_address = Some(remote.parse().map_err(|_| {
+        CliError::Usage(format!(
+            "request remoteAddress {remote:?} is not an IP address"
+        ))
+    })?);
+    call.tls = match string(v, "proto", "http")?.as_str() {
+        "http" => false,
+        "https" => true,
+        other => {
+            return Err(CliError::Usage(format!(
+                "request proto {other:?}: use http or https"
+            )));
         }
     };
-    let req = Request {
-        method: string(v, "method", "GET")?.to_ascii_uppercase(),
-        uri,
-        host: string(v, "host", host_header.as_deref().unwrap_or("localhost"))?,
-        remote_address: string(v, "remoteAddress", "127.0.0.1")?,
-        proto: string(v, "proto", "http")?,
-    };
     Ok((
-        req,
         headers,
         body(v.get("body").unwrap_or(&Value::Null), "request")?,
     ))
 }
 
-fn parse_context(v: &Value) -> Result<Context, CliError> {
-    let params = match v.get("params") {
+fn parse_context(v: &Value, call: &mut CallInfo) -> Result<(), CliError> {
+    call.path_params = match v.get("params") {
         None | Some(Value::Null) => vec![],
         Some(Value::Object(m)) => m
             .iter()
@@ -198,7 +226,7 @@ fn parse_context(v: &Value) -> Result<Context, CliError> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(CliError::Usage("context params must be an object".into())),
     };
-    Ok(Context {
+    call.route = Arc::new(RouteInfo {
         namespace: string(v, "namespace", "default")?,
         route: string(v, "route", "local")?,
         service: v.get("service").and_then(Value::as_str).map(str::to_string),
@@ -211,8 +239,8 @@ fn parse_context(v: &Value) -> Result<Context, CliError> {
                 .ok_or_else(|| CliError::Usage("context serviceUrls must be strings".into()))?,
             Some(_) => return Err(CliError::Usage("context serviceUrls must be a list".into())),
         },
-        path_params: params,
-    })
+    });
+    Ok(())
 }
 
 fn pairs_json(headers: &http::HeaderMap) -> Value {
@@ -251,8 +279,9 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
         wall,
         ..Limits::default()
     };
-    let (req, req_headers, req_body) = parse_request(&json_file(args.request.as_ref())?)?;
-    let ctx = parse_context(&json_file(args.context.as_ref())?)?;
+    let mut call = CallInfo::default();
+    let (req_headers, req_body) = parse_request(&json_file(args.request.as_ref())?, &mut call)?;
+    parse_context(&json_file(args.context.as_ref())?, &mut call)?;
     let response = json_file(args.response.as_ref())?;
     let error = json_file(args.error.as_ref())?;
     let mut services = LocalServices::default();
@@ -297,26 +326,26 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
             defined.join(", ")
         )));
     }
-    let res_status = response
+    let error_status = error
         .get("status")
         .and_then(Value::as_u64)
         .and_then(|s| u16::try_from(s).ok())
-        .unwrap_or(200);
-    let res_headers = headers(response.get("headers").unwrap_or(&Value::Null), "response")?;
+        .unwrap_or(502);
+    call.error_message = Some(string(&error, "message", "upstream unreachable")?);
+    let fixture = Fixture {
+        call,
+        request_headers: req_headers,
+        response_status: response
+            .get("status")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or(200),
+        response_headers: headers(response.get("headers").unwrap_or(&Value::Null), "response")?,
+        error_status,
+    };
     if args.bench > 0 {
         let load_ms = loading.elapsed().as_secs_f64() * 1e3;
-        let mut timings = bench(
-            &module,
-            services,
-            limits,
-            hook,
-            args.bench,
-            &ctx,
-            &req,
-            &req_headers,
-            (res_status, &res_headers),
-        )
-        .await?;
+        let mut timings = bench(&module, services, limits, hook, args.bench, &fixture).await?;
         timings.insert("load_ms".into(), json!((load_ms * 10.0).round() / 10.0));
         println!("{}", Value::Object(timings));
         return Ok(());
@@ -328,9 +357,7 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
     let io = Io {
         request_body: req_body,
         response_body: body(response.get("body").unwrap_or(&Value::Null), "response")?,
-        request_headers: req_headers,
-        response_headers: res_headers,
-        ..Io::default()
+        ..fixture.io()
     };
     let mut out = Map::new();
     out.insert("hook".into(), json!(hook.js_name()));
@@ -351,38 +378,35 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
     };
     match hook {
         Hook::FetchUpstream => {
-            let (r, _) = instance.fetch_upstream(&ctx, &req, io).await;
+            let (r, _) = instance.fetch_upstream(io).await;
             out.insert("upstream".into(), json!(r.map_err(failed)?));
         }
         Hook::RequestModifier => {
-            let (r, io) = instance.request_modifier(&ctx, &req, io).await;
-            let r = r.map_err(failed)?;
+            let (r, io) = instance.request_modifier(io).await;
+            r.map_err(failed)?;
             let mut m = Map::new();
-            m.insert("method".into(), json!(r.method));
-            m.insert("path".into(), json!(r.uri));
+            m.insert("method".into(), json!(io.call.method.as_str()));
+            m.insert(
+                "path".into(),
+                json!(io.call.uri.path_and_query().map_or("/", |pq| pq.as_str())),
+            );
             m.insert("headers".into(), pairs_json(&io.request_headers));
             body_json(&mut m, &io.request_body);
             m.insert("bodyChanged".into(), json!(io.request_body_set));
             out.insert("request".into(), Value::Object(m));
         }
         Hook::ResponseModifier => {
-            let (r, io) = instance.response_modifier(&ctx, &req, res_status, io).await;
+            let (r, io) = instance
+                .response_modifier(fixture.response_status, io)
+                .await;
             out.insert("response".into(), response_json(r.map_err(failed)?, &io));
         }
         Hook::ErrorHandler => {
-            let e = UpstreamError {
-                status: error
-                    .get("status")
-                    .and_then(Value::as_u64)
-                    .and_then(|s| u16::try_from(s).ok())
-                    .unwrap_or(502),
-                message: string(&error, "message", "upstream unreachable")?,
-            };
-            let (r, io) = instance.error_handler(&ctx, &req, &e, io).await;
+            let (r, io) = instance.error_handler(fixture.error_status, io).await;
             out.insert("response".into(), response_json(r.map_err(failed)?, &io));
         }
         Hook::RequestHandler => {
-            let (r, io) = instance.request_handler(&ctx, &req, io).await;
+            let (r, io) = instance.request_handler(io).await;
             out.insert("response".into(), response_json(r.map_err(failed)?, &io));
         }
     }
@@ -396,67 +420,37 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// One call of `hook`, for the benchmark.
+/// One call of `hook`, for the benchmark. The proxy moves a call's headers and fields into it;
+/// here they are cloned, which the timings include.
 async fn call_once(
     instance: &mut crate::modules::Instance,
     hook: Hook,
-    ctx: &Context,
-    req: &Request,
-    headers: &Headers<'_>,
+    f: &Fixture,
 ) -> Result<(), CallError> {
-    let error = UpstreamError {
-        status: 502,
-        message: "bench".into(),
-    };
-    // The headers are moved into each call on the proxy; here they are cloned, which the
-    // timings include.
-    let io = Io {
-        request_headers: headers.request.clone(),
-        response_headers: headers.response.1.clone(),
-        ..Io::default()
-    };
+    let io = f.io();
     match hook {
-        Hook::FetchUpstream => instance.fetch_upstream(ctx, req, io).await.0.map(drop),
-        Hook::RequestModifier => instance.request_modifier(ctx, req, io).await.0.map(drop),
+        Hook::FetchUpstream => instance.fetch_upstream(io).await.0.map(drop),
+        Hook::RequestModifier => instance.request_modifier(io).await.0,
         Hook::ResponseModifier => instance
-            .response_modifier(ctx, req, headers.response.0, io)
+            .response_modifier(f.response_status, io)
             .await
             .0
             .map(drop),
-        Hook::ErrorHandler => instance
-            .error_handler(ctx, req, &error, io)
-            .await
-            .0
-            .map(drop),
-        Hook::RequestHandler => instance.request_handler(ctx, req, io).await.0.map(drop),
+        Hook::ErrorHandler => instance.error_handler(f.error_status, io).await.0.map(drop),
+        Hook::RequestHandler => instance.request_handler(io).await.0.map(drop),
     }
-}
-
-/// The request's headers, and the upstream response's status and headers, for the benchmark.
-struct Headers<'a> {
-    request: &'a http::HeaderMap,
-    response: (u16, &'a http::HeaderMap),
 }
 
 /// `--bench N`: N calls on one reused instance, then N calls each on a fresh instance from the
 /// pool; returns microseconds per call.
-#[allow(clippy::too_many_arguments)]
 async fn bench(
     module: &crate::modules::Module,
     services: Arc<LocalServices>,
     limits: Limits,
     hook: Hook,
     n: u32,
-    ctx: &Context,
-    req: &Request,
-    req_headers: &http::HeaderMap,
-    response: (u16, &http::HeaderMap),
+    fixture: &Fixture,
 ) -> Result<Map<String, Value>, CliError> {
-    let headers = Headers {
-        request: req_headers,
-        response,
-    };
-    let headers = &headers;
     let failed = |e: CallError| CliError::Failed(format!("{} failed: {e}", hook.js_name()));
     let fresh = || async {
         module
@@ -467,13 +461,13 @@ async fn bench(
     let mut instance = fresh().await?;
     // Warm up: first-call costs (lazy init, page faults) are not what is measured.
     for _ in 0..n.min(100) {
-        call_once(&mut instance, hook, ctx, req, headers)
+        call_once(&mut instance, hook, fixture)
             .await
             .map_err(failed)?;
     }
     let started = std::time::Instant::now();
     for _ in 0..n {
-        call_once(&mut instance, hook, ctx, req, headers)
+        call_once(&mut instance, hook, fixture)
             .await
             .map_err(failed)?;
     }
@@ -481,7 +475,7 @@ async fn bench(
     let started = std::time::Instant::now();
     for _ in 0..n {
         let mut instance = fresh().await?;
-        call_once(&mut instance, hook, ctx, req, headers)
+        call_once(&mut instance, hook, fixture)
             .await
             .map_err(failed)?;
     }

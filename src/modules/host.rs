@@ -79,6 +79,36 @@ pub struct Io {
     /// The response's headers: the upstream's in responseModifier, empty in the handlers; a
     /// hook's edits are applied here when it returns.
     pub response_headers: ::http::HeaderMap,
+    /// The rest of what a hook may ask about the call.
+    pub call: CallInfo,
+}
+
+/// What a hook may ask about its route: the same for every request on it.
+#[derive(Debug, Default, Clone)]
+pub struct RouteInfo {
+    pub namespace: String,
+    pub route: String,
+    pub service: Option<String>,
+    /// The service's upstream URLs.
+    pub service_urls: Vec<String>,
+}
+
+/// What a hook may ask about the call in flight (`http.call-field` and friends); none of it is
+/// copied into the sandbox unless a hook reads it.
+#[derive(Debug, Default, Clone)]
+pub struct CallInfo {
+    pub route: Arc<RouteInfo>,
+    pub method: ::http::Method,
+    /// Path and query.
+    pub uri: ::http::Uri,
+    pub remote_address: Option<std::net::IpAddr>,
+    /// The host the client asked for, without the port.
+    pub host: String,
+    pub tls: bool,
+    /// The route pattern's parameters, decoded.
+    pub path_params: Vec<(String, String)>,
+    /// In errorHandler: why it is called.
+    pub error_message: Option<String>,
 }
 
 /// Headers as the module world has them: lower-case names, values as text.
@@ -223,6 +253,35 @@ impl http::Host for CallState {
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         self.services.log(level, self.io.route.as_deref(), &message);
         Ok(())
+    }
+
+    fn call_field(&mut self, f: types::Field) -> wasmtime::Result<Option<String>> {
+        use types::Field;
+        let c = &self.io.call;
+        Ok(match f {
+            Field::Namespace => Some(c.route.namespace.clone()),
+            Field::Route => Some(c.route.route.clone()),
+            Field::Service => c.route.service.clone(),
+            Field::Method => Some(c.method.as_str().to_string()),
+            Field::Uri => Some(
+                c.uri
+                    .path_and_query()
+                    .map_or("/", |pq| pq.as_str())
+                    .to_string(),
+            ),
+            Field::RemoteAddress => c.remote_address.map(|a| a.to_string()),
+            Field::Host => Some(c.host.clone()),
+            Field::Proto => Some(if c.tls { "https" } else { "http" }.to_string()),
+            Field::ErrorMessage => c.error_message.clone(),
+        })
+    }
+
+    fn service_urls(&mut self) -> wasmtime::Result<Vec<String>> {
+        Ok(self.io.call.route.service_urls.clone())
+    }
+
+    fn path_params(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+        Ok(self.io.call.path_params.clone())
     }
 
     fn request_headers(&mut self) -> wasmtime::Result<Vec<(String, String)>> {

@@ -18,7 +18,9 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 pub use cache::Cache;
-pub use host::{CallState, Io, LocalServices, Services, apply_edits, header_pairs};
+pub use host::{
+    CallInfo, CallState, Io, LocalServices, RouteInfo, Services, apply_edits, header_pairs,
+};
 
 wasmtime::component::bindgen!({
     path: "wit",
@@ -36,8 +38,7 @@ wasmtime::component::bindgen!({
 pub use dgate::module::documents::Document;
 pub use dgate::module::http::{FetchRequest, FetchResponse};
 pub use dgate::module::types::{
-    Context, HeaderEdit, Hook, HookError, HostError, LogLevel, Request, RequestChanges,
-    ResponseChanges, UpstreamError,
+    Field, HeaderEdit, Hook, HookError, HostError, LogLevel, RequestChanges, ResponseChanges,
 };
 
 /// How often the epoch advances: the resolution of the wall-time limit.
@@ -410,98 +411,75 @@ impl Instance {
         r
     }
 
-    pub async fn fetch_upstream(
-        &mut self,
-        ctx: &Context,
-        req: &Request,
-        io: Io,
-    ) -> (Result<String, CallError>, Io) {
+    /// fetchUpstream: the URL the hook picked.
+    pub async fn fetch_upstream(&mut self, io: Io) -> (Result<String, CallError>, Io) {
         self.call(io.for_hook(Hook::FetchUpstream), async |b, s| {
-            b.dgate_module_hooks()
-                .call_fetch_upstream(s, ctx, req)
-                .await
+            b.dgate_module_hooks().call_fetch_upstream(s).await
         })
         .await
     }
 
-    /// requestModifier: the request as the hook left it; its header edits are applied to
-    /// `io.request_headers`.
-    pub async fn request_modifier(
-        &mut self,
-        ctx: &Context,
-        req: &Request,
-        io: Io,
-    ) -> (Result<Request, CallError>, Io) {
+    /// requestModifier: its changes are applied to `io` (method and path and query in
+    /// `io.call`, headers in `io.request_headers`).
+    pub async fn request_modifier(&mut self, io: Io) -> (Result<(), CallError>, Io) {
         let (r, mut io) = self
             .call(io.for_hook(Hook::RequestModifier), async |b, s| {
-                b.dgate_module_hooks()
-                    .call_request_modifier(s, ctx, req)
-                    .await
+                b.dgate_module_hooks().call_request_modifier(s).await
             })
             .await;
         let r = r.and_then(|changes| {
+            let bad = |what: &str, v: &str| {
+                CallError::InvalidResult(format!("requestModifier set a bad {what} {v:?}"))
+            };
+            if let Some(m) = changes.method {
+                io.call.method =
+                    ::http::Method::from_bytes(m.as_bytes()).map_err(|_| bad("method", &m))?;
+            }
+            if let Some(u) = changes.uri {
+                let uri: ::http::Uri = u.parse().map_err(|_| bad("path", &u))?;
+                if uri.scheme().is_some() || !u.starts_with('/') {
+                    return Err(bad("path", &u));
+                }
+                io.call.uri = uri;
+            }
             apply_edits(&mut io.request_headers, changes.headers)
-                .map_err(|e| CallError::InvalidResult(format!("requestModifier set {e}")))?;
-            Ok(Request {
-                method: changes.method.unwrap_or_else(|| req.method.clone()),
-                uri: changes.uri.unwrap_or_else(|| req.uri.clone()),
-                ..req.clone()
-            })
+                .map_err(|e| CallError::InvalidResult(format!("requestModifier set {e}")))
         });
         (r, io)
     }
 
     /// responseModifier on the upstream's `status` and `io.response_headers`: the status the
     /// hook set; its header edits are applied to `io.response_headers`.
-    pub async fn response_modifier(
-        &mut self,
-        ctx: &Context,
-        req: &Request,
-        status: u16,
-        io: Io,
-    ) -> (Result<u16, CallError>, Io) {
+    pub async fn response_modifier(&mut self, status: u16, io: Io) -> (Result<u16, CallError>, Io) {
         let (r, io) = self
             .call(io.for_hook(Hook::ResponseModifier), async |b, s| {
                 b.dgate_module_hooks()
-                    .call_response_modifier(s, ctx, req, status)
+                    .call_response_modifier(s, status)
                     .await
             })
             .await;
         respond(Hook::ResponseModifier, r, io)
     }
 
-    /// errorHandler: the status of its answer; its headers are in `io.response_headers`.
-    pub async fn error_handler(
-        &mut self,
-        ctx: &Context,
-        req: &Request,
-        error: &UpstreamError,
-        mut io: Io,
-    ) -> (Result<u16, CallError>, Io) {
+    /// errorHandler for a failure dgate would answer with `status` (the message is in
+    /// `io.call.error_message`): the status of its answer; its headers are in
+    /// `io.response_headers`.
+    pub async fn error_handler(&mut self, status: u16, mut io: Io) -> (Result<u16, CallError>, Io) {
         io.response_headers.clear();
         let (r, io) = self
             .call(io.for_hook(Hook::ErrorHandler), async |b, s| {
-                b.dgate_module_hooks()
-                    .call_error_handler(s, ctx, req, error)
-                    .await
+                b.dgate_module_hooks().call_error_handler(s, status).await
             })
             .await;
         respond(Hook::ErrorHandler, r, io)
     }
 
     /// requestHandler: the status of its answer; its headers are in `io.response_headers`.
-    pub async fn request_handler(
-        &mut self,
-        ctx: &Context,
-        req: &Request,
-        mut io: Io,
-    ) -> (Result<u16, CallError>, Io) {
+    pub async fn request_handler(&mut self, mut io: Io) -> (Result<u16, CallError>, Io) {
         io.response_headers.clear();
         let (r, io) = self
             .call(io.for_hook(Hook::RequestHandler), async |b, s| {
-                b.dgate_module_hooks()
-                    .call_request_handler(s, ctx, req)
-                    .await
+                b.dgate_module_hooks().call_request_handler(s).await
             })
             .await;
         respond(Hook::RequestHandler, r, io)

@@ -156,45 +156,34 @@ impl Proxy {
             .await
             .map_err(|e| ProxyError::new(ErrorKind::ModuleFailed, e))?;
         let (mut parts, body) = req.into_parts();
-        let wreq = WitRequest {
-            method: parts.method.as_str().to_string(),
-            uri: parts
-                .uri
-                .path_and_query()
-                .map_or("/", |pq| pq.as_str())
-                .to_string(),
-            remote_address: ctx.conn.peer.ip().to_string(),
+        let call = CallInfo {
+            route: target.info.clone(),
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            remote_address: Some(ctx.conn.peer.ip()),
             host: ctx.host.clone(),
-            proto: if ctx.conn.tls { "https" } else { "http" }.to_string(),
-        };
-        let wctx = WitContext {
-            namespace: target.namespace.clone(),
-            route: target.name.clone(),
-            service: target.upstream.as_ref().map(|u| u.name.clone()),
-            service_urls: target.service_urls.clone(),
+            tls: ctx.conn.tls,
             path_params: ctx.params.clone(),
+            error_message: None,
         };
         let defined = &loaded.module.defined;
         // An errorHandler sees the request as the client sent it.
-        let original_headers = if defined.contains(&Hook::ErrorHandler) {
-            parts.headers.clone()
-        } else {
-            HeaderMap::new()
-        };
-        // The body stays on the connection unless a hook reads it; the headers cross into the
-        // sandbox only if a hook reads them.
+        let original = defined
+            .contains(&Hook::ErrorHandler)
+            .then(|| (call.clone(), parts.headers.clone()));
+        // The body stays on the connection unless a hook reads it; the headers and the rest of
+        // the call cross into the sandbox only if a hook reads them.
         let io = Io {
             request_source: Some(Box::new(Pending(body))),
             body_limit: hooks.max_body(),
             route: Some(target.label.clone()),
             request_headers: std::mem::take(&mut parts.headers),
+            call,
             ..Io::default()
         };
         match target.upstream.clone() {
             None if defined.contains(&Hook::RequestHandler) => {
-                let (r, io) =
-                    on_instance(&loaded, async |i| i.request_handler(&wctx, &wreq, io).await)
-                        .await?;
+                let (r, io) = on_instance(&loaded, async |i| i.request_handler(io).await).await?;
                 match r {
                     Ok(status) => module_response(status, io),
                     Err(e) => Err(module_failed(&target, e)),
@@ -212,8 +201,6 @@ impl Proxy {
                     .forward_with_modules(
                         &loaded,
                         defined,
-                        &wctx,
-                        wreq.clone(),
                         io,
                         &mut parts,
                         path,
@@ -223,22 +210,20 @@ impl Proxy {
                         hooks.max_body(),
                     )
                     .await;
-                match outcome {
-                    Ok(res) => Ok(res),
-                    Err(e) if defined.contains(&Hook::ErrorHandler) => {
-                        let error = UpstreamError {
-                            status: e.status().as_u16(),
-                            message: e.context.clone(),
+                match (outcome, original) {
+                    (Ok(res), _) => Ok(res),
+                    (Err(e), Some((mut call, headers))) => {
+                        let status = e.status().as_u16();
+                        call.error_message = Some(e.context.clone());
+                        let io = Io {
+                            route: Some(target.label.clone()),
+                            request_headers: headers,
+                            call,
+                            ..Io::default()
                         };
-                        let (r, io) = on_instance(&loaded, async |i| {
-                            let io = Io {
-                                route: Some(target.label.clone()),
-                                request_headers: original_headers,
-                                ..Io::default()
-                            };
-                            i.error_handler(&wctx, &wreq, &error, io).await
-                        })
-                        .await?;
+                        let (r, io) =
+                            on_instance(&loaded, async |i| i.error_handler(status, io).await)
+                                .await?;
                         match r {
                             Ok(status) => module_response(status, io),
                             Err(he) => {
@@ -247,21 +232,19 @@ impl Proxy {
                             }
                         }
                     }
-                    Err(e) => Err(e),
+                    (Err(e), None) => Err(e),
                 }
             }
         }
     }
 
     /// requestModifier, fetchUpstream, the upstream call and responseModifier. The request's
-    /// headers come in `io.request_headers`.
+    /// headers come in `io.request_headers`, its method and URI in `io.call`.
     #[allow(clippy::too_many_arguments)]
     async fn forward_with_modules(
         &self,
         loaded: &super::hooks::Loaded,
         defined: &[Hook],
-        wctx: &WitContext,
-        mut wreq: WitRequest,
         mut io: Io,
         parts: &mut http::request::Parts,
         mut path: String,
@@ -271,39 +254,18 @@ impl Proxy {
         max_body: usize,
     ) -> Result<Response<RespBody>, ProxyError> {
         if defined.contains(&Hook::RequestModifier) {
-            let original_uri = wreq.uri.clone();
-            let (r, io2) =
-                on_instance(loaded, async |i| i.request_modifier(wctx, &wreq, io).await).await?;
+            let (r, io2) = on_instance(loaded, async |i| i.request_modifier(io).await).await?;
             io = io2;
-            wreq = r.map_err(|e| module_failed(target, e))?;
-            if wreq.method != parts.method.as_str() {
-                parts.method = http::Method::from_bytes(wreq.method.as_bytes()).map_err(|_| {
-                    ProxyError::new(
-                        ErrorKind::ModuleFailed,
-                        format!("requestModifier set a bad method {:?}", wreq.method),
-                    )
-                })?;
-            }
-            if wreq.uri != original_uri {
-                parts.uri = wreq.uri.parse().map_err(|_| {
-                    ProxyError::new(
-                        ErrorKind::ModuleFailed,
-                        format!("requestModifier set a bad path {:?}", wreq.uri),
-                    )
-                })?;
+            r.map_err(|e| module_failed(target, e))?;
+            parts.method = io.call.method.clone();
+            if io.call.uri != parts.uri {
+                parts.uri = io.call.uri.clone();
                 path = parts.uri.path().to_string();
             }
         }
-        parts.headers = std::mem::take(&mut io.request_headers);
         if defined.contains(&Hook::FetchUpstream) {
-            let fio = Io {
-                route: Some(target.label.clone()),
-                request_headers: std::mem::take(&mut parts.headers),
-                ..Io::default()
-            };
-            let (r, fio) =
-                on_instance(loaded, async |i| i.fetch_upstream(wctx, &wreq, fio).await).await?;
-            parts.headers = fio.request_headers;
+            let (r, io2) = on_instance(loaded, async |i| i.fetch_upstream(io).await).await?;
+            io = io2;
             let url = r.map_err(|e| module_failed(target, e))?;
             upstream = Arc::new(upstream.with_url(&url).ok_or_else(|| {
                 ProxyError::new(
@@ -312,6 +274,7 @@ impl Proxy {
                 )
             })?);
         }
+        parts.headers = std::mem::take(&mut io.request_headers);
         // responseModifier may read the request's headers, as they went upstream.
         let sent_headers = if defined.contains(&Hook::ResponseModifier) {
             parts.headers.clone()
@@ -349,13 +312,12 @@ impl Proxy {
             route: Some(target.label.clone()),
             request_headers: sent_headers,
             response_headers: std::mem::take(&mut rparts.headers),
+            call: std::mem::take(&mut io.call),
             ..Io::default()
         };
         let status = rparts.status.as_u16();
-        let (r, mut io) = on_instance(loaded, async |i| {
-            i.response_modifier(wctx, &wreq, status, io).await
-        })
-        .await?;
+        let (r, mut io) =
+            on_instance(loaded, async |i| i.response_modifier(status, io).await).await?;
         let status = r.map_err(|e| module_failed(target, e))?;
         if !io.response_body_set
             && let Some(src) = io.response_source.take()
@@ -539,9 +501,7 @@ async fn on_instance<T>(
     Ok(out)
 }
 
-use crate::modules::{
-    CallError, Context as WitContext, Hook, Io, Request as WitRequest, UpstreamError,
-};
+use crate::modules::{CallError, CallInfo, Hook, Io};
 
 fn module_failed(target: &RouteTarget, e: CallError) -> ProxyError {
     let module = target.modules.first().map_or("", |m| m.name.as_str());

@@ -29,8 +29,8 @@ pub struct RouteTarget {
     /// A module the route lists that has no usable component: the route answers 502 rather than
     /// run without it (it may be the route's auth check).
     pub missing_module: Option<String>,
-    /// The service's URLs, for `fetchUpstream` to choose from.
-    pub service_urls: Vec<String>,
+    /// What a module hook may ask about the route (names, the service's URLs).
+    pub info: Arc<crate::modules::RouteInfo>,
 }
 
 /// A module's component as the cluster stores it, identified by namespace, name and content.
@@ -326,11 +326,16 @@ impl NamespaceModel {
                 .iter()
                 .find(|m| !self.modules.contains_key(*m))
                 .cloned(),
-            service_urls: rt
-                .service
-                .as_ref()
-                .and_then(|s| self.service_urls.get(s).cloned())
-                .unwrap_or_default(),
+            info: Arc::new(crate::modules::RouteInfo {
+                namespace: rt.namespace.clone(),
+                route: rt.name.clone(),
+                service: rt.service.clone(),
+                service_urls: rt
+                    .service
+                    .as_ref()
+                    .and_then(|s| self.service_urls.get(s).cloned())
+                    .unwrap_or_default(),
+            }),
         })
     }
 

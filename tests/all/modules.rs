@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use dgate::modules::{
-    CallError, Context, Engine, EngineOptions, Io, Limits, LocalServices, Request,
-};
+use dgate::modules::{CallError, Engine, EngineOptions, Io, Limits, LocalServices};
 
 use crate::helpers::{BIN, write_file};
 
@@ -355,26 +353,6 @@ fn io(mode: &str) -> Io {
     io
 }
 
-fn request() -> Request {
-    Request {
-        method: "GET".into(),
-        uri: "/".into(),
-        remote_address: "127.0.0.1".into(),
-        host: "localhost".into(),
-        proto: "http".into(),
-    }
-}
-
-fn context() -> Context {
-    Context {
-        namespace: "default".into(),
-        route: "r".into(),
-        service: None,
-        service_urls: vec![],
-        path_params: vec![],
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loops_allocations_and_throws_fail_only_their_call() {
     let component = dgate::build::build("faulty.js", FAULTY).unwrap();
@@ -392,21 +370,16 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
         memory: 32 << 20,
         ..Limits::default()
     };
-    let ctx = context();
     let mut instance = module.instantiate(services.clone(), limits).await.unwrap();
-    let (ok, out) = instance.request_modifier(&ctx, &request(), io("ok")).await;
+    let (ok, out) = instance.request_modifier(io("ok")).await;
     ok.unwrap();
     assert_eq!(out.request_headers["ok"], "yes");
-    let (late, out) = instance
-        .request_modifier(&ctx, &request(), io("async"))
-        .await;
+    let (late, out) = instance.request_modifier(io("async")).await;
     late.unwrap();
     assert_eq!(out.request_headers["late"], "yes");
 
     // Header edits reach the host in order, whether or not the hook read the headers first.
-    let (r, out) = instance
-        .request_modifier(&ctx, &request(), io("edit"))
-        .await;
+    let (r, out) = instance.request_modifier(io("edit")).await;
     r.unwrap();
     let h = &out.request_headers;
     let all = |n: &str| {
@@ -419,19 +392,15 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
     assert_eq!(all("x-b"), ["1, 2"]);
     assert!(h.get("x-mode").is_none());
     assert_eq!(h["x-keep"], "k");
-    let (r, out) = instance
-        .request_modifier(&ctx, &request(), io("replace"))
-        .await;
+    let (r, out) = instance.request_modifier(io("replace")).await;
     r.unwrap();
     assert_eq!(out.request_headers.len(), 1);
     assert_eq!(out.request_headers["only"], "this");
     // A context kept past its call cannot read the next call's request.
-    let (r, _) = instance
-        .request_modifier(&ctx, &request(), io("keep"))
-        .await;
+    let (r, _) = instance.request_modifier(io("keep")).await;
     r.unwrap();
     for mode in ["stale", "stalebody"] {
-        let (r, _) = instance.request_modifier(&ctx, &request(), io(mode)).await;
+        let (r, _) = instance.request_modifier(io(mode)).await;
         match r {
             Err(CallError::Thrown { message, .. }) => {
                 assert!(message.contains("has finished"), "{mode}: {message}")
@@ -441,9 +410,7 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
     }
 
     // A throw fails the call; the instance stays usable.
-    let (r, _) = instance
-        .request_modifier(&ctx, &request(), io("throw"))
-        .await;
+    let (r, _) = instance.request_modifier(io("throw")).await;
     match r {
         Err(CallError::Thrown { message, stack }) => {
             assert_eq!(message, "boom");
@@ -456,9 +423,7 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
         other => panic!("{other:?}"),
     }
     assert!(instance.reusable());
-    let (r, _) = instance
-        .request_modifier(&ctx, &request(), io("never"))
-        .await;
+    let (r, _) = instance.request_modifier(io("never")).await;
     assert!(matches!(r, Err(CallError::Unsettled)), "{r:?}");
 
     // Budgets: each failure poisons its instance; a fresh one from the same module works.
@@ -471,7 +436,7 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
         ("grow", |e| matches!(e, CallError::OutOfMemory(_))),
     ] {
         let started = std::time::Instant::now();
-        let (r, _) = instance.request_modifier(&ctx, &request(), io(mode)).await;
+        let (r, _) = instance.request_modifier(io(mode)).await;
         let e = r.expect_err(mode);
         assert!(check(&e), "{mode}: {e:?}");
         assert!(
@@ -481,7 +446,7 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
         );
         assert!(!instance.reusable(), "{mode}");
         instance = module.instantiate(services.clone(), limits).await.unwrap();
-        let (ok, _) = instance.request_modifier(&ctx, &request(), io("ok")).await;
+        let (ok, _) = instance.request_modifier(io("ok")).await;
         assert!(ok.is_ok(), "after {mode}");
     }
 
@@ -492,9 +457,7 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
         ..limits
     };
     let mut instance = module.instantiate(services.clone(), tight).await.unwrap();
-    let (r, _) = instance
-        .request_modifier(&ctx, &request(), io("loop"))
-        .await;
+    let (r, _) = instance.request_modifier(io("loop")).await;
     assert!(matches!(r, Err(CallError::OutOfFuel(5_000_000))), "{r:?}");
 
     // The compiled module is cached on disk: loading it again skips compilation.

@@ -4,7 +4,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
-use crate::modules::{Context, Engine, EngineOptions, Io, Limits, Request};
+use crate::modules::{CallInfo, Engine, EngineOptions, Io, Limits, RouteInfo};
 use crate::storage::Store;
 
 fn res(kind: Kind, v: serde_json::Value) -> Resource {
@@ -123,29 +123,25 @@ async fn the_url_shortener_example_writes_real_documents() {
         ..Limits::default()
     };
     let mut instance = module.instantiate(services, limits).await.unwrap();
-    let ctx = |params: Vec<(String, String)>| Context {
-        namespace: "default".into(),
-        route: "short".into(),
-        service: None,
-        service_urls: vec![],
-        path_params: params,
+    let io = |method: &str, uri: &str, params: Vec<(String, String)>| Io {
+        call: CallInfo {
+            route: Arc::new(RouteInfo {
+                namespace: "default".into(),
+                route: "short".into(),
+                ..RouteInfo::default()
+            }),
+            method: method.parse().unwrap(),
+            uri: uri.parse().unwrap(),
+            path_params: params,
+            ..CallInfo::default()
+        },
+        ..Io::default()
     };
-    let req = |method: &str, uri: &str| Request {
-        method: method.into(),
-        uri: uri.into(),
-        remote_address: "127.0.0.1".into(),
-        host: "localhost".into(),
-        proto: "http".into(),
-    };
-    let (r, io) = instance
-        .request_handler(
-            &ctx(vec![]),
-            &req("POST", "/?url=https://example.com/x"),
-            Io::default(),
-        )
+    let (r, io_out) = instance
+        .request_handler(io("POST", "/?url=https://example.com/x", vec![]))
         .await;
     assert_eq!(r.unwrap(), 201);
-    let id: serde_json::Value = serde_json::from_slice(&io.response_body).unwrap();
+    let id: serde_json::Value = serde_json::from_slice(&io_out.response_body).unwrap();
     let id = id["id"].as_str().unwrap().to_string();
     let key = ResourceKey {
         kind: Kind::Document,
@@ -158,11 +154,7 @@ async fn the_url_shortener_example_writes_real_documents() {
     };
     assert_eq!(doc.data, json!({"url": "https://example.com/x"}));
     let (r, io) = instance
-        .request_handler(
-            &ctx(vec![("id".into(), id)]),
-            &req("GET", "/x"),
-            Io::default(),
-        )
+        .request_handler(io("GET", "/x", vec![("id".into(), id)]))
         .await;
     assert_eq!(r.unwrap(), 302);
     assert_eq!(io.response_headers["location"], "https://example.com/x");

@@ -19,8 +19,7 @@ wit_bindgen::generate!({
 });
 
 use dgate::module::types::{
-    Context, HeaderEdit, Hook, HookError, Request, RequestChanges, ResponseChanges, ThrownError,
-    UpstreamError,
+    HeaderEdit, Hook, HookError, RequestChanges, ResponseChanges, ThrownError,
 };
 use exports::dgate::module::hooks::Guest;
 
@@ -267,24 +266,17 @@ pub(crate) fn pairs_from_js(list: Array<'_>) -> javy::quickjs::Result<Vec<(Strin
     Ok(out)
 }
 
-/// The call in flight. Its fields reach JS only when a hook reads them (`__dgate_native.field`),
-/// through the sequence number the call's context objects carry: a context kept past its call
-/// cannot read the next call's request.
-pub(crate) struct CallData {
-    pub seq: u32,
-    pub ctx: Context,
-    pub req: Request,
-    pub error: Option<UpstreamError>,
-}
-
+// The sequence number of the call in flight. The call's fields reach JS only when a hook reads
+// them (`__dgate_native.field`, which asks the host), and only through the context objects of
+// this call: a context kept past its call cannot read the next call's request.
 thread_local! {
-    static CURRENT: std::cell::RefCell<Option<CallData>> = const { std::cell::RefCell::new(None) };
+    static CURRENT: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
     static SEQ: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
-/// Runs `f` on the call in flight, if `seq` is it.
-pub(crate) fn with_call<T>(seq: u32, f: impl FnOnce(&CallData) -> T) -> Option<T> {
-    CURRENT.with(|c| c.borrow().as_ref().filter(|c| c.seq == seq).map(f))
+/// True while the call `seq` is in flight.
+pub(crate) fn is_current(seq: u32) -> bool {
+    CURRENT.with(|c| c.get() == Some(seq))
 }
 
 /// The hooks in the order of the prelude's `HOOKS` table.
@@ -302,10 +294,7 @@ fn hook_index(hook: Hook) -> u32 {
 /// The outcome's first element is a reason the result is unusable, when it is.
 fn run<T>(
     hook: Hook,
-    ctx: Context,
-    req: Request,
     status: u16,
-    error: Option<UpstreamError>,
     read: impl for<'js> FnOnce(&Ctx<'js>, Array<'js>) -> javy::quickjs::Result<T>,
 ) -> Result<T, HookError> {
     let state = state();
@@ -317,14 +306,7 @@ fn run<T>(
         s.set(next);
         next
     });
-    CURRENT.with(|c| {
-        *c.borrow_mut() = Some(CallData {
-            seq,
-            ctx,
-            req,
-            error,
-        })
-    });
+    CURRENT.with(|c| c.set(Some(seq)));
     let out = state.runtime.context().with(|cx| {
         let attempt = || -> javy::quickjs::Result<Option<Array>> {
             let runner: Function = cx.globals().get("__dgate_run")?;
@@ -351,7 +333,7 @@ fn run<T>(
             Err(e) => Err(HookError::Thrown(thrown(&cx, e))),
         }
     });
-    CURRENT.with(|c| c.borrow_mut().take());
+    CURRENT.with(|c| c.set(None));
     out
 }
 
@@ -391,12 +373,12 @@ impl Guest for Hooks {
         state().defined.clone()
     }
 
-    fn fetch_upstream(ctx: Context, req: Request) -> Result<String, HookError> {
-        run(Hook::FetchUpstream, ctx, req, 0, None, |_, o| o.get(1))
+    fn fetch_upstream() -> Result<String, HookError> {
+        run(Hook::FetchUpstream, 0, |_, o| o.get(1))
     }
 
-    fn request_modifier(ctx: Context, req: Request) -> Result<RequestChanges, HookError> {
-        run(Hook::RequestModifier, ctx, req, 0, None, |_, o| {
+    fn request_modifier() -> Result<RequestChanges, HookError> {
+        run(Hook::RequestModifier, 0, |_, o| {
             Ok(RequestChanges {
                 method: o.get(1)?,
                 uri: o.get(2)?,
@@ -405,25 +387,16 @@ impl Guest for Hooks {
         })
     }
 
-    fn response_modifier(
-        ctx: Context,
-        req: Request,
-        status: u16,
-    ) -> Result<ResponseChanges, HookError> {
-        run(Hook::ResponseModifier, ctx, req, status, None, read_response)
+    fn response_modifier(status: u16) -> Result<ResponseChanges, HookError> {
+        run(Hook::ResponseModifier, status, read_response)
     }
 
-    fn error_handler(
-        ctx: Context,
-        req: Request,
-        error: UpstreamError,
-    ) -> Result<ResponseChanges, HookError> {
-        let status = error.status;
-        run(Hook::ErrorHandler, ctx, req, status, Some(error), read_response)
+    fn error_handler(status: u16) -> Result<ResponseChanges, HookError> {
+        run(Hook::ErrorHandler, status, read_response)
     }
 
-    fn request_handler(ctx: Context, req: Request) -> Result<ResponseChanges, HookError> {
-        run(Hook::RequestHandler, ctx, req, 0, None, read_response)
+    fn request_handler() -> Result<ResponseChanges, HookError> {
+        run(Hook::RequestHandler, 0, read_response)
     }
 }
 

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256, Sha512};
 
 use crate::dgate::module::types::{HostError, LogLevel};
 use crate::dgate::module::{cache, documents, http};
-use crate::{live, pairs_from_js, pairs_to_js, with_call};
+use crate::dgate::module::types::Field;
+use crate::{is_current, live, pairs_from_js, pairs_to_js};
 
 fn throw(cx: &Ctx<'_>, code: &str, message: &str) -> javy::quickjs::Error {
     let build = || -> Result<Value<'_>> {
@@ -110,44 +111,43 @@ fn finished(cx: &Ctx<'_>) -> javy::quickjs::Error {
     )
 }
 
-/// One field of the call in flight (see the prelude's context classes for the numbers).
+/// One field of the call in flight, from the host (see the prelude's context classes for the
+/// numbers).
 fn field<'js>(cx: Ctx<'js>, seq: u32, i: u32) -> Result<Value<'js>> {
-    let text = |s: &str| -> Result<Value<'js>> {
-        Ok(javy::quickjs::String::from_str(cx.clone(), s)?.into_value())
-    };
-    with_call(seq, |c| -> Result<Value<'js>> {
-        match i {
-            0 => text(&c.ctx.namespace),
-            1 => text(&c.ctx.route),
-            2 => match &c.ctx.service {
-                Some(s) => text(s),
-                None => Ok(Value::new_undefined(cx.clone())),
-            },
-            3 => {
-                let urls = Array::new(cx.clone())?;
-                for (i, u) in c.ctx.service_urls.iter().enumerate() {
-                    urls.set(i, u.as_str())?;
-                }
-                Ok(urls.into_value())
+    require_live(&cx, "the request")?;
+    require_current(&cx, seq)?;
+    let f = match i {
+        0 => Field::Namespace,
+        1 => Field::Route,
+        2 => Field::Service,
+        3 => {
+            let urls = Array::new(cx.clone())?;
+            for (i, u) in http::service_urls().iter().enumerate() {
+                urls.set(i, u.as_str())?;
             }
-            4 => Ok(pairs_to_js(&cx, &c.ctx.path_params)?.into_value()),
-            5 => text(&c.req.method),
-            6 => text(&c.req.uri),
-            7 => text(&c.req.remote_address),
-            8 => text(&c.req.host),
-            9 => text(&c.req.proto),
-            10 => text(c.error.as_ref().map_or("", |e| e.message.as_str())),
-            _ => Ok(Value::new_undefined(cx.clone())),
+            return Ok(urls.into_value());
         }
-    })
-    .unwrap_or_else(|| Err(finished(&cx)))
+        4 => return Ok(pairs_to_js(&cx, &http::path_params())?.into_value()),
+        5 => Field::Method,
+        6 => Field::Uri,
+        7 => Field::RemoteAddress,
+        8 => Field::Host,
+        9 => Field::Proto,
+        10 => Field::ErrorMessage,
+        _ => return Ok(Value::new_undefined(cx.clone())),
+    };
+    match http::call_field(f) {
+        Some(s) => Ok(javy::quickjs::String::from_str(cx.clone(), &s)?.into_value()),
+        None => Ok(Value::new_undefined(cx.clone())),
+    }
 }
 
 /// Refuses a context object whose call has finished (kept in a global, say).
 fn require_current(cx: &Ctx<'_>, seq: u32) -> Result<()> {
-    match with_call(seq, |_| ()) {
-        Some(()) => Ok(()),
-        None => Err(finished(cx)),
+    if is_current(seq) {
+        Ok(())
+    } else {
+        Err(finished(cx))
     }
 }
 
