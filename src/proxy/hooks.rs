@@ -136,6 +136,19 @@ impl Hooks {
         }
     }
 
+    /// Drops the modules `keep` says are no longer served; requests still running one finish
+    /// with it, and its idle instances go with the last of them.
+    pub fn retain(&self, keep: impl Fn(&str, &str, &str, &ModuleLimits) -> bool) {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        loaded.retain(|(ns, name, hash, limits), _| keep(ns, name, hash, limits));
+    }
+
+    /// How many module versions are loaded.
+    #[cfg(test)]
+    pub fn loaded_count(&self) -> usize {
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Largest body a module route reads into memory.
     pub fn max_body(&self) -> usize {
         self.max_body

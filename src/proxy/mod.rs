@@ -157,6 +157,12 @@ impl Proxy {
                     let s = model.snapshot();
                     tracing::debug!(routes = s.table.len(), took = ?started.elapsed(), "proxy snapshot published");
                     proxy.snapshot.store(Arc::new(s));
+                    // Modules deleted or replaced give back their instances' pool slots.
+                    if let Some(hooks) = proxy.hooks.get() {
+                        hooks.retain(|ns, name, hash, limits| {
+                            model.has_module(ns, name, hash, limits)
+                        });
+                    }
                 }
                 Err(e) => {
                     // The model may now be behind the store: read everything on the next change.

@@ -294,6 +294,21 @@ impl Model {
         );
     }
 
+    /// Whether the module `name` of `namespace` with content `hash` and `limits` is still
+    /// served (for dropping what the proxy compiled for modules that were deleted or replaced).
+    pub fn has_module(
+        &self,
+        namespace: &str,
+        name: &str,
+        hash: &str,
+        limits: &crate::resources::ModuleLimits,
+    ) -> bool {
+        self.namespaces
+            .get(namespace)
+            .and_then(|n| n.modules.get(name))
+            .is_some_and(|m| m.hash == hash && &m.limits == limits)
+    }
+
     /// The snapshot the proxy serves from: shares everything with the model's current state.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {

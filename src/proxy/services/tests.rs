@@ -159,3 +159,29 @@ async fn the_url_shortener_example_writes_real_documents() {
     assert_eq!(r.unwrap(), 302);
     assert_eq!(io.response_headers["location"], "https://example.com/x");
 }
+
+/// What the proxy compiled for a module goes when the module is no longer served, so a deleted
+/// module's idle instances give back their pool slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_drop_modules_no_longer_served() {
+    let c = cluster().await;
+    let hooks =
+        crate::proxy::hooks::Hooks::new(c, None, &crate::config::ModulesConfig::default()).unwrap();
+    let component =
+        crate::build::build("m.js", "export const requestModifier = () => {};").unwrap();
+    let src = Arc::new(crate::proxy::snapshot::ModuleSource {
+        namespace: "default".into(),
+        name: "m".into(),
+        hash: crate::modules::content_hash(&component),
+        component,
+        limits: Default::default(),
+    });
+    let loaded = hooks.get(&src).await.unwrap();
+    let lease = loaded.take().await.unwrap();
+    loaded.give_back(lease);
+    assert_eq!(hooks.loaded_count(), 1);
+    hooks.retain(|_, name, hash, _| name == "m" && hash == src.hash);
+    assert_eq!(hooks.loaded_count(), 1);
+    hooks.retain(|_, _, _, _| false);
+    assert_eq!(hooks.loaded_count(), 0);
+}
