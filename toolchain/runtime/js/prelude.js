@@ -558,28 +558,31 @@
     }
   }
 
-  // Called by the runtime for each hook call: the hook's number (0 fetchUpstream,
-  // 1 requestModifier, 2 responseModifier, 3 errorHandler, 4 requestHandler), the call's
-  // sequence number and the upstream's (or the error's) status. Returns the outcome, or a
-  // promise of it.
-  globalThis.__dgate_run = function run(hook, seq, status) {
-    const fn = globalThis.__dgate_hooks[hook];
-    let result;
-    let ctx;
-    if (hook === 2) {
-      const up = new UpstreamResponse(seq, status);
-      ctx = new ModuleContext(seq, up, undefined);
-      result = fn(ctx, up);
-    } else if (hook === 3) {
-      ctx = new ModuleContext(seq, undefined, new ModuleResponse(seq));
-      const error = new Error(N.field(seq, 10));
-      error.status = status;
-      result = fn(ctx, error);
-    } else {
-      ctx = new ModuleContext(seq, undefined, hook === 4 ? new ModuleResponse(seq) : undefined);
-      result = fn(ctx);
-    }
-    if (result && typeof result.then === "function") return result.then((v) => finish(hook, ctx, v));
-    return finish(hook, ctx, result);
+  // Called once by the runtime with the module's hooks (by number: 0 fetchUpstream,
+  // 1 requestModifier, 2 responseModifier, 3 errorHandler, 4 requestHandler). Returns the
+  // function the runtime calls for each hook call, with the hook's number, the call's sequence
+  // number and the upstream's (or the error's) status; it returns the outcome, or a promise of it.
+  globalThis.__dgate_install = function install(hooks) {
+    delete globalThis.__dgate_install;
+    return function run(hook, seq, status) {
+      const fn = hooks[hook];
+      let result;
+      let ctx;
+      if (hook === 2) {
+        const up = new UpstreamResponse(seq, status);
+        ctx = new ModuleContext(seq, up, undefined);
+        result = fn(ctx, up);
+      } else if (hook === 3) {
+        ctx = new ModuleContext(seq, undefined, new ModuleResponse(seq));
+        const error = new Error(N.field(seq, 10));
+        error.status = status;
+        result = fn(ctx, error);
+      } else {
+        ctx = new ModuleContext(seq, undefined, hook === 4 ? new ModuleResponse(seq) : undefined);
+        result = fn(ctx);
+      }
+      if (result && typeof result.then === "function") return result.then((v) => finish(hook, ctx, v));
+      return finish(hook, ctx, result);
+    };
   };
 })();

@@ -27,6 +27,8 @@ use exports::dgate::module::hooks::Guest;
 struct State {
     runtime: Runtime,
     defined: Vec<Hook>,
+    /// The prelude's function that runs one hook call (with the module's hooks bound in).
+    run: javy::quickjs::Persistent<Function<'static>>,
 }
 
 static mut STATE: Option<State> = None;
@@ -121,7 +123,7 @@ fn init(
     let mut config = Config::default();
     config.text_encoding(true).javy_stream_io(false);
     let runtime = Runtime::new(config).map_err(|e| e.to_string())?;
-    let defined = runtime.context().with(|cx| -> Result<Vec<Hook>, String> {
+    let (defined, run) = runtime.context().with(|cx| -> Result<_, String> {
         natives::register(&cx).map_err(|e| describe(&cx, e, name))?;
         let mut options = javy::quickjs::context::EvalOptions::default();
         options.filename = Some("dgate:runtime".into());
@@ -162,9 +164,14 @@ fn init(
                 HOOKS.map(|(_, n)| n).join(", ")
             ));
         }
-        cx.globals()
-            .set("__dgate_hooks", hooks)
-            .map_err(|e| describe(&cx, e, name))?;
+        let install: Function = cx
+            .globals()
+            .get("__dgate_install")
+            .map_err(|e| describe(&cx, e, "dgate:runtime"))?;
+        let run: Function = install
+            .call((hooks,))
+            .map_err(|e| describe(&cx, e, "dgate:runtime"))?;
+        let run = javy::quickjs::Persistent::save(&cx, run);
         // javy never runs the cycle collector on its own (threshold usize::MAX), which suits a
         // one-shot program but not an instance the gateway reuses: collect cycles once the heap
         // passes 8 MiB (reference counting frees everything else at once).
@@ -173,9 +180,13 @@ fn init(
             let rt = javy::quickjs::qjs::JS_GetRuntime(cx.as_raw().as_ptr());
             javy::quickjs::qjs::JS_SetGCThreshold(rt, 8 << 20);
         }
-        Ok(defined)
+        Ok((defined, run))
     })?;
-    Ok(State { runtime, defined })
+    Ok(State {
+        runtime,
+        defined,
+        run,
+    })
 }
 
 /// A JS error as `file:line:col: message` when its stack names a place in `file`.
@@ -309,7 +320,7 @@ fn run<T>(
     CURRENT.with(|c| c.set(Some(seq)));
     let out = state.runtime.context().with(|cx| {
         let attempt = || -> javy::quickjs::Result<Option<Array>> {
-            let runner: Function = cx.globals().get("__dgate_run")?;
+            let runner = state.run.clone().restore(&cx)?;
             let out: Value = runner.call((hook_index(hook), seq, status))?;
             let out = match out.as_promise() {
                 Some(p) => match p.finish::<Value>() {
