@@ -59,6 +59,7 @@ impl Drop for Ctx {
         if let Some(t) = &self.target {
             t.metrics.observe(499, elapsed.as_secs_f64());
             tracing::info!(
+                namespace = %t.namespace,
                 route = %t.name,
                 client = %self.conn.peer,
                 after = ?elapsed,
