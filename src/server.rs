@@ -131,7 +131,16 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
         .enable_modules(cluster.clone(), module_cache_dir(&config), &config.modules)
         .context("cannot start the module engine")?;
     cluster.observe(proxy.observer());
-    let app = admin::router(&config, cluster.clone(), metrics);
+    // Module builds run in a child process (`dgate __build`) so their memory goes back when
+    // they finish.
+    let builder = match std::env::current_exe() {
+        Ok(exe) => crate::build::Builder::Worker(exe),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot find the dgate binary; building modules in-process");
+            crate::build::Builder::InProcess
+        }
+    };
+    let app = admin::router(&config, cluster.clone(), metrics, builder);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = proxy::spawn_workers(&proxy, proxy_listener, None, &stop_rx)

@@ -36,16 +36,25 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     pub node_name: Arc<str>,
     pub max_body_size: u64,
+    /// Where JS/TS modules written through the API are built.
+    pub builder: crate::build::Builder,
 }
 
-/// Builds the admin Router for `cluster` under `config`'s access policy and body cap.
-pub fn router(config: &Config, cluster: Cluster, metrics: Arc<Metrics>) -> Router {
+/// Builds the admin Router for `cluster` under `config`'s access policy and body cap; modules
+/// written through it are built by `builder`.
+pub fn router(
+    config: &Config,
+    cluster: Cluster,
+    metrics: Arc<Metrics>,
+    builder: crate::build::Builder,
+) -> Router {
     let max_body_size = config.admin.max_body_size.0;
     let state = AdminState {
         cluster,
         metrics: metrics.clone(),
         node_name: config.node_name().into(),
         max_body_size,
+        builder,
     };
     let policy = Arc::new(AccessPolicy::from_config(config));
     let api = Router::new()

@@ -90,8 +90,8 @@ pub async fn put(
     let mut dependents = Vec::new();
     if let Resource::Module(m) = &mut resource {
         let others = namespace_modules(&state, &m.namespace, &m.name)?;
-        prepare_module(m, &others).await?;
-        dependents = rebuild_dependents(m, others).await?;
+        prepare_module(&state.builder, m, &others).await?;
+        dependents = rebuild_dependents(&state.builder, m, others).await?;
     }
     let now = crate::resources::now_rfc3339();
     match &mut resource {
@@ -161,6 +161,7 @@ fn namespace_modules(
 /// The modules of `others` that import `m` (directly or through others), rebuilt with `m`'s new
 /// source. A dependent that no longer builds refuses the write (422).
 async fn rebuild_dependents(
+    builder: &crate::build::Builder,
     m: &crate::resources::Module,
     mut others: Sources,
 ) -> Result<Vec<crate::resources::Module>, AppError> {
@@ -211,13 +212,15 @@ async fn rebuild_dependents(
         let mut d = d.clone();
         let mut libs = others.clone();
         libs.remove(&name);
-        prepare_module(&mut d, &libs).await.map_err(|e| match e {
-            AppError::Unprocessable(msg) => AppError::Unprocessable(format!(
-                "module {name:?} imports {:?} and would no longer build: {msg}",
-                m.name
-            )),
-            other => other,
-        })?;
+        prepare_module(builder, &mut d, &libs)
+            .await
+            .map_err(|e| match e {
+                AppError::Unprocessable(msg) => AppError::Unprocessable(format!(
+                    "module {name:?} imports {:?} and would no longer build: {msg}",
+                    m.name
+                )),
+                other => other,
+            })?;
         rebuilt.push(d);
     }
     Ok(rebuilt)
@@ -227,7 +230,11 @@ async fn rebuild_dependents(
 /// (the component is what the cluster replicates), with the namespace's other JS/TS modules
 /// importable by name; a wasm payload is checked against dgate's world. Either failure is a
 /// 422 with the builder's message.
-async fn prepare_module(m: &mut crate::resources::Module, libs: &Sources) -> Result<(), AppError> {
+async fn prepare_module(
+    builder: &crate::build::Builder,
+    m: &mut crate::resources::Module,
+    libs: &Sources,
+) -> Result<(), AppError> {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD as BASE64;
 
@@ -253,15 +260,18 @@ async fn prepare_module(m: &mut crate::resources::Module, libs: &Sources) -> Res
             );
             let source = String::from_utf8(payload)
                 .map_err(|_| AppError::Unprocessable("payload: is not UTF-8 text".into()))?;
-            let libs: std::collections::BTreeMap<String, (String, String)> = libs
+            let libraries = libs
                 .iter()
                 .map(|(n, (_, f, src))| (n.clone(), (f.clone(), src.clone())))
                 .collect();
-            let built = tokio::task::spawn_blocking(move || {
-                crate::build::build_with(&file, &source, &|n| libs.get(n).cloned(), true)
-            })
-            .await
-            .map_err(|e| AppError::Internal(format!("module build task: {e}")))?;
+            let built = builder
+                .build(crate::build::BuildRequest {
+                    file,
+                    source,
+                    libraries,
+                    library: true,
+                })
+                .await;
             match built {
                 Ok(component) => {
                     m.component = Some(BASE64.encode(component));

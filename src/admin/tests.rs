@@ -20,8 +20,13 @@ async fn app_with(config: Config, peer: [u8; 4]) -> Router {
     let cluster = Cluster::single_node(Store::open_memory().unwrap(), "http://127.0.0.1:9080")
         .await
         .unwrap();
-    router(&config, cluster, Arc::new(Metrics::new().unwrap()))
-        .layer(MockConnectInfo(SocketAddr::from((peer, 40000))))
+    router(
+        &config,
+        cluster,
+        Arc::new(Metrics::new().unwrap()),
+        crate::build::Builder::InProcess,
+    )
+    .layer(MockConnectInfo(SocketAddr::from((peer, 40000))))
 }
 
 async fn app() -> Router {
@@ -487,6 +492,7 @@ async fn module_writes_build_or_check_the_component() {
         &Config::default(),
         cluster.clone(),
         Arc::new(Metrics::new().unwrap()),
+        crate::build::Builder::InProcess,
     )
     .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
     let put = |body: Value| {

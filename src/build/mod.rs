@@ -481,3 +481,120 @@ fn componentize(core: &[u8]) -> Result<Vec<u8>, BuildError> {
 
 #[cfg(test)]
 mod tests;
+
+/// One build, as the gateway asks for it: a module, the modules it may import by name, and
+/// whether it may be a library (no hooks).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct BuildRequest {
+    pub file: String,
+    pub source: String,
+    /// Importable modules: name → (file name, source).
+    pub libraries: std::collections::BTreeMap<String, (String, String)>,
+    pub library: bool,
+}
+
+impl BuildRequest {
+    fn run(&self) -> Result<Vec<u8>, BuildError> {
+        build_with(
+            &self.file,
+            &self.source,
+            &|n| self.libraries.get(n).cloned(),
+            self.library,
+        )
+    }
+}
+
+/// The exit status of `dgate __build` for an error in the module's source (its message on
+/// stderr); any other failure exits with 1.
+pub const WORKER_SOURCE_ERROR: i32 = 65;
+
+/// Where the gateway builds modules.
+#[derive(Debug, Clone, Default)]
+pub enum Builder {
+    /// On a blocking thread of this process (tests, and where no `dgate` binary is at hand).
+    #[default]
+    InProcess,
+    /// In a child process running `<binary> __build`: the memory a build takes (oxc, wizer,
+    /// cranelift compiling the runtime) goes back to the system when it exits, and a build
+    /// that crashes takes only itself down.
+    Worker(std::path::PathBuf),
+}
+
+impl Builder {
+    pub async fn build(&self, req: BuildRequest) -> Result<Vec<u8>, BuildError> {
+        match self {
+            Builder::InProcess => tokio::task::spawn_blocking(move || req.run())
+                .await
+                .map_err(|e| BuildError::Internal(format!("build task: {e}")))?,
+            Builder::Worker(exe) => {
+                use tokio::io::AsyncWriteExt as _;
+                let input =
+                    serde_json::to_vec(&req).map_err(|e| BuildError::Internal(e.to_string()))?;
+                let mut child = tokio::process::Command::new(exe)
+                    .arg("__build")
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .map_err(|e| {
+                        BuildError::Internal(format!("cannot start {} __build: {e}", exe.display()))
+                    })?;
+                let mut stdin = child
+                    .stdin
+                    .take()
+                    .ok_or_else(|| BuildError::Internal("the build worker has no stdin".into()))?;
+                let writing = async move {
+                    let r = stdin.write_all(&input).await;
+                    drop(stdin);
+                    r
+                };
+                let (written, out) = tokio::join!(writing, child.wait_with_output());
+                let out = out.map_err(|e| BuildError::Internal(format!("build worker: {e}")))?;
+                let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+                match out.status.code() {
+                    Some(0) if written.is_ok() => Ok(out.stdout),
+                    Some(WORKER_SOURCE_ERROR) => Err(BuildError::Source(stderr)),
+                    _ => Err(BuildError::Internal(format!(
+                        "the build worker failed ({}): {stderr}",
+                        out.status
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+/// `dgate __build`: reads a [`BuildRequest`] as JSON on stdin, writes the component to stdout.
+pub fn worker_main() -> i32 {
+    use std::io::{Read as _, Write as _};
+    let mut input = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut input) {
+        eprintln!("cannot read the build request: {e}");
+        return 1;
+    }
+    let req: BuildRequest = match serde_json::from_slice(&input) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("invalid build request: {e}");
+            return 1;
+        }
+    };
+    match req.run() {
+        Ok(component) => match std::io::stdout().write_all(&component) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("cannot write the component: {e}");
+                1
+            }
+        },
+        Err(BuildError::Source(m)) => {
+            eprintln!("{m}");
+            WORKER_SOURCE_ERROR
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}

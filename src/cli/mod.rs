@@ -110,6 +110,10 @@ pub enum Command {
     Document(ResourceCommand),
     #[command(visible_alias = "sec", about = "Manage secrets")]
     Secret(ResourceCommand),
+    /// Builds one module for a running gateway (a JSON request on stdin, the component on
+    /// stdout): the server runs its builds in this child process.
+    #[command(name = "__build", hide = true)]
+    BuildWorker,
     /// Inspect the Raft cluster the gateway belongs to.
     Cluster {
         #[command(subcommand)]
@@ -156,6 +160,7 @@ impl Command {
             | Command::Completions { .. }
             | Command::Cluster { .. }
             | Command::Build(_)
+            | Command::BuildWorker
             | Command::Deploy(_) => {
                 return None;
             }
