@@ -23,6 +23,9 @@ fn main() -> ExitCode {
             Err(e) => fail(e.exit_code(), &e.to_string()),
         },
         Some(Command::Deploy(args)) => run_client(cli::deploy(&cli, args)),
+        Some(Command::CompileWorker { args }) => {
+            ExitCode::from(u8::try_from(dgate::modules::compiler_main(args)).unwrap_or(1))
+        }
         Some(Command::BuildWorker) => {
             ExitCode::from(u8::try_from(dgate::build::worker_main()).unwrap_or(1))
         }

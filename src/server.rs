@@ -127,18 +127,25 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
         metrics.registry(),
     )
     .context("cannot register proxy metrics")?;
+    // Module builds (`dgate __build`) and compiles (`dgate __compile`) run in child processes
+    // of this binary, so their memory goes back to the system when they finish.
+    let exe = std::env::current_exe()
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot find the dgate binary; building and compiling modules in-process")
+        })
+        .ok();
     proxy
-        .enable_modules(cluster.clone(), module_cache_dir(&config), &config.modules)
+        .enable_modules(
+            cluster.clone(),
+            module_cache_dir(&config),
+            exe.clone(),
+            &config.modules,
+        )
         .context("cannot start the module engine")?;
     cluster.observe(proxy.observer());
-    // Module builds run in a child process (`dgate __build`) so their memory goes back when
-    // they finish.
-    let builder = match std::env::current_exe() {
-        Ok(exe) => crate::build::Builder::Worker(exe),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot find the dgate binary; building modules in-process");
-            crate::build::Builder::InProcess
-        }
+    let builder = match exe {
+        Some(exe) => crate::build::Builder::Worker(exe),
+        None => crate::build::Builder::InProcess,
     };
     let app = admin::router(&config, cluster.clone(), metrics, builder);
 

@@ -114,6 +114,10 @@ pub enum Command {
     /// stdout): the server runs its builds in this child process.
     #[command(name = "__build", hide = true)]
     BuildWorker,
+    /// Compiles one component for a running gateway (`MAX_INSTANCES MAX_MEMORY`, the component
+    /// on stdin, the compiled code on stdout).
+    #[command(name = "__compile", hide = true)]
+    CompileWorker { args: Vec<String> },
     /// Inspect the Raft cluster the gateway belongs to.
     Cluster {
         #[command(subcommand)]
@@ -161,6 +165,7 @@ impl Command {
             | Command::Cluster { .. }
             | Command::Build(_)
             | Command::BuildWorker
+            | Command::CompileWorker { .. }
             | Command::Deploy(_) => {
                 return None;
             }

@@ -310,6 +310,7 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
         cache_dir: cache_dir(),
         max_instances: 4,
         max_memory: limits.memory.max(1 << 20),
+        compiler: None,
     })
     .map_err(|e| CliError::Failed(format!("cannot start the engine: {e:#}")))?;
     let loading = std::time::Instant::now();

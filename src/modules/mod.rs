@@ -113,6 +113,9 @@ pub struct EngineOptions {
     pub max_instances: u32,
     /// The memory limit of the pool's slots; per-call limits can only be lower.
     pub max_memory: usize,
+    /// A `dgate` binary to compile components in a child process (`dgate __compile`), so
+    /// cranelift's memory goes back to the system; `None` compiles in this process.
+    pub compiler: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -121,6 +124,7 @@ impl Default for EngineOptions {
             cache_dir: None,
             max_instances: 256,
             max_memory: 64 << 20,
+            compiler: None,
         }
     }
 }
@@ -130,6 +134,10 @@ pub struct Engine {
     engine: wasmtime::Engine,
     linker: Linker<CallState>,
     cache_dir: Option<PathBuf>,
+    compiler: Option<PathBuf>,
+    /// What `dgate __compile` needs to configure an identical engine.
+    max_instances: u32,
+    max_memory: usize,
 }
 
 impl Engine {
@@ -184,6 +192,9 @@ impl Engine {
             engine,
             linker,
             cache_dir: opts.cache_dir,
+            compiler: opts.compiler,
+            max_instances: opts.max_instances,
+            max_memory: opts.max_memory,
         }))
     }
 
@@ -198,7 +209,7 @@ impl Engine {
             }));
         }
         let hash = content_hash(bytes);
-        let component = self.compile(bytes, &hash)?;
+        let component = self.compile(bytes, &hash).await?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             LoadError::Invalid(format!("the component does not fit dgate's world: {e:#}"))
         })?;
@@ -225,29 +236,139 @@ impl Engine {
         Ok(Arc::new(module))
     }
 
-    fn compile(&self, bytes: &[u8], hash: &str) -> Result<Component, LoadError> {
-        let invalid = |e: wasmtime::Error| LoadError::Invalid(format!("{e:#}"));
-        let Some(dir) = &self.cache_dir else {
-            return Component::new(&self.engine, bytes).map_err(invalid);
-        };
-        let path = dir.join(format!("{hash}.cwasm"));
-        if path.exists() {
+    async fn compile(&self, bytes: &[u8], hash: &str) -> Result<Component, LoadError> {
+        let path = self
+            .cache_dir
+            .as_ref()
+            .map(|d| d.join(format!("{hash}.cwasm")));
+        if let Some(path) = path.as_ref().filter(|p| p.exists()) {
             // SAFETY: the file was written by `Component::serialize` of an engine with this
             // configuration (a different wasmtime or config is refused by deserialize), into a
             // directory only this process's user writes.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+            match unsafe { Component::deserialize_file(&self.engine, path) } {
                 Ok(c) => return Ok(c),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "recompiling a module whose cache entry cannot be used")
                 }
             }
         }
-        let component = Component::new(&self.engine, bytes).map_err(invalid)?;
-        let serialized = component
-            .serialize()
-            .map_err(|e| LoadError::Cache(e.to_string()))?;
-        write_atomically(dir, &path, &serialized).map_err(|e| LoadError::Cache(e.to_string()))?;
+        let (component, serialized) = match self.compile_in_child(bytes).await {
+            Some(r) => r?,
+            None => {
+                let component = Component::new(&self.engine, bytes)
+                    .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+                let serialized = if path.is_some() {
+                    component
+                        .serialize()
+                        .map_err(|e| LoadError::Cache(e.to_string()))?
+                } else {
+                    Vec::new()
+                };
+                (component, serialized)
+            }
+        };
+        if let (Some(dir), Some(path)) = (&self.cache_dir, &path) {
+            write_atomically(dir, path, &serialized)
+                .map_err(|e| LoadError::Cache(e.to_string()))?;
+        }
         Ok(component)
+    }
+
+    /// Compiles in `dgate __compile` when a compiler binary is configured: `None` when there is
+    /// none or it could not run (the caller compiles in-process).
+    async fn compile_in_child(
+        &self,
+        bytes: &[u8],
+    ) -> Option<Result<(Component, Vec<u8>), LoadError>> {
+        use tokio::io::AsyncWriteExt as _;
+        let exe = self.compiler.as_ref()?;
+        let mut child = tokio::process::Command::new(exe)
+            .arg("__compile")
+            .arg(self.max_instances.to_string())
+            .arg(self.max_memory.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| tracing::warn!(error = %e, "cannot start the module compiler; compiling in-process"))
+            .ok()?;
+        let mut stdin = child.stdin.take()?;
+        let input = bytes.to_vec();
+        let writing = async move {
+            let r = stdin.write_all(&input).await;
+            drop(stdin);
+            r
+        };
+        let (written, out) = tokio::join!(writing, child.wait_with_output());
+        let out = out.ok()?;
+        match out.status.code() {
+            Some(0) if written.is_ok() => {
+                // SAFETY: the bytes are `Component::serialize` output of this same binary with
+                // an engine configured from the same options (deserialize refuses others).
+                let c = unsafe { Component::deserialize(&self.engine, &out.stdout) };
+                match c {
+                    Ok(c) => Some(Ok((c, out.stdout))),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the module compiler's output cannot be used; compiling in-process");
+                        None
+                    }
+                }
+            }
+            Some(COMPILE_INVALID) => Some(Err(LoadError::Invalid(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ))),
+            _ => {
+                tracing::warn!(status = %out.status, stderr = %String::from_utf8_lossy(&out.stderr).trim(), "the module compiler failed; compiling in-process");
+                None
+            }
+        }
+    }
+}
+
+/// The exit status of `dgate __compile` for bytes that are not a usable component.
+const COMPILE_INVALID: i32 = 65;
+
+/// `dgate __compile MAX_INSTANCES MAX_MEMORY`: compiles the component on stdin with an engine
+/// configured like the gateway's and writes the serialized code to stdout.
+pub fn compiler_main(args: &[String]) -> i32 {
+    use std::io::{Read as _, Write as _};
+    let (Some(Ok(max_instances)), Some(Ok(max_memory))) = (
+        args.first().map(|a| a.parse::<u32>()),
+        args.get(1).map(|a| a.parse::<usize>()),
+    ) else {
+        eprintln!("usage: dgate __compile MAX_INSTANCES MAX_MEMORY < component.wasm");
+        return 2;
+    };
+    let mut bytes = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut bytes) {
+        eprintln!("cannot read the component: {e}");
+        return 1;
+    }
+    let engine = match Engine::new(EngineOptions {
+        max_instances,
+        max_memory,
+        ..EngineOptions::default()
+    }) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cannot start the engine: {e:#}");
+            return 1;
+        }
+    };
+    let serialized = Component::new(&engine.engine, &bytes).and_then(|c| c.serialize());
+    match serialized {
+        Ok(out) => match std::io::stdout().write_all(&out) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("cannot write the compiled module: {e}");
+                1
+            }
+        },
+        Err(e) => {
+            eprintln!("{e:#}");
+            COMPILE_INVALID
+        }
     }
 }
 

@@ -86,11 +86,13 @@ impl Hooks {
     pub fn new(
         cluster: Cluster,
         cache_dir: Option<PathBuf>,
+        compiler: Option<PathBuf>,
         config: &crate::config::ModulesConfig,
     ) -> anyhow::Result<Hooks> {
         let memory = usize::try_from(config.memory.0).unwrap_or(usize::MAX);
         let engine = Engine::new(EngineOptions {
             cache_dir,
+            compiler,
             max_memory: memory,
             ..EngineOptions::default()
         })?;

@@ -68,15 +68,17 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Lets routes run modules with `config`'s limits: their host services reach `cluster`, and
-    /// compiled modules are cached in `cache_dir`.
+    /// Lets routes run modules with `config`'s limits: their host services reach `cluster`,
+    /// compiled modules are cached in `cache_dir`, and `compiler` (a `dgate` binary) compiles
+    /// them in a child process.
     pub fn enable_modules(
         &self,
         cluster: crate::cluster::Cluster,
         cache_dir: Option<std::path::PathBuf>,
+        compiler: Option<std::path::PathBuf>,
         config: &crate::config::ModulesConfig,
     ) -> anyhow::Result<()> {
-        let hooks = hooks::Hooks::new(cluster, cache_dir, config)?;
+        let hooks = hooks::Hooks::new(cluster, cache_dir, compiler, config)?;
         let _ = self.hooks.set(hooks);
         Ok(())
     }

@@ -166,7 +166,8 @@ async fn the_url_shortener_example_writes_real_documents() {
 async fn hooks_drop_modules_no_longer_served() {
     let c = cluster().await;
     let hooks =
-        crate::proxy::hooks::Hooks::new(c, None, &crate::config::ModulesConfig::default()).unwrap();
+        crate::proxy::hooks::Hooks::new(c, None, None, &crate::config::ModulesConfig::default())
+            .unwrap();
     let component =
         crate::build::build("m.js", "export const requestModifier = () => {};").unwrap();
     let src = Arc::new(crate::proxy::snapshot::ModuleSource {
