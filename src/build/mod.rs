@@ -530,16 +530,21 @@ impl Builder {
                 use tokio::io::AsyncWriteExt as _;
                 let input =
                     serde_json::to_vec(&req).map_err(|e| BuildError::Internal(e.to_string()))?;
-                let mut child = tokio::process::Command::new(exe)
+                let spawned = tokio::process::Command::new(exe)
                     .arg("__build")
                     .stdin(std::process::Stdio::piped())
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
                     .kill_on_drop(true)
-                    .spawn()
-                    .map_err(|e| {
-                        BuildError::Internal(format!("cannot start {} __build: {e}", exe.display()))
-                    })?;
+                    .spawn();
+                let mut child = match spawned {
+                    Ok(child) => child,
+                    Err(e) => {
+                        // The binary may have been replaced or removed (an upgrade in place).
+                        tracing::warn!(exe = %exe.display(), error = %e, "cannot start the build worker; building in-process");
+                        return Box::pin(Builder::InProcess.build(req)).await;
+                    }
+                };
                 let mut stdin = child
                     .stdin
                     .take()

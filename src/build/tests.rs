@@ -49,3 +49,25 @@ fn only_builtin_modules_can_be_imported() {
     assert!(m.starts_with("m.js:2:15: cannot import \"./b.js\""), "{m}");
     assert!(!m.contains("dgate/state\":"), "{m}");
 }
+
+/// A worker binary that cannot be started (removed by an upgrade in place) falls back to building
+/// in this process; errors in the source are still source errors.
+#[tokio::test]
+async fn a_missing_build_worker_falls_back_to_in_process() {
+    let builder = Builder::Worker("/nonexistent/dgate".into());
+    let req = |source: &str| BuildRequest {
+        file: "m.js".into(),
+        source: source.into(),
+        libraries: Default::default(),
+        library: false,
+    };
+    let component = builder
+        .build(req("export const requestModifier = () => {};"))
+        .await
+        .unwrap();
+    assert!(component.starts_with(b"\0asm"));
+    match builder.build(req("export const = ;")).await {
+        Err(BuildError::Source(m)) => assert!(m.starts_with("m.js:1:"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
