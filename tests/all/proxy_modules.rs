@@ -213,6 +213,8 @@ export function requestModifier(ctx) {
     let v: Value = get_json(&http, format!("{}/x", gw.proxy)).await;
     assert_eq!(v["headers"]["x-version"], "2", "{v}");
     let logs = gw.stop_and_logs();
+    // The gateway compiled the module in its `dgate __compile` child, not in-process.
+    assert!(!logs.contains("compiling in-process"), "{logs}");
     let line = logs
         .lines()
         .find(|l| l.contains("seen /logged"))
