@@ -533,4 +533,53 @@ async fn deploy_builds_uploads_and_attaches_a_module() {
         "{}",
         stderr(&out)
     );
+
+    // The module's own limits, and a module that imports the one next to it.
+    write_file(
+        d,
+        "tag.ts",
+        "export const tag = (s: string): string => \"tagged:\" + s;\n",
+    );
+    let main = write_file(
+        d,
+        "tagger.ts",
+        "import { tag } from \"./tag\";\nexport const requestModifier = (ctx: any): void => { ctx.request().headers.set(\"x-tag\", tag(\"a\")); };\n",
+    );
+    let out = deploy(&[
+        main.to_str().unwrap(),
+        "--timeout",
+        "20ms",
+        "--fuel",
+        "5000000",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, m) = api.get("/api/v1/module/tagger").await;
+    assert_eq!(
+        m["data"]["limits"],
+        json!({"fuel": 5_000_000, "timeout": "20ms"}),
+        "{m}"
+    );
+    let out = deploy(&[main.to_str().unwrap(), "--memory", "lots"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("\"lots\" is not a size"),
+        "{}",
+        stderr(&out)
+    );
+    let wasm = build(d, main.to_str().unwrap());
+    let v = ok_json(dgate(
+        d,
+        &[
+            "module",
+            "run",
+            wasm.to_str().unwrap(),
+            "--hook",
+            "requestModifier",
+        ],
+    ));
+    assert_eq!(
+        header(&v["request"]["headers"], "x-tag"),
+        Some("tagged:a"),
+        "{v}"
+    );
 }
