@@ -338,6 +338,8 @@ export function requestModifier(ctx) {
     return;
   }
   if (mode === "replace") { ctx.request().headers = { only: "this" }; return; }
+  if (mode === "badheader") { ctx.request().headers.set("bad name", "x"); return; }
+  if (mode === "badpath") { ctx.request().path = "no-slash"; return; }
   if (mode === "keep") { globalThis.kept = ctx; return; }
   if (mode === "stale") { return globalThis.kept.request().path; }
   if (mode === "stalebody") { return globalThis.kept.request().readText(); }
@@ -396,6 +398,21 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
     r.unwrap();
     assert_eq!(out.request_headers.len(), 1);
     assert_eq!(out.request_headers["only"], "this");
+    // Changes that are not valid HTTP fail the call (the instance stays usable).
+    for (mode, expected) in [
+        (
+            "badheader",
+            "a header name that is not valid HTTP: \"bad name\"",
+        ),
+        ("badpath", "requestModifier set a bad path \"no-slash\""),
+    ] {
+        let (r, _) = instance.request_modifier(io(mode)).await;
+        match r {
+            Err(CallError::InvalidResult(m)) => assert!(m.contains(expected), "{mode}: {m}"),
+            other => panic!("{mode}: {other:?}"),
+        }
+        assert!(instance.reusable(), "{mode}");
+    }
     // A context kept past its call cannot read the next call's request.
     let (r, _) = instance.request_modifier(io("keep")).await;
     r.unwrap();
