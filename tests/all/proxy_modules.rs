@@ -350,6 +350,35 @@ export function requestModifier(ctx) {
         assert!(body["error"].as_str().unwrap().contains(field), "{body}");
     }
 
+    // The wall-time limit also bounds a hook waiting on fetch (to another upstream, whose
+    // cancelled requests this test does not count).
+    let slow = upstream::start("b").await;
+    let waits = format!(
+        "export async function requestModifier(ctx) {{ await fetch(\"{}/hang\"); }}\n",
+        slow.url()
+    );
+    ok_put(
+        &api,
+        "module",
+        json!({"name": "waits", "payload": B64.encode(&waits), "moduleType": "javascript",
+               "limits": {"timeout": "200ms"}}),
+    )
+    .await;
+    ok_put(
+        &api,
+        "route",
+        json!({"name": "w", "paths": ["/w/*"], "methods": ["*"], "service": "s", "modules": ["waits"]}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let res = http.get(format!("{}/w/x", gw.proxy)).send().await.unwrap();
+    assert_eq!(res.status(), 502);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+
     // A client that gives up while the upstream is still working.
     let impatient = reqwest::Client::builder()
         .timeout(std::time::Duration::from_millis(300))
