@@ -239,12 +239,7 @@ async fn metrics_and_probes() {
     let api = gw.client();
     assert_eq!(api.get("/readyz").await.0, 200);
     api.get("/api/v1/namespace").await;
-    let text = reqwest::get(format!("{}/metrics", gw.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gw.metrics().await;
     assert!(
         text.contains(
             r#"dgate_admin_requests_total{method="GET",route="/api/v1/{kind}",status="200"} 1"#

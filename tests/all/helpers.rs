@@ -128,6 +128,16 @@ impl Gateway {
     pub fn client(&self) -> Api {
         Api::new(&self.admin)
     }
+
+    /// The admin API's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.admin))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
 }
 
 impl Drop for Gateway {

@@ -25,6 +25,30 @@ async fn put_module(api: &Api, name: &str, source: &str, ty: &str) {
     .await;
 }
 
+/// A gateway whose service `s` is one fresh upstream (`_dir` holds the gateway's data).
+struct WithService {
+    _dir: tempfile::TempDir,
+    up: upstream::Upstream,
+    gw: Gateway,
+    api: Api,
+    http: reqwest::Client,
+}
+
+async fn gateway_with_service() -> WithService {
+    let up = upstream::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&dir.path().join("data"), &[]);
+    let api = gw.client();
+    ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
+    WithService {
+        _dir: dir,
+        up,
+        gw,
+        api,
+        http: reqwest::Client::new(),
+    }
+}
+
 /// GET `url` and parse the JSON answer.
 async fn get_json(http: &reqwest::Client, url: String) -> Value {
     http.get(url).send().await.unwrap().json().await.unwrap()
@@ -145,12 +169,13 @@ async fn examples_run_on_the_proxy_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_fail_one_request_and_modules_swap_live() {
-    let up = upstream::start("a").await;
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(&dir.path().join("data"), &[]);
-    let api = gw.client();
-    let http = reqwest::Client::new();
-    ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
+    let WithService {
+        _dir,
+        up: _up,
+        gw,
+        api,
+        http,
+    } = gateway_with_service().await;
     let faulty = r#"
 export function requestModifier(ctx) {
   const mode = ctx.request().headers.get("x-mode");
@@ -182,12 +207,7 @@ export function requestModifier(ctx) {
         let v: Value = get_json(&http, format!("{}/x", gw.proxy)).await;
         assert_eq!(v["headers"]["x-version"], "1", "after {mode}: {v}");
     }
-    let metrics = reqwest::get(format!("{}/metrics", gw.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains("dgate_module_failures_total{namespace=\"default\",route=\"r\"} 3"),
         "{metrics}"
@@ -232,11 +252,13 @@ export function requestModifier(ctx) {
 /// request and a response modifier, past the 16 MiB a module route would read into memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_a_hook_never_reads_stream_through() {
-    let up = upstream::start("a").await;
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(&dir.path().join("data"), &[]);
-    let api = gw.client();
-    ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
+    let WithService {
+        _dir,
+        up: _up,
+        gw,
+        api,
+        http,
+    } = gateway_with_service().await;
     let headers_only = "export const requestModifier = (ctx) => { ctx.request().headers.set('x-a', '1'); };\nexport const responseModifier = (ctx, res) => { res.headers.set('x-b', '2'); };\n";
     put_module(&api, "h", headers_only, "javascript").await;
     ok_put(
@@ -246,7 +268,6 @@ async fn bodies_a_hook_never_reads_stream_through() {
     )
     .await;
     let size = 64u64 << 20;
-    let http = reqwest::Client::new();
     let res = http
         .post(format!("{}/upload", gw.proxy))
         .body(vec![7u8; size as usize])
@@ -293,12 +314,13 @@ async fn bodies_a_hook_never_reads_stream_through() {
 /// client that leaves mid-request is counted as a 499 and its upstream request is dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn module_limits_and_clients_that_leave() {
-    let up = upstream::start("a").await;
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(&dir.path().join("data"), &[]);
-    let api = gw.client();
-    let http = reqwest::Client::new();
-    ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
+    let WithService {
+        _dir,
+        up,
+        gw,
+        api,
+        http,
+    } = gateway_with_service().await;
     // About 200,000 loop iterations: well within the config's fuel, not within 1,000,000.
     let spin = r#"
 export function requestModifier(ctx) {
@@ -393,12 +415,7 @@ export function requestModifier(ctx) {
     );
     let mut metrics = String::new();
     for _ in 0..50 {
-        metrics = reqwest::get(format!("{}/metrics", gw.admin))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        metrics = gw.metrics().await;
         if metrics
             .contains(r#"dgate_proxy_requests_total{namespace="default",route="r",status="4xx"} 1"#)
             && up.cancelled.load(std::sync::atomic::Ordering::SeqCst) == 1
