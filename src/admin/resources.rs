@@ -89,7 +89,12 @@ pub async fn put(
     // before anything is written, so a change that breaks one of them is refused.
     let mut dependents = Vec::new();
     if let Resource::Module(m) = &mut resource {
-        let others = namespace_modules(&state, &m.namespace, &m.name)?;
+        // A wasm module neither imports nor is imported: no sources to read.
+        let others = if m.module_type == crate::resources::ModuleType::Wasm {
+            Sources::new()
+        } else {
+            namespace_modules(&state, &m.namespace, &m.name)?
+        };
         prepare_module(&state.builder, m, &others).await?;
         dependents = rebuild_dependents(&state.builder, m, others).await?;
     }
