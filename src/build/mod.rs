@@ -43,12 +43,12 @@ pub struct Js {
 pub type Libraries<'a> = &'a dyn Fn(&str) -> Option<(String, String)>;
 
 /// No modules to import besides the built-ins.
-pub fn no_libraries(_: &str) -> Option<(String, String)> {
+fn no_libraries(_: &str) -> Option<(String, String)> {
     None
 }
 
 /// `lib` and `./lib` name the module `lib`; anything else is not a module name.
-pub fn library_name(specifier: &str) -> Option<&str> {
+fn library_name(specifier: &str) -> Option<&str> {
     let name = specifier.strip_prefix("./").unwrap_or(specifier);
     let ok = !name.is_empty()
         && !name.starts_with('.')
