@@ -158,6 +158,9 @@ impl Hooks {
 
     /// The loaded module for `src`, compiling it on first use (once, however many requests ask).
     pub async fn get(&self, src: &Arc<ModuleSource>) -> Result<Arc<Loaded>, String> {
+        if let Some(loaded) = src.loaded.get() {
+            return Ok(loaded.clone());
+        }
         let key = (
             src.namespace.clone(),
             src.name.clone(),
@@ -194,5 +197,8 @@ impl Hooks {
         })
         .await
         .clone()
+        .inspect(|loaded| {
+            let _ = src.loaded.set(loaded.clone());
+        })
     }
 }

@@ -42,6 +42,9 @@ pub struct ModuleSource {
     pub component: Vec<u8>,
     /// The module's own limits (the rest come from the config).
     pub limits: crate::resources::ModuleLimits,
+    /// The module once this node has loaded it: what the requests of this snapshot use, without
+    /// looking it up in [`super::hooks::Hooks`] each time.
+    pub loaded: std::sync::OnceLock<Arc<super::hooks::Loaded>>,
 }
 
 impl ModuleSource {
@@ -60,6 +63,7 @@ impl ModuleSource {
             hash,
             component,
             limits: m.limits,
+            loaded: std::sync::OnceLock::new(),
         })
     }
 }

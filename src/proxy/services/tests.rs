@@ -176,6 +176,7 @@ async fn hooks_drop_modules_no_longer_served() {
         hash: crate::modules::content_hash(&component),
         component,
         limits: Default::default(),
+        loaded: Default::default(),
     });
     let loaded = hooks.get(&src).await.unwrap();
     let lease = loaded.take().await.unwrap();
