@@ -52,18 +52,19 @@
       return h;
     }
     // Headers whose changes go back to the host as edits: of the call `seq`'s request (which 0)
-    // or upstream response (1), loaded on first read, or of an empty list (which -1).
+    // or upstream response (1), loaded on first read, or of an empty list (which -1). Until
+    // loaded, `_f` is the number `seq * 2 + which` that says where from: an object with more
+    // than two properties grows its property array, one allocation per property.
     static _tracked(seq, which) {
       const h = Object.create(Headers.prototype);
-      h._f = which < 0 ? [] : undefined;
+      h._f = which < 0 ? [] : seq * 2 + which;
       h._ops = [];
-      h._seq = seq;
-      h._which = which;
       return h;
     }
     _list() {
-      if (this._f === undefined) {
-        const f = N.headers(this._seq, this._which);
+      if (typeof this._f === "number") {
+        const which = this._f % 2;
+        const f = N.headers((this._f - which) / 2, which);
         const ops = this._ops;
         for (let i = 0; i < ops.length; i += 3) applyEdit(f, ops[i], ops[i + 1], ops[i + 2]);
         this._f = f;
@@ -72,7 +73,7 @@
     }
     _edit(code, n, v) {
       if (this._ops !== null) this._ops.push(code, n, v);
-      if (this._f !== undefined) applyEdit(this._f, code, n, v);
+      if (typeof this._f !== "number") applyEdit(this._f, code, n, v);
       return this;
     }
     // Replaces the whole list (tracked headers record it as clear + appends).
@@ -500,9 +501,11 @@
 
   class ModuleContext {
     constructor(seq, up, res) {
+      // Only the properties this hook has: an object with more than two grows its property
+      // array, one allocation per property.
       this._seq = seq;
-      this._up = up;
-      this._res = res;
+      if (up !== undefined) this._up = up;
+      if (res !== undefined) this._res = res;
     }
     request() {
       if (this._req === undefined) this._req = new ModuleRequest(this._seq);
