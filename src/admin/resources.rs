@@ -135,32 +135,42 @@ fn namespace_modules(
     namespace: &str,
     except: &str,
 ) -> Result<Sources, AppError> {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::STANDARD as BASE64;
-
-    use crate::resources::ModuleType;
     let mut out = Sources::new();
     for r in state.cluster.list(Kind::Module, namespace, None)? {
         let Resource::Module(m) = r else { continue };
-        let ext = match m.module_type {
-            ModuleType::Javascript => "js",
-            ModuleType::Typescript => "ts",
-            ModuleType::Wasm => continue,
-        };
         if m.name == except {
             continue;
         }
-        let Some(source) = BASE64
-            .decode(m.payload.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-        else {
-            continue;
-        };
-        let file = format!("{}.{ext}", m.name);
-        out.insert(m.name.clone(), (m, file, source));
+        if let Some((file, source)) = js_source(&m) {
+            out.insert(m.name.clone(), (m, file, source));
+        }
     }
     Ok(out)
+}
+
+/// The file name a JS/TS module is built under (`name.js`, `name.ts`); `None` for wasm.
+fn js_file_name(m: &crate::resources::Module) -> Option<String> {
+    use crate::resources::ModuleType;
+    let ext = match m.module_type {
+        ModuleType::Javascript => "js",
+        ModuleType::Typescript => "ts",
+        ModuleType::Wasm => return None,
+    };
+    Some(format!("{}.{ext}", m.name))
+}
+
+/// A JS/TS module's file name and source text; `None` for wasm or a payload that is not
+/// base64 of UTF-8 text.
+fn js_source(m: &crate::resources::Module) -> Option<(String, String)> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+
+    let file = js_file_name(m)?;
+    let source = BASE64
+        .decode(m.payload.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())?;
+    Some((file, source))
 }
 
 /// The modules of `others` that import `m` (directly or through others), rebuilt with `m`'s new
@@ -170,21 +180,9 @@ async fn rebuild_dependents(
     m: &crate::resources::Module,
     mut others: Sources,
 ) -> Result<Vec<crate::resources::Module>, AppError> {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::STANDARD as BASE64;
-
-    if m.module_type == crate::resources::ModuleType::Wasm {
+    // A wasm module neither imports nor is imported.
+    let Some((file, source)) = js_source(m) else {
         return Ok(vec![]);
-    }
-    let source = BASE64
-        .decode(m.payload.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .unwrap_or_default();
-    let ext = if m.module_type == crate::resources::ModuleType::Typescript {
-        "ts"
-    } else {
-        "js"
     };
     // Which modules reach `m` through their imports.
     let imports: std::collections::BTreeMap<String, Vec<String>> = others
@@ -206,10 +204,7 @@ async fn rebuild_dependents(
     if affected.is_empty() {
         return Ok(rebuilt);
     }
-    others.insert(
-        m.name.clone(),
-        (m.clone(), format!("{}.{ext}", m.name), source),
-    );
+    others.insert(m.name.clone(), (m.clone(), file, source));
     for name in affected {
         let Some((d, _, _)) = others.get(&name) else {
             continue;
@@ -243,26 +238,16 @@ async fn prepare_module(
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD as BASE64;
 
-    use crate::resources::ModuleType;
     let payload = BASE64
         .decode(m.payload.trim())
         .map_err(|e| AppError::Unprocessable(format!("payload: is not valid base64: {e}")))?;
-    match m.module_type {
-        ModuleType::Wasm => {
+    match js_file_name(m) {
+        None => {
             m.component = None;
             crate::modules::check_component(&payload)
                 .map_err(|e| AppError::Unprocessable(format!("payload: {e}")))
         }
-        ModuleType::Javascript | ModuleType::Typescript => {
-            let file = format!(
-                "{}.{}",
-                m.name,
-                if m.module_type == ModuleType::Typescript {
-                    "ts"
-                } else {
-                    "js"
-                }
-            );
+        Some(file) => {
             let source = String::from_utf8(payload)
                 .map_err(|_| AppError::Unprocessable("payload: is not UTF-8 text".into()))?;
             let libraries = libs

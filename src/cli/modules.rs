@@ -243,6 +243,14 @@ fn parse_context(v: &Value, call: &mut CallInfo) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The `status` of a `--response` or `--error` fixture, or `default` without one.
+fn status_of(v: &Value, default: u16) -> u16 {
+    v.get("status")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(default)
+}
+
 fn pairs_json(headers: &http::HeaderMap) -> Value {
     Value::Array(
         crate::modules::header_pairs(headers)
@@ -327,22 +335,13 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
             defined.join(", ")
         )));
     }
-    let error_status = error
-        .get("status")
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok())
-        .unwrap_or(502);
     call.error_message = Some(string(&error, "message", "upstream unreachable")?);
     let fixture = Fixture {
         call,
         request_headers: req_headers,
-        response_status: response
-            .get("status")
-            .and_then(Value::as_u64)
-            .and_then(|s| u16::try_from(s).ok())
-            .unwrap_or(200),
+        response_status: status_of(&response, 200),
         response_headers: headers(response.get("headers").unwrap_or(&Value::Null), "response")?,
-        error_status,
+        error_status: status_of(&error, 502),
     };
     if args.bench > 0 {
         let load_ms = loading.elapsed().as_secs_f64() * 1e3;
