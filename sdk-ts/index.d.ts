@@ -158,6 +158,10 @@ declare module "dgate" {
     redirect(url: string, code?: number): this;
   }
 
+  /**
+   * A hook's context. It and the objects it hands out are sealed (adding a property throws) and
+   * valid only during their call; keep per-request state in local variables.
+   */
   export interface ModuleContext {
     request(): ModuleRequest;
     /** In responseModifier: the upstream's response. */

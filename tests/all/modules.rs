@@ -486,6 +486,118 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
     assert_eq!(again.hash, module.hash);
 }
 
+/// A module that tries to carry state from one call to the next through its context objects,
+/// which an instance reuses while nothing else holds them.
+const CARRIER: &str = r#"
+const seen = new WeakMap();
+const marked = new WeakSet();
+export function requestModifier(ctx) {
+  const req = ctx.request();
+  const h = req.headers;
+  switch (h.get("x-mode")) {
+    case "change":
+      req.path = "/changed?q=1";
+      req.method = "put";
+      h.set("x-changed", "1");
+      return;
+    case "extend":
+      ctx.extra = "from an earlier request";
+      return;
+    case "weak":
+      seen.set(ctx, 1);
+      seen.set(req, 1);
+      seen.set(h, 1);
+      marked.add(h);
+      return;
+    case "hold":
+      globalThis.held = h;
+      return;
+    case "readonly":
+      Object.defineProperty(req, "_s", { writable: false });
+      Object.freeze(h);
+      return;
+    default:
+      h.set("x-report", JSON.stringify({
+        seen: seen.has(ctx) || seen.has(req) || seen.has(h),
+        marked: marked.has(h),
+        held: globalThis.held === h,
+        extra: ctx.extra === undefined ? null : ctx.extra,
+        path: req.path,
+        method: req.method,
+      }));
+  }
+}
+export function requestHandler(ctx) {
+  if (ctx.request().headers.get("x-mode") === "teapot") {
+    ctx.response().status(418).setHeader("x-tea", "1");
+    return;
+  }
+  ctx.response().send("plain");
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reused_context_objects_carry_nothing_between_calls() {
+    let component = dgate::build::build("carrier.js", CARRIER).unwrap();
+    let engine = Engine::new(EngineOptions::default()).unwrap();
+    let module = engine.load(&component).await.unwrap();
+    let services = Arc::new(LocalServices::default());
+    let mut instance = module
+        .instantiate(
+            services,
+            Limits {
+                wall: Duration::from_secs(5),
+                ..Limits::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut report = async |instance: &mut dgate::modules::Instance| {
+        let (r, out) = instance.request_modifier(io("report")).await;
+        r.unwrap();
+        assert!(out.request_headers.get("x-changed").is_none());
+        let report: Value =
+            serde_json::from_str(out.request_headers["x-report"].to_str().unwrap()).unwrap();
+        report
+    };
+    let clean = json!({
+        "seen": false, "marked": false, "held": false, "extra": null, "path": "/", "method": "GET"
+    });
+
+    let (r, out) = instance.request_modifier(io("change")).await;
+    r.unwrap();
+    assert_eq!(out.call.uri, "/changed?q=1");
+    assert_eq!(out.call.method, "PUT");
+    assert_eq!(out.request_headers["x-changed"], "1");
+    assert_eq!(report(&mut instance).await, clean, "after a change");
+
+    // The context objects are sealed.
+    let (r, _) = instance.request_modifier(io("extend")).await;
+    match r {
+        Err(CallError::Thrown { message, .. }) => {
+            assert!(message.contains("not extensible"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(report(&mut instance).await, clean, "after extending");
+
+    // Objects a hook keeps (weakly or not) or made read-only are not reused.
+    for mode in ["weak", "hold", "readonly"] {
+        let (r, _) = instance.request_modifier(io(mode)).await;
+        r.unwrap();
+        assert_eq!(report(&mut instance).await, clean, "after {mode}");
+    }
+
+    // A response's status and headers start over on each call.
+    let (r, out) = instance.request_handler(io("teapot")).await;
+    assert_eq!(r.unwrap(), 418);
+    assert_eq!(out.response_headers["x-tea"], "1");
+    let (r, out) = instance.request_handler(io("plain")).await;
+    assert_eq!(r.unwrap(), 200);
+    assert!(out.response_headers.get("x-tea").is_none());
+    assert_eq!(out.response_body, b"plain");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_builds_uploads_and_attaches_a_module() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,11 @@
 // fetch, URL and URLSearchParams. Evaluated once, before the built-in modules and the user's
 // module, while the module is being built.
 (() => {
+  "use strict";
   const N = globalThis.__dgate_native;
+  // Only the prelude may tell the runtime which objects to watch (see `fresh`).
+  const keep = N.keep;
+  delete N.keep;
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
 
@@ -18,7 +22,8 @@
   // Header lists, kept flat as [name, value, name, value, ...] with lower-case names; a name may
   // repeat. The headers of the call in flight are loaded from the host only when a hook reads
   // them: until then set/append/delete are only recorded, and the host gets the edits, flat as
-  // [code, name, value, ...] (0 clear, 1 set, 2 append, 3 delete).
+  // [code, name, value, ...] (0 clear, 1 set, 2 append, 3 delete). `_ops` is false for plain
+  // headers, and for tracked ones null until the first edit, then the edits.
   const removeName = (f, n) => {
     let j = 0;
     for (let i = 0; i < f.length; i += 2) {
@@ -39,7 +44,7 @@
   class Headers {
     constructor(init) {
       this._f = [];
-      this._ops = null;
+      this._ops = false;
       if (init instanceof Headers) this._f = init._list().slice();
       else if (Array.isArray(init)) for (const [k, v] of init) this.append(k, v);
       else if (init && typeof init === "object") for (const k of Object.keys(init)) this.append(k, init[k]);
@@ -48,7 +53,7 @@
     static _adopt(flat) {
       const h = Object.create(Headers.prototype);
       h._f = flat;
-      h._ops = null;
+      h._ops = false;
       return h;
     }
     // Headers whose changes go back to the host as edits: of the call `seq`'s request (which 0)
@@ -56,38 +61,42 @@
     // loaded, `_f` is the number `seq * 2 + which` that says where from: an object with more
     // than two properties grows its property array, one allocation per property.
     static _tracked(seq, which) {
-      const h = Object.create(Headers.prototype);
-      h._f = which < 0 ? [] : seq * 2 + which;
-      h._ops = [];
-      return h;
+      return Object.create(Headers.prototype)._track(seq, which);
+    }
+    // (Re)starts tracking, with no edits, for the call `seq` (see `_tracked`).
+    _track(seq, which) {
+      this._f = which < 0 ? [] : seq * 2 + which;
+      this._ops = null;
+      return this;
     }
     _list() {
       if (typeof this._f === "number") {
         const which = this._f % 2;
         const f = N.headers((this._f - which) / 2, which);
         const ops = this._ops;
-        for (let i = 0; i < ops.length; i += 3) applyEdit(f, ops[i], ops[i + 1], ops[i + 2]);
+        if (ops) for (let i = 0; i < ops.length; i += 3) applyEdit(f, ops[i], ops[i + 1], ops[i + 2]);
         this._f = f;
       }
       return this._f;
     }
     _edit(code, n, v) {
-      if (this._ops !== null) this._ops.push(code, n, v);
+      if (this._ops === null) this._ops = [code, n, v];
+      else if (this._ops !== false) this._ops.push(code, n, v);
       if (typeof this._f !== "number") applyEdit(this._f, code, n, v);
       return this;
     }
     // Replaces the whole list (tracked headers record it as clear + appends).
     _replace(list) {
-      if (this._ops !== null) {
+      if (this._ops !== false) {
         const ops = [0, "", ""];
         for (let i = 0; i < list.length; i += 2) ops.push(2, list[i], list[i + 1]);
         this._ops = ops;
       }
       this._f = list;
     }
-    // The edits that turn the starting list into this one.
+    // The edits that turn the starting list into this one (undefined: none).
     _edits() {
-      if (this._ops !== null) return this._ops;
+      if (this._ops !== false) return this._ops === null ? undefined : this._ops;
       const f = this._list();
       const ops = [0, "", ""];
       for (let i = 0; i < f.length; i += 2) ops.push(2, f[i], f[i + 1]);
@@ -335,51 +344,84 @@
   // (`N.field(seq, i)`) when a hook first reads it, and only what a hook changed goes back.
   // Field numbers: 0 namespace, 1 route, 2 service, 3 service URLs, 4 path parameters (flat),
   // 5 method, 6 uri, 7 remote address, 8 host, 9 proto, 10 the error's message.
+  //
+  // Each hook's context, the object it hands out (the request, the upstream response or the
+  // response) and that object's headers are made once per instance and renewed for each call
+  // when nothing else holds them (see `run`). They are sealed: a hook cannot add a property that
+  // the next request would see. (Class bodies are strict code: renewing a field a hook made
+  // read-only throws, and the runtime makes new objects instead.)
 
   // The client request. In requestModifier, method, path, query and headers may be changed,
   // and writeBody/writeJson replace the body sent upstream.
   class ModuleRequest {
     constructor(seq) {
       this._seq = seq;
+      this._h = undefined;
+      this._s = undefined;
+    }
+    // What a hook touched of the call's method, URI and body, made on first use (so a call
+    // that touches none of it resets one field).
+    _st() {
+      let s = this._s;
+      if (s === undefined) {
+        s = {
+          m: undefined,
+          mset: false,
+          path: undefined,
+          rawQuery: "",
+          origPath: undefined,
+          query: undefined,
+          queryDirty: false,
+          body: undefined,
+        };
+        this._s = s;
+      }
+      return s;
     }
     get method() {
-      if (this._m === undefined) this._m = N.field(this._seq, 5);
-      return this._m;
+      const s = this._st();
+      if (s.m === undefined) s.m = N.field(this._seq, 5);
+      return s.m;
     }
     set method(v) {
-      this._m = v;
-      this._mset = true;
+      const s = this._st();
+      s.m = v;
+      s.mset = true;
     }
-    _split() {
+    _split(s) {
       const uri = N.field(this._seq, 6);
       const q = uri.indexOf("?");
-      this._path = q < 0 ? uri : uri.slice(0, q);
-      this._rawQuery = q < 0 ? "" : uri.slice(q + 1);
-      this._origPath = this._path;
+      s.path = q < 0 ? uri : uri.slice(0, q);
+      s.rawQuery = q < 0 ? "" : uri.slice(q + 1);
+      s.origPath = s.path;
+      return s;
     }
     get path() {
-      if (this._path === undefined) this._split();
-      return this._path;
+      const s = this._st();
+      return (s.path === undefined ? this._split(s) : s).path;
     }
     set path(v) {
-      if (this._path === undefined) this._split();
-      this._path = String(v);
+      const s = this._st();
+      if (s.path === undefined) this._split(s);
+      s.path = String(v);
     }
     get query() {
-      if (this._query === undefined) {
-        if (this._path === undefined) this._split();
-        this._query = new URLSearchParams(this._rawQuery);
-        this._query._onChange = () => { this._queryDirty = true; };
+      const s = this._st();
+      if (s.query === undefined) {
+        if (s.path === undefined) this._split(s);
+        s.query = new URLSearchParams(s.rawQuery);
+        s.query._onChange = () => { s.queryDirty = true; };
       }
-      return this._query;
+      return s.query;
     }
     set query(v) {
-      if (this._path === undefined) this._split();
-      this._query = v instanceof URLSearchParams ? v : new URLSearchParams(v);
-      this._queryDirty = true;
+      const s = this._st();
+      if (s.path === undefined) this._split(s);
+      s.query = v instanceof URLSearchParams ? v : new URLSearchParams(v);
+      s.queryDirty = true;
     }
     get headers() {
-      if (this._h === undefined) this._h = Headers._tracked(this._seq, 0);
+      if (this._h === undefined) this._h = Object.seal(Headers._tracked(this._seq, 0));
       return this._h;
     }
     set headers(v) {
@@ -390,19 +432,22 @@
     get protocol() { return N.field(this._seq, 9); }
     get uri() {
       const path = this.path;
-      const q = this._queryDirty ? this._query.toString() : this._rawQuery;
+      const s = this._s;
+      const q = s.queryDirty ? s.query.toString() : s.rawQuery;
       return path + (q ? "?" + q : "");
     }
     get url() { return this.protocol + "://" + this.host + this.uri; }
     readBody() {
-      if (this._body === undefined) this._body = N.requestBody(this._seq);
-      return this._body;
+      const s = this._st();
+      if (s.body === undefined) s.body = N.requestBody(this._seq);
+      return s.body;
     }
     readText() { return decoder.decode(this.readBody()); }
     readJson() { return parseJson(this.readBody(), "the request body"); }
     writeBody(body) {
-      this._body = toBytes(body);
-      N.setRequestBody(this._seq, this._body);
+      const s = this._st();
+      s.body = toBytes(body);
+      N.setRequestBody(this._seq, s.body);
       return this;
     }
     writeJson(value) {
@@ -411,26 +456,28 @@
     }
     // What changed, for the host: [invalid, method, uri, header edits], only what a hook touched.
     _outcome() {
-      const method = this._mset ? String(this._m).toUpperCase() : undefined;
-      const uri = this._queryDirty || (this._path !== undefined && this._path !== this._origPath) ? this.uri : undefined;
-      return [undefined, method, uri, this._h === undefined ? undefined : this._h._edits()];
+      const edits = this._h === undefined ? undefined : this._h._edits();
+      const s = this._s;
+      if (s === undefined) return edits === undefined ? UNCHANGED : [undefined, undefined, undefined, edits];
+      const method = s.mset ? String(s.m).toUpperCase() : undefined;
+      const uri = s.queryDirty || (s.path !== undefined && s.path !== s.origPath) ? this.uri : undefined;
+      return [undefined, method, uri, edits];
     }
   }
 
   // The upstream's response, in responseModifier.
   class UpstreamResponse {
-    constructor(seq, status) {
-      this._seq = seq;
-      this.statusCode = status;
+    constructor(h) {
+      this._seq = 0;
+      this.statusCode = 200;
+      this._h = h;
+      this._body = undefined;
     }
     get status() { return this.statusCode; }
     set status(v) { this.statusCode = v; }
-    get headers() {
-      if (this._h === undefined) this._h = Headers._tracked(this._seq, 1);
-      return this._h;
-    }
+    get headers() { return this._h; }
     set headers(v) {
-      this.headers._replace((v instanceof Headers ? v : new Headers(v))._list().slice());
+      this._h._replace((v instanceof Headers ? v : new Headers(v))._list().slice());
     }
     readBody() {
       if (this._body === undefined) this._body = N.responseBody(this._seq);
@@ -452,10 +499,10 @@
 
   // The response a requestHandler or errorHandler sends.
   class ModuleResponse {
-    constructor(seq) {
-      this._seq = seq;
+    constructor(h) {
+      this._seq = 0;
       this.statusCode = 200;
-      this.headers = Headers._tracked(seq, -1);
+      this.headers = h;
       this.sent = false;
     }
     status(code) {
@@ -500,15 +547,46 @@
   }
 
   class ModuleContext {
-    constructor(seq, up, res) {
-      // Only the properties this hook has: an object with more than two grows its property
-      // array, one allocation per property.
+    constructor() {
+      this._seq = 0;
+      this._req = undefined;
+      this._up = undefined;
+      this._res = undefined;
+    }
+    // Readies this hook's objects for the call `seq`; false when they are no longer linked as
+    // `fresh` made them (a hook replaced one), and new ones must be made. Written out rather
+    // than calling each object's reset: a JS call costs more than the writes.
+    _renew(hook, seq, status, inner, h) {
+      if (hook <= 1) {
+        if (this._req !== inner || inner._h !== h) return false;
+        this._up = undefined;
+        this._res = undefined;
+        inner._seq = seq;
+        inner._s = undefined;
+        h._f = seq * 2;
+      } else if (hook === 2) {
+        if (this._up !== inner || inner._h !== h) return false;
+        this._req = undefined;
+        this._res = undefined;
+        inner._seq = seq;
+        inner.statusCode = status;
+        inner._body = undefined;
+        h._f = seq * 2 + 1;
+      } else {
+        if (this._res !== inner || inner.headers !== h) return false;
+        this._req = undefined;
+        this._up = undefined;
+        inner._seq = seq;
+        inner.statusCode = 200;
+        inner.sent = false;
+        h._f = [];
+      }
+      h._ops = null;
       this._seq = seq;
-      if (up !== undefined) this._up = up;
-      if (res !== undefined) this._res = res;
+      return true;
     }
     request() {
-      if (this._req === undefined) this._req = new ModuleRequest(this._seq);
+      if (this._req === undefined) this._req = Object.seal(new ModuleRequest(this._seq));
       return this._req;
     }
     upstream() { return this._up; }
@@ -534,23 +612,55 @@
     query() { return this.request().query; }
   }
 
+  // Each hook's objects, [ctx, inner, headers], as `fresh` made them.
+  const slots = [undefined, undefined, undefined, undefined, undefined];
+
+  // New objects for `hook`'s calls, linked and sealed. The runtime watches them too (`keep`)
+  // and tells `run` whether anything but these links holds them.
+  function fresh(hook) {
+    const h = Object.seal(Object.create(Headers.prototype)._track(0, -1));
+    const ctx = new ModuleContext();
+    let inner;
+    if (hook <= 1) {
+      inner = new ModuleRequest(0);
+      inner._h = h;
+      ctx._req = inner;
+    } else if (hook === 2) {
+      inner = new UpstreamResponse(h);
+      ctx._up = inner;
+    } else {
+      inner = new ModuleResponse(h);
+      ctx._res = inner;
+    }
+    Object.seal(inner);
+    Object.seal(ctx);
+    keep(hook, ctx, inner, h);
+    return (slots[hook] = [ctx, inner, h]);
+  }
+
   const validStatus = (s) => Number.isInteger(s) && s >= 100 && s <= 599;
   const UNCHANGED = [undefined, undefined, undefined, undefined];
 
   // The outcome the runtime reads: an array whose first element says why the result is unusable.
-  function finish(hook, ctx, value) {
+  function outcome(hook, ctx, value) {
     switch (hook) {
       case 0: {
         const url = value instanceof URL ? value.href : value;
         if (typeof url !== "string" || !url) return ["fetchUpstream must return a URL string"];
         return [undefined, url];
       }
-      case 1:
-        return ctx._req === undefined ? UNCHANGED : ctx._req._outcome();
+      case 1: {
+        // The common cases without a call: nothing touched, or only headers set.
+        const req = ctx._req;
+        if (req._s !== undefined) return req._outcome();
+        const ops = req._h._ops;
+        return ops === null ? UNCHANGED : [undefined, undefined, undefined, ops === false ? req._h._edits() : ops];
+      }
       case 2: {
         const up = ctx._up;
         if (!validStatus(up.statusCode)) return ["status " + up.statusCode + " is not an HTTP status"];
-        return [undefined, up.statusCode, up._h === undefined ? undefined : up._h._edits()];
+        const ops = up._h._ops;
+        return [undefined, up.statusCode, ops === null ? undefined : ops === false ? up._h._edits() : ops];
       }
       default: {
         const res = ctx._res;
@@ -562,30 +672,43 @@
   }
 
   // Called once by the runtime with the module's hooks (by number: 0 fetchUpstream,
-  // 1 requestModifier, 2 responseModifier, 3 errorHandler, 4 requestHandler). Returns the
-  // function the runtime calls for each hook call, with the hook's number, the call's sequence
-  // number and the upstream's (or the error's) status; it returns the outcome, or a promise of it.
+  // 1 requestModifier, 2 responseModifier, 3 errorHandler, 4 requestHandler). Makes each
+  // defined hook's objects (so they are in the module's snapshot) and returns the function the
+  // runtime calls for each hook call, with the hook's number, the call's sequence number, the
+  // upstream's (or the error's) status and whether the hook's objects from an earlier call may
+  // be renewed (nothing else holds them). It returns the outcome, or a promise of it.
   globalThis.__dgate_install = function install(hooks) {
     delete globalThis.__dgate_install;
-    return function run(hook, seq, status) {
+    for (let i = 0; i < 5; i++) if (hooks[i] !== undefined) fresh(i);
+    return function run(hook, seq, status, reusable) {
+      let objects = slots[hook];
+      let renewed = false;
+      if (reusable && objects !== undefined) {
+        try {
+          renewed = objects[0]._renew(hook, seq, status, objects[1], objects[2]);
+        } catch (_) {
+          // A hook made a field read-only: start over.
+        }
+      }
+      if (!renewed) {
+        objects = fresh(hook);
+        objects[0]._renew(hook, seq, status, objects[1], objects[2]);
+      }
+      const ctx = objects[0];
+      const inner = objects[1];
       const fn = hooks[hook];
       let result;
-      let ctx;
       if (hook === 2) {
-        const up = new UpstreamResponse(seq, status);
-        ctx = new ModuleContext(seq, up, undefined);
-        result = fn(ctx, up);
+        result = fn(ctx, inner);
       } else if (hook === 3) {
-        ctx = new ModuleContext(seq, undefined, new ModuleResponse(seq));
         const error = new Error(N.field(seq, 10));
         error.status = status;
         result = fn(ctx, error);
       } else {
-        ctx = new ModuleContext(seq, undefined, hook === 4 ? new ModuleResponse(seq) : undefined);
         result = fn(ctx);
       }
-      if (result && typeof result.then === "function") return result.then((v) => finish(hook, ctx, v));
-      return finish(hook, ctx, result);
+      if (result && typeof result.then === "function") return result.then((v) => outcome(hook, ctx, v));
+      return outcome(hook, ctx, result);
     };
   };
 })();

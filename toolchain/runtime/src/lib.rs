@@ -10,7 +10,7 @@ mod natives;
 
 use std::io::Read;
 
-use javy::quickjs::{Array, Ctx, Function, Value};
+use javy::quickjs::{Array, Ctx, Function, Object, Persistent, Value, qjs};
 use javy::{Config, Runtime};
 
 wit_bindgen::generate!({
@@ -28,7 +28,7 @@ struct State {
     runtime: Runtime,
     defined: Vec<Hook>,
     /// The prelude's function that runs one hook call (with the module's hooks bound in).
-    run: javy::quickjs::Persistent<Function<'static>>,
+    run: Persistent<Function<'static>>,
 }
 
 static mut STATE: Option<State> = None;
@@ -74,8 +74,7 @@ pub extern "C" fn initialize() {
         fail("<stdin>", "stdin is not UTF-8 JavaScript");
     }
     let (kind, records) = input.split_once('\n').unwrap_or_default();
-    let mut modules =
-        parse_input(records).unwrap_or_else(|| fail("<stdin>", "malformed input"));
+    let mut modules = parse_input(records).unwrap_or_else(|| fail("<stdin>", "malformed input"));
     let Some((name, source)) = modules.pop() else {
         fail("<stdin>", "no module on stdin")
     };
@@ -171,14 +170,14 @@ fn init(
         let run: Function = install
             .call((hooks,))
             .map_err(|e| describe(&cx, e, "dgate:runtime"))?;
-        let run = javy::quickjs::Persistent::save(&cx, run);
+        let run = Persistent::save(&cx, run);
         // javy never runs the cycle collector on its own (threshold usize::MAX), which suits a
         // one-shot program but not an instance the gateway reuses: collect cycles once the heap
         // passes 8 MiB (reference counting frees everything else at once).
         // SAFETY: the context pointer is valid inside `with`, and the runtime outlives it.
         unsafe {
-            let rt = javy::quickjs::qjs::JS_GetRuntime(cx.as_raw().as_ptr());
-            javy::quickjs::qjs::JS_SetGCThreshold(rt, 8 << 20);
+            let rt = qjs::JS_GetRuntime(cx.as_raw().as_ptr());
+            qjs::JS_SetGCThreshold(rt, 8 << 20);
         }
         Ok((defined, run))
     })?;
@@ -285,6 +284,85 @@ thread_local! {
     static SEQ: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
+/// What the runtime watches of one hook's reused objects (the prelude's `fresh`): its context,
+/// the object the context hands out (request, upstream response or response) and that object's
+/// headers.
+struct Kept {
+    /// Keeps the objects alive while their pointers are read.
+    _objects: [Persistent<Object<'static>>; 3],
+    /// Where QuickJS keeps each object, to read its reference count and weak references.
+    raw: [*const u8; 3],
+}
+
+/// The byte offset of `first_weak_ref` in QuickJS's `JSObject` on wasm32 (after the 16-byte
+/// GC header, `shape` and `prop`); the reference count is the header's first field. The tests
+/// of object reuse (a `WeakMap` keyed by a context) fail if a QuickJS update moves it.
+const FIRST_WEAK_REF: usize = 24;
+const _: () = assert!(
+    cfg!(not(target_arch = "wasm32")) || std::mem::size_of::<usize>() == 4,
+    "FIRST_WEAK_REF is the wasm32 layout"
+);
+
+impl Kept {
+    /// True when nothing holds the objects but the runtime, the prelude's slot and their links
+    /// (the context holds the inner object, which holds the headers), and no weak reference (a
+    /// `WeakMap` key, a `WeakRef`, a `FinalizationRegistry` target) points at them: the next
+    /// call can renew them without anything from an earlier call seeing its request.
+    fn unshared(&self) -> bool {
+        const HOLDERS: [i32; 3] = [2, 3, 3];
+        self.raw.iter().zip(HOLDERS).all(|(&p, holders)| {
+            // SAFETY: each pointer is a live JSObject, kept alive by `_objects`; QuickJS does
+            // not move objects, and no JS runs while the runtime reads them.
+            unsafe {
+                p.cast::<i32>().read() == holders
+                    && p.add(FIRST_WEAK_REF).cast::<*const u8>().read().is_null()
+            }
+        })
+    }
+}
+
+thread_local! {
+    static KEPT: std::cell::RefCell<[Option<Kept>; 5]> = const {
+        std::cell::RefCell::new([None, None, None, None, None])
+    };
+}
+
+/// `keep(hook, ctx, inner, headers)` (the prelude takes it off `__dgate_native`): the prelude
+/// made new objects for `hook`.
+pub(crate) fn keep<'js>(
+    cx: Ctx<'js>,
+    hook: u32,
+    ctx: Object<'js>,
+    inner: Object<'js>,
+    headers: Object<'js>,
+) {
+    let slot = hook as usize;
+    if slot >= 5 {
+        return;
+    }
+    let objects = [ctx, inner, headers];
+    // SAFETY: JS_VALUE_GET_PTR of an object value is its JSObject.
+    let raw = objects
+        .each_ref()
+        .map(|o| unsafe { qjs::JS_VALUE_GET_PTR(o.as_raw()) as *const u8 });
+    let objects = objects.map(|o| Persistent::save(&cx, o));
+    KEPT.with(|k| {
+        k.borrow_mut()[slot] = Some(Kept {
+            _objects: objects,
+            raw,
+        })
+    });
+}
+
+/// True when the hook's objects from its last call may be renewed for the next.
+fn reusable(hook: u32) -> bool {
+    KEPT.with(|k| {
+        k.borrow()[hook as usize]
+            .as_ref()
+            .is_some_and(Kept::unshared)
+    })
+}
+
 /// True while the call `seq` is in flight.
 pub(crate) fn is_current(seq: u32) -> bool {
     CURRENT.with(|c| c.get() == Some(seq))
@@ -321,7 +399,8 @@ fn run<T>(
     let out = state.runtime.context().with(|cx| {
         let attempt = || -> javy::quickjs::Result<Option<Array>> {
             let runner = state.run.clone().restore(&cx)?;
-            let out: Value = runner.call((hook_index(hook), seq, status))?;
+            let index = hook_index(hook);
+            let out: Value = runner.call((index, seq, status, reusable(index)))?;
             let out = match out.as_promise() {
                 Some(p) => match p.finish::<Value>() {
                     Ok(v) => v,

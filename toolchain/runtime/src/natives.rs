@@ -8,9 +8,9 @@ use javy::quickjs::{Array, Ctx, Exception, Function, Object, Result, TypedArray,
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
+use crate::dgate::module::types::Field;
 use crate::dgate::module::types::{HostError, LogLevel};
 use crate::dgate::module::{cache, documents, http};
-use crate::dgate::module::types::Field;
 use crate::{is_current, live, pairs_from_js, pairs_to_js};
 
 fn throw(cx: &Ctx<'_>, code: &str, message: &str) -> javy::quickjs::Error {
@@ -317,6 +317,7 @@ fn random_bytes<'js>(cx: Ctx<'js>, len: u32) -> Result<TypedArray<'js, u8>> {
 pub fn register(cx: &Ctx<'_>) -> Result<()> {
     let n = Object::new(cx.clone())?;
     n.set("log", Function::new(cx.clone(), log)?)?;
+    n.set("keep", Function::new(cx.clone(), crate::keep)?)?;
     n.set("field", Function::new(cx.clone(), field)?)?;
     n.set("headers", Function::new(cx.clone(), headers)?)?;
     n.set("requestBody", Function::new(cx.clone(), request_body)?)?;
