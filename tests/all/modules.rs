@@ -331,8 +331,8 @@ export function requestModifier(ctx) {
   if (mode === "async") { return Promise.resolve().then(() => ctx.request().headers.set("late", "yes")); }
   if (mode === "edit") {
     const h = ctx.request().headers;
-    h.append("x-a", "1");
-    h.append("X-A", "2");
+    h.append("X-A", "1");
+    h.append("x-a", "2");
     h.delete("x-mode");
     h.set("x-b", h.get("x-a"));
     return;

@@ -74,7 +74,7 @@
         const which = this._f % 2;
         const f = N.headers((this._f - which) / 2, which);
         const ops = this._ops;
-        if (ops) for (let i = 0; i < ops.length; i += 3) applyEdit(f, ops[i], ops[i + 1], ops[i + 2]);
+        if (ops) for (let i = 0; i < ops.length; i += 3) applyEdit(f, ops[i], ops[i + 1].toLowerCase(), ops[i + 2]);
         this._f = f;
       }
       return this._f;
@@ -122,10 +122,21 @@
       for (let i = 0; i < f.length; i += 2) if (f[i] === n) return true;
       return false;
     }
+    // The first set or append on tracked headers not read yet, the usual case, is recorded
+    // without a call or lower-casing: the names of recorded edits are lower-cased when the list
+    // is loaded, and by the gateway.
     set(name, value) {
+      if (this._ops === null && typeof this._f === "number") {
+        this._ops = [1, typeof name === "string" ? name : String(name), typeof value === "string" ? value : String(value)];
+        return this;
+      }
       return this._edit(1, String(name).toLowerCase(), String(value));
     }
     append(name, value) {
+      if (this._ops === null && typeof this._f === "number") {
+        this._ops = [2, typeof name === "string" ? name : String(name), typeof value === "string" ? value : String(value)];
+        return this;
+      }
       return this._edit(2, String(name).toLowerCase(), String(value));
     }
     add(name, value) {
@@ -458,7 +469,7 @@
     _outcome() {
       const edits = this._h === undefined ? undefined : this._h._edits();
       const s = this._s;
-      if (s === undefined) return edits === undefined ? UNCHANGED : [undefined, undefined, undefined, edits];
+      if (s === undefined) return edits === undefined ? undefined : [undefined, undefined, undefined, edits];
       const method = s.mset ? String(s.m).toUpperCase() : undefined;
       const uri = s.queryDirty || (s.path !== undefined && s.path !== s.origPath) ? this.uri : undefined;
       return [undefined, method, uri, edits];
@@ -553,38 +564,6 @@
       this._up = undefined;
       this._res = undefined;
     }
-    // Readies this hook's objects for the call `seq`; false when they are no longer linked as
-    // `fresh` made them (a hook replaced one), and new ones must be made. Written out rather
-    // than calling each object's reset: a JS call costs more than the writes.
-    _renew(hook, seq, status, inner, h) {
-      if (hook <= 1) {
-        if (this._req !== inner || inner._h !== h) return false;
-        this._up = undefined;
-        this._res = undefined;
-        inner._seq = seq;
-        inner._s = undefined;
-        h._f = seq * 2;
-      } else if (hook === 2) {
-        if (this._up !== inner || inner._h !== h) return false;
-        this._req = undefined;
-        this._res = undefined;
-        inner._seq = seq;
-        inner.statusCode = status;
-        inner._body = undefined;
-        h._f = seq * 2 + 1;
-      } else {
-        if (this._res !== inner || inner.headers !== h) return false;
-        this._req = undefined;
-        this._up = undefined;
-        inner._seq = seq;
-        inner.statusCode = 200;
-        inner.sent = false;
-        h._f = [];
-      }
-      h._ops = null;
-      this._seq = seq;
-      return true;
-    }
     request() {
       if (this._req === undefined) this._req = Object.seal(new ModuleRequest(this._seq));
       return this._req;
@@ -639,9 +618,9 @@
   }
 
   const validStatus = (s) => Number.isInteger(s) && s >= 100 && s <= 599;
-  const UNCHANGED = [undefined, undefined, undefined, undefined];
 
-  // The outcome the runtime reads: an array whose first element says why the result is unusable.
+  // The outcome the runtime reads: an array whose first element says why the result is unusable
+  // (undefined: a requestModifier that changed nothing).
   function outcome(hook, ctx, value) {
     switch (hook) {
       case 0: {
@@ -649,18 +628,12 @@
         if (typeof url !== "string" || !url) return ["fetchUpstream must return a URL string"];
         return [undefined, url];
       }
-      case 1: {
-        // The common cases without a call: nothing touched, or only headers set.
-        const req = ctx._req;
-        if (req._s !== undefined) return req._outcome();
-        const ops = req._h._ops;
-        return ops === null ? UNCHANGED : [undefined, undefined, undefined, ops === false ? req._h._edits() : ops];
-      }
+      case 1:
+        return ctx._req === undefined ? undefined : ctx._req._outcome();
       case 2: {
         const up = ctx._up;
         if (!validStatus(up.statusCode)) return ["status " + up.statusCode + " is not an HTTP status"];
-        const ops = up._h._ops;
-        return [undefined, up.statusCode, ops === null ? undefined : ops === false ? up._h._edits() : ops];
+        return [undefined, up.statusCode, up._h._edits()];
       }
       default: {
         const res = ctx._res;
@@ -681,21 +654,50 @@
     delete globalThis.__dgate_install;
     for (let i = 0; i < 5; i++) if (hooks[i] !== undefined) fresh(i);
     return function run(hook, seq, status, reusable) {
-      let objects = slots[hook];
-      let renewed = false;
-      if (reusable && objects !== undefined) {
+      // The hook's objects renewed in place for this call (written out here: a JS call costs
+      // more than these writes), or new ones when they may not be reused or no longer are as
+      // `fresh` made them (a hook replaced one, or made a field read-only and the write threw).
+      let objects = reusable ? slots[hook] : undefined;
+      let ctx, inner, h;
+      for (let made = false; ; objects = undefined) {
+        if (objects === undefined) {
+          if (made) throw new Error("dgate: new hook objects could not be set up");
+          objects = fresh(hook);
+          made = true;
+        }
+        ctx = objects[0];
+        inner = objects[1];
+        h = objects[2];
         try {
-          renewed = objects[0]._renew(hook, seq, status, objects[1], objects[2]);
+          if (hook <= 1 ? ctx._req !== inner || inner._h !== h
+            : hook === 2 ? ctx._up !== inner || inner._h !== h
+            : ctx._res !== inner || inner.headers !== h) continue;
+          ctx._seq = seq;
+          inner._seq = seq;
+          h._ops = null;
+          if (hook <= 1) {
+            ctx._up = undefined;
+            ctx._res = undefined;
+            inner._s = undefined;
+            h._f = seq * 2;
+          } else if (hook === 2) {
+            ctx._req = undefined;
+            ctx._res = undefined;
+            inner.statusCode = status;
+            inner._body = undefined;
+            h._f = seq * 2 + 1;
+          } else {
+            ctx._req = undefined;
+            ctx._up = undefined;
+            inner.statusCode = 200;
+            inner.sent = false;
+            h._f = [];
+          }
+          break;
         } catch (_) {
-          // A hook made a field read-only: start over.
+          // Made read-only: new objects.
         }
       }
-      if (!renewed) {
-        objects = fresh(hook);
-        objects[0]._renew(hook, seq, status, objects[1], objects[2]);
-      }
-      const ctx = objects[0];
-      const inner = objects[1];
       const fn = hooks[hook];
       let result;
       if (hook === 2) {
@@ -708,6 +710,19 @@
         result = fn(ctx);
       }
       if (result && typeof result.then === "function") return result.then((v) => outcome(hook, ctx, v));
+      // The usual outcomes written out: a requestModifier that set headers or nothing, a
+      // responseModifier on its own objects.
+      if (hook === 1) {
+        if (ctx._req === inner && inner._s === undefined && inner._h === h) {
+          const ops = h._ops;
+          if (ops === null) return undefined;
+          if (ops !== false) return [undefined, undefined, undefined, ops];
+        }
+      } else if (hook === 2 && ctx._up === inner && inner._h === h) {
+        const s = inner.statusCode;
+        const ops = h._ops;
+        if (Number.isInteger(s) && s >= 100 && s <= 599 && ops !== false) return [undefined, s, ops === null ? undefined : ops];
+      }
       return outcome(hook, ctx, result);
     };
   };

@@ -380,11 +380,12 @@ fn hook_index(hook: Hook) -> u32 {
 }
 
 /// Runs one hook to completion and reads the outcome array the prelude built with `read`.
-/// The outcome's first element is a reason the result is unusable, when it is.
+/// The outcome's first element is a reason the result is unusable, when it is; a
+/// requestModifier that changed nothing has no outcome (`None`).
 fn run<T>(
     hook: Hook,
     status: u16,
-    read: impl for<'js> FnOnce(&Ctx<'js>, Array<'js>) -> javy::quickjs::Result<T>,
+    read: impl for<'js> FnOnce(&Ctx<'js>, Option<Array<'js>>) -> javy::quickjs::Result<T>,
 ) -> Result<T, HookError> {
     let state = state();
     if !state.defined.contains(&hook) {
@@ -397,7 +398,7 @@ fn run<T>(
     });
     CURRENT.with(|c| c.set(Some(seq)));
     let out = state.runtime.context().with(|cx| {
-        let attempt = || -> javy::quickjs::Result<Option<Array>> {
+        let attempt = || -> javy::quickjs::Result<Option<Value>> {
             let runner = state.run.clone().restore(&cx)?;
             let index = hook_index(hook);
             let out: Value = runner.call((index, seq, status, reusable(index)))?;
@@ -409,13 +410,16 @@ fn run<T>(
                 },
                 None => out,
             };
-            Ok(out.into_array())
+            Ok(Some(out))
         };
         match attempt() {
-            Ok(Some(outcome)) => {
-                let invalid: Option<String> = outcome.get(0).ok().flatten();
-                if let Some(why) = invalid {
-                    return Err(HookError::InvalidResult(why));
+            Ok(Some(out)) => {
+                let outcome = out.into_array();
+                if let Some(outcome) = &outcome {
+                    let invalid: Option<String> = outcome.get(0).ok().flatten();
+                    if let Some(why) = invalid {
+                        return Err(HookError::InvalidResult(why));
+                    }
                 }
                 read(&cx, outcome).map_err(|e| HookError::InvalidResult(thrown(&cx, e).message))
             }
@@ -448,8 +452,17 @@ fn edits_from_js(list: Option<Array<'_>>) -> javy::quickjs::Result<Vec<HeaderEdi
     Ok(out)
 }
 
+/// The outcome of a hook that always has one.
+fn required(o: Option<Array<'_>>) -> javy::quickjs::Result<Array<'_>> {
+    o.ok_or_else(|| javy::quickjs::Error::new_from_js("undefined", "hook outcome"))
+}
+
 /// A response outcome: `[invalid, status, edits]`.
-fn read_response<'js>(_: &Ctx<'js>, o: Array<'js>) -> javy::quickjs::Result<ResponseChanges> {
+fn read_response<'js>(
+    _: &Ctx<'js>,
+    o: Option<Array<'js>>,
+) -> javy::quickjs::Result<ResponseChanges> {
+    let o = required(o)?;
     Ok(ResponseChanges {
         status: o.get(1)?,
         headers: edits_from_js(o.get(2)?)?,
@@ -464,11 +477,18 @@ impl Guest for Hooks {
     }
 
     fn fetch_upstream() -> Result<String, HookError> {
-        run(Hook::FetchUpstream, 0, |_, o| o.get(1))
+        run(Hook::FetchUpstream, 0, |_, o| required(o)?.get(1))
     }
 
     fn request_modifier() -> Result<RequestChanges, HookError> {
         run(Hook::RequestModifier, 0, |_, o| {
+            let Some(o) = o else {
+                return Ok(RequestChanges {
+                    method: None,
+                    uri: None,
+                    headers: Vec::new(),
+                });
+            };
             Ok(RequestChanges {
                 method: o.get(1)?,
                 uri: o.get(2)?,
