@@ -457,6 +457,23 @@ fn classify(store: &Store<CallState>, e: wasmtime::Error, limits: Limits) -> Cal
     }
 }
 
+/// Runs `call` for at most `limit`, from now; `None` when it ran out. The timer is set only
+/// once the call has to wait (a host call such as `fetch` pending): most hook calls finish in
+/// their first poll, and the epoch deadline bounds the time they spend running.
+async fn within<F: std::future::Future>(limit: Duration, call: F) -> Option<F::Output> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut call = std::pin::pin!(call);
+    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(out) = call.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(out));
+        }
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
 /// One instance of a module. Calls run one at a time; after a failure other than a hook's own
 /// error (a throw), the instance is poisoned and must be dropped.
 pub struct Instance {
@@ -493,12 +510,12 @@ impl Instance {
         self.store.data_mut().begin(io);
         // Poisoned unless the call completes: a timeout drops the call mid-flight.
         self.poisoned = true;
-        let outcome = tokio::time::timeout(limits.wall, f(&self.bindings, &mut self.store)).await;
+        let outcome = within(limits.wall, f(&self.bindings, &mut self.store)).await;
         let io = self.store.data_mut().end();
         let result = match outcome {
-            Err(_) => Err(CallError::Timeout(limits.wall)),
-            Ok(Err(e)) => Err(classify(&self.store, e, limits)),
-            Ok(Ok(r)) => {
+            None => Err(CallError::Timeout(limits.wall)),
+            Some(Err(e)) => Err(classify(&self.store, e, limits)),
+            Some(Ok(r)) => {
                 self.poisoned = false;
                 let remap = |text: String| match &self.source {
                     Some(info) => info.remap(&text),
