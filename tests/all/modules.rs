@@ -552,7 +552,7 @@ async fn reused_context_objects_carry_nothing_between_calls() {
         )
         .await
         .unwrap();
-    let mut report = async |instance: &mut dgate::modules::Instance| {
+    let report = async |instance: &mut dgate::modules::Instance| {
         let (r, out) = instance.request_modifier(io("report")).await;
         r.unwrap();
         assert!(out.request_headers.get("x-changed").is_none());
