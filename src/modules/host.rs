@@ -95,7 +95,7 @@ pub struct RouteInfo {
 
 /// What a hook may ask about the call in flight (`http.call-field` and friends); none of it is
 /// copied into the sandbox unless a hook reads it.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct CallInfo {
     pub route: Arc<RouteInfo>,
     pub method: ::http::Method,
@@ -109,6 +109,25 @@ pub struct CallInfo {
     pub path_params: Vec<(String, String)>,
     /// In errorHandler: why it is called.
     pub error_message: Option<String>,
+}
+
+impl Default for CallInfo {
+    /// No call: what an idle instance's state holds. Shares one empty route rather than
+    /// allocating one, since each call's end leaves a default behind.
+    fn default() -> Self {
+        static NO_ROUTE: std::sync::LazyLock<Arc<RouteInfo>> =
+            std::sync::LazyLock::new(Default::default);
+        CallInfo {
+            route: NO_ROUTE.clone(),
+            method: ::http::Method::default(),
+            uri: ::http::Uri::default(),
+            remote_address: None,
+            host: String::new(),
+            tls: false,
+            path_params: Vec::new(),
+            error_message: None,
+        }
+    }
 }
 
 /// Headers as the module world has them: lower-case names, values as text.
