@@ -594,8 +594,14 @@
   // Each hook's objects, [ctx, inner, headers], as `fresh` made them.
   const slots = [undefined, undefined, undefined, undefined, undefined];
 
+  const fixed = (o, names) => {
+    for (const name of names) Object.defineProperty(o, name, { writable: false });
+  };
+
   // New objects for `hook`'s calls, linked and sealed. The runtime watches them too (`keep`)
-  // and tells `run` whether anything but these links holds them.
+  // and tells `run` whether anything but these links holds them. The links, and the context's
+  // slots this hook does not use, are read-only, so `run` need not check or reset them; only a
+  // response's `headers` may be replaced by a hook.
   function fresh(hook) {
     const h = Object.seal(Object.create(Headers.prototype)._track(0, -1));
     const ctx = new ModuleContext();
@@ -604,12 +610,17 @@
       inner = new ModuleRequest(0);
       inner._h = h;
       ctx._req = inner;
+      fixed(inner, ["_h"]);
+      fixed(ctx, ["_req", "_up", "_res"]);
     } else if (hook === 2) {
       inner = new UpstreamResponse(h);
       ctx._up = inner;
+      fixed(inner, ["_h"]);
+      fixed(ctx, ["_up", "_res"]);
     } else {
       inner = new ModuleResponse(h);
       ctx._res = inner;
+      fixed(ctx, ["_up", "_res"]);
     }
     Object.seal(inner);
     Object.seal(ctx);
@@ -620,7 +631,8 @@
   const validStatus = (s) => Number.isInteger(s) && s >= 100 && s <= 599;
 
   // The outcome the runtime reads: an array whose first element says why the result is unusable
-  // (undefined: a requestModifier that changed nothing).
+  // (undefined: a requestModifier that changed nothing), or, from `run`, an edit list (its first
+  // element is a number) or undefined for a modifier that changed only headers or nothing.
   function outcome(hook, ctx, value) {
     switch (hook) {
       case 0: {
@@ -655,8 +667,8 @@
     for (let i = 0; i < 5; i++) if (hooks[i] !== undefined) fresh(i);
     return function run(hook, seq, status, reusable) {
       // The hook's objects renewed in place for this call (written out here: a JS call costs
-      // more than these writes), or new ones when they may not be reused or no longer are as
-      // `fresh` made them (a hook replaced one, or made a field read-only and the write threw).
+      // more than these writes), or new ones when they may not be reused, a hook replaced a
+      // response's headers, or made a field read-only (the write throws).
       let objects = reusable ? slots[hook] : undefined;
       let ctx, inner, h;
       for (let made = false; ; objects = undefined) {
@@ -669,26 +681,20 @@
         inner = objects[1];
         h = objects[2];
         try {
-          if (hook <= 1 ? ctx._req !== inner || inner._h !== h
-            : hook === 2 ? ctx._up !== inner || inner._h !== h
-            : ctx._res !== inner || inner.headers !== h) continue;
           ctx._seq = seq;
           inner._seq = seq;
           h._ops = null;
           if (hook <= 1) {
-            ctx._up = undefined;
-            ctx._res = undefined;
             inner._s = undefined;
             h._f = seq * 2;
           } else if (hook === 2) {
             ctx._req = undefined;
-            ctx._res = undefined;
             inner.statusCode = status;
             inner._body = undefined;
             h._f = seq * 2 + 1;
           } else {
+            if (inner.headers !== h) continue;
             ctx._req = undefined;
-            ctx._up = undefined;
             inner.statusCode = 200;
             inner.sent = false;
             h._f = [];
@@ -710,18 +716,12 @@
         result = fn(ctx);
       }
       if (result && typeof result.then === "function") return result.then((v) => outcome(hook, ctx, v));
-      // The usual outcomes written out: a requestModifier that set headers or nothing, a
-      // responseModifier on its own objects.
-      if (hook === 1) {
-        if (ctx._req === inner && inner._s === undefined && inner._h === h) {
-          const ops = h._ops;
-          if (ops === null) return undefined;
-          if (ops !== false) return [undefined, undefined, undefined, ops];
-        }
-      } else if (hook === 2 && ctx._up === inner && inner._h === h) {
-        const s = inner.statusCode;
+      // The usual outcomes, written out: a requestModifier that changed only headers, or a
+      // responseModifier that kept the status, leaves its edit list (undefined: no edits).
+      if (hook === 1 ? inner._s === undefined : hook === 2 && inner.statusCode === status) {
         const ops = h._ops;
-        if (Number.isInteger(s) && s >= 100 && s <= 599 && ops !== false) return [undefined, s, ops === null ? undefined : ops];
+        if (ops === null) return undefined;
+        if (ops !== false) return ops;
       }
       return outcome(hook, ctx, result);
     };

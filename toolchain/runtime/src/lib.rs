@@ -379,13 +379,32 @@ fn hook_index(hook: Hook) -> u32 {
     }
 }
 
-/// Runs one hook to completion and reads the outcome array the prelude built with `read`.
-/// The outcome's first element is a reason the result is unusable, when it is; a
-/// requestModifier that changed nothing has no outcome (`None`).
+/// What a hook call left for the runtime to read (the prelude's `run`).
+enum Outcome<'js> {
+    /// A requestModifier or responseModifier that changed nothing.
+    Unchanged,
+    /// One that changed only headers: its edit list, `[code, name, value, ...]`.
+    Edits(Array<'js>),
+    /// Anything else: an array whose first element is a reason the result is unusable, when it
+    /// is, then the hook's fields (see the readers).
+    Full(Array<'js>),
+}
+
+impl<'js> Outcome<'js> {
+    /// The outcome of a hook that always leaves a full one.
+    fn full(self) -> javy::quickjs::Result<Array<'js>> {
+        match self {
+            Outcome::Full(o) => Ok(o),
+            _ => Err(javy::quickjs::Error::new_from_js("edits", "hook outcome")),
+        }
+    }
+}
+
+/// Runs one hook to completion and reads its outcome with `read`.
 fn run<T>(
     hook: Hook,
     status: u16,
-    read: impl for<'js> FnOnce(&Ctx<'js>, Option<Array<'js>>) -> javy::quickjs::Result<T>,
+    read: impl for<'js> FnOnce(&Ctx<'js>, Outcome<'js>) -> javy::quickjs::Result<T>,
 ) -> Result<T, HookError> {
     let state = state();
     if !state.defined.contains(&hook) {
@@ -414,14 +433,27 @@ fn run<T>(
         };
         match attempt() {
             Ok(Some(out)) => {
-                let outcome = out.into_array();
-                if let Some(outcome) = &outcome {
-                    let invalid: Option<String> = outcome.get(0).ok().flatten();
-                    if let Some(why) = invalid {
-                        return Err(HookError::InvalidResult(why));
+                let outcome = || -> javy::quickjs::Result<Result<Outcome, String>> {
+                    if out.is_undefined() {
+                        return Ok(Ok(Outcome::Unchanged));
                     }
+                    let Some(list) = out.into_array() else {
+                        return Ok(Err("the hook's outcome is not a list".into()));
+                    };
+                    let first: Value = list.get(0)?;
+                    if first.is_number() {
+                        Ok(Ok(Outcome::Edits(list)))
+                    } else if let Some(why) = first.as_string() {
+                        Ok(Err(why.to_string()?))
+                    } else {
+                        Ok(Ok(Outcome::Full(list)))
+                    }
+                };
+                let invalid = |e| HookError::InvalidResult(thrown(&cx, e).message);
+                match outcome().map_err(invalid)? {
+                    Ok(outcome) => read(&cx, outcome).map_err(invalid),
+                    Err(why) => Err(HookError::InvalidResult(why)),
                 }
-                read(&cx, outcome).map_err(|e| HookError::InvalidResult(thrown(&cx, e).message))
             }
             Ok(None) => Err(HookError::Unsettled),
             Err(e) => Err(HookError::Thrown(thrown(&cx, e))),
@@ -452,20 +484,22 @@ fn edits_from_js(list: Option<Array<'_>>) -> javy::quickjs::Result<Vec<HeaderEdi
     Ok(out)
 }
 
-/// The outcome of a hook that always has one.
-fn required(o: Option<Array<'_>>) -> javy::quickjs::Result<Array<'_>> {
-    o.ok_or_else(|| javy::quickjs::Error::new_from_js("undefined", "hook outcome"))
-}
-
-/// A response outcome: `[invalid, status, edits]`.
-fn read_response<'js>(
-    _: &Ctx<'js>,
-    o: Option<Array<'js>>,
-) -> javy::quickjs::Result<ResponseChanges> {
-    let o = required(o)?;
-    Ok(ResponseChanges {
-        status: o.get(1)?,
-        headers: edits_from_js(o.get(2)?)?,
+/// A response hook's outcome (`[invalid, status, edits]` in full); `status` is the one it was
+/// called with.
+fn read_response(status: u16, o: Outcome<'_>) -> javy::quickjs::Result<ResponseChanges> {
+    Ok(match o {
+        Outcome::Unchanged => ResponseChanges {
+            status,
+            headers: Vec::new(),
+        },
+        Outcome::Edits(list) => ResponseChanges {
+            status,
+            headers: edits_from_js(Some(list))?,
+        },
+        Outcome::Full(o) => ResponseChanges {
+            status: o.get(1)?,
+            headers: edits_from_js(o.get(2)?)?,
+        },
     })
 }
 
@@ -477,36 +511,43 @@ impl Guest for Hooks {
     }
 
     fn fetch_upstream() -> Result<String, HookError> {
-        run(Hook::FetchUpstream, 0, |_, o| required(o)?.get(1))
+        run(Hook::FetchUpstream, 0, |_, o| o.full()?.get(1))
     }
 
     fn request_modifier() -> Result<RequestChanges, HookError> {
         run(Hook::RequestModifier, 0, |_, o| {
-            let Some(o) = o else {
-                return Ok(RequestChanges {
+            Ok(match o {
+                Outcome::Unchanged => RequestChanges {
                     method: None,
                     uri: None,
                     headers: Vec::new(),
-                });
-            };
-            Ok(RequestChanges {
-                method: o.get(1)?,
-                uri: o.get(2)?,
-                headers: edits_from_js(o.get(3)?)?,
+                },
+                Outcome::Edits(list) => RequestChanges {
+                    method: None,
+                    uri: None,
+                    headers: edits_from_js(Some(list))?,
+                },
+                Outcome::Full(o) => RequestChanges {
+                    method: o.get(1)?,
+                    uri: o.get(2)?,
+                    headers: edits_from_js(o.get(3)?)?,
+                },
             })
         })
     }
 
     fn response_modifier(status: u16) -> Result<ResponseChanges, HookError> {
-        run(Hook::ResponseModifier, status, read_response)
+        run(Hook::ResponseModifier, status, |_, o| {
+            read_response(status, o)
+        })
     }
 
     fn error_handler(status: u16) -> Result<ResponseChanges, HookError> {
-        run(Hook::ErrorHandler, status, read_response)
+        run(Hook::ErrorHandler, status, |_, o| read_response(status, o))
     }
 
     fn request_handler() -> Result<ResponseChanges, HookError> {
-        run(Hook::RequestHandler, 0, read_response)
+        run(Hook::RequestHandler, 0, |_, o| read_response(200, o))
     }
 }
 
