@@ -76,6 +76,19 @@ static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// Runs one hook call on an instance of `$loaded` held only for that call: an instance is not
+/// kept while the request waits on its upstream, so a few warm instances serve many requests.
+/// A macro rather than a function taking a closure: each level of nesting copied the call's
+/// large future once more.
+macro_rules! on_instance {
+    ($loaded:expr, $hook:ident($($arg:expr),*)) => {{
+        let mut lease = lease($loaded).await?;
+        let out = lease.instance.$hook($($arg),*).await;
+        $loaded.give_back(lease);
+        out
+    }};
+}
+
 impl Proxy {
     /// Runs every phase for one request; never fails (errors become JSON responses).
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<RespBody> {
@@ -184,7 +197,7 @@ impl Proxy {
         };
         match target.upstream.clone() {
             None if defined.contains(&Hook::RequestHandler) => {
-                let (r, io) = on_instance(&loaded, async |i| i.request_handler(io).await).await?;
+                let (r, io) = on_instance!(&loaded, request_handler(io));
                 match r {
                     Ok(status) => module_response(status, io),
                     Err(e) => Err(module_failed(&target, e)),
@@ -222,9 +235,7 @@ impl Proxy {
                             call,
                             ..Io::default()
                         };
-                        let (r, io) =
-                            on_instance(&loaded, async |i| i.error_handler(status, io).await)
-                                .await?;
+                        let (r, io) = on_instance!(&loaded, error_handler(status, io));
                         match r {
                             Ok(status) => module_response(status, io),
                             Err(he) => {
@@ -255,7 +266,7 @@ impl Proxy {
         max_body: usize,
     ) -> Result<Response<RespBody>, ProxyError> {
         if defined.contains(&Hook::RequestModifier) {
-            let (r, io2) = on_instance(loaded, async |i| i.request_modifier(io).await).await?;
+            let (r, io2) = on_instance!(loaded, request_modifier(io));
             io = io2;
             r.map_err(|e| module_failed(target, e))?;
             parts.method = io.call.method.clone();
@@ -265,7 +276,7 @@ impl Proxy {
             }
         }
         if defined.contains(&Hook::FetchUpstream) {
-            let (r, io2) = on_instance(loaded, async |i| i.fetch_upstream(io).await).await?;
+            let (r, io2) = on_instance!(loaded, fetch_upstream(io));
             io = io2;
             let url = r.map_err(|e| module_failed(target, e))?;
             upstream = Arc::new(upstream.with_url(&url).ok_or_else(|| {
@@ -317,8 +328,7 @@ impl Proxy {
             ..Io::default()
         };
         let status = rparts.status.as_u16();
-        let (r, mut io) =
-            on_instance(loaded, async |i| i.response_modifier(status, io).await).await?;
+        let (r, mut io) = on_instance!(loaded, response_modifier(status, io));
         let status = r.map_err(|e| module_failed(target, e))?;
         if !io.response_body_set
             && let Some(src) = io.response_source.take()
@@ -487,19 +497,12 @@ impl Proxy {
     }
 }
 
-/// Runs `f` on an instance of `loaded` held only for that hook call: an instance is not kept
-/// while the request waits on its upstream, so a few warm instances serve many requests.
-async fn on_instance<T>(
-    loaded: &super::hooks::Loaded,
-    f: impl AsyncFnOnce(&mut crate::modules::Instance) -> T,
-) -> Result<T, ProxyError> {
-    let mut lease = loaded
+/// An instance of `loaded` for one hook call (see [`on_instance!`]).
+async fn lease(loaded: &super::hooks::Loaded) -> Result<super::hooks::Lease, ProxyError> {
+    loaded
         .take()
         .await
-        .map_err(|e| ProxyError::new(ErrorKind::ModuleFailed, e.to_string()))?;
-    let out = f(&mut lease.instance).await;
-    loaded.give_back(lease);
-    Ok(out)
+        .map_err(|e| ProxyError::new(ErrorKind::ModuleFailed, e.to_string()))
 }
 
 use crate::modules::{CallError, CallInfo, Hook, Io};
