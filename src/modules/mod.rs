@@ -8,6 +8,7 @@ mod cache;
 pub mod host;
 #[cfg(test)]
 mod tests;
+mod ticker;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,9 +41,6 @@ pub use dgate::module::http::{FetchRequest, FetchResponse};
 pub use dgate::module::types::{
     Field, HeaderEdit, Hook, HookError, HostError, LogLevel, RequestChanges, ResponseChanges,
 };
-
-/// How often the epoch advances: the resolution of the wall-time limit.
-const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Per-call limits.
 #[derive(Debug, Clone, Copy)]
@@ -138,6 +136,8 @@ pub struct Engine {
     /// What `dgate __compile` needs to configure an identical engine.
     max_instances: u32,
     max_memory: usize,
+    /// Advances the epoch while calls run.
+    ticker: Arc<ticker::Ticker>,
 }
 
 impl Engine {
@@ -178,18 +178,10 @@ impl Engine {
             |s| s,
         )
         .map_err(wasm_error)?;
-        let weak = engine.weak();
-        std::thread::Builder::new()
-            .name("dgate-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(EPOCH_TICK);
-                }
-            })?;
+        let ticker = ticker::Ticker::start(engine.clone())?;
         Ok(Arc::new(Engine {
             engine,
+            ticker,
             linker,
             cache_dir: opts.cache_dir,
             compiler: opts.compiler,
@@ -417,6 +409,7 @@ impl Module {
     ) -> Result<Instance, CallError> {
         let mut store = Store::new(&self.engine.engine, CallState::new(services, limits));
         store.limiter(|s| &mut s.limiter);
+        let _running = self.engine.ticker.enter();
         arm(&mut store, limits);
         let bindings = self
             .pre
@@ -433,6 +426,7 @@ impl Module {
             limits,
             poisoned: false,
             source: self.source.clone(),
+            ticker: self.engine.ticker.clone(),
         })
     }
 }
@@ -441,7 +435,7 @@ impl Module {
 fn arm(store: &mut Store<CallState>, limits: Limits) {
     // Fuel is always on in this engine's config, so this cannot fail.
     let _ = store.set_fuel(limits.fuel);
-    let ticks = limits.wall.as_micros().div_ceil(EPOCH_TICK.as_micros()) as u64 + 1;
+    let ticks = limits.wall.as_micros().div_ceil(ticker::TICK.as_micros()) as u64 + 1;
     store.set_epoch_deadline(ticks);
     store.epoch_deadline_trap();
 }
@@ -482,6 +476,7 @@ pub struct Instance {
     limits: Limits,
     poisoned: bool,
     source: Option<Arc<crate::build::SourceInfo>>,
+    ticker: Arc<ticker::Ticker>,
 }
 
 impl Instance {
@@ -506,6 +501,7 @@ impl Instance {
             );
         }
         let limits = self.limits;
+        let _running = self.ticker.enter();
         arm(&mut self.store, limits);
         self.store.data_mut().begin(io);
         // Poisoned unless the call completes: a timeout drops the call mid-flight.

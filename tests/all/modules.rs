@@ -486,6 +486,57 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
     assert_eq!(again.hash, module.hash);
 }
 
+/// The voluntary context switches of this process's epoch ticker threads.
+fn ticker_wakeups() -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() != "dgate-epoch" {
+            continue;
+        }
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .map_or(0, |n| n.trim().parse::<u64>().unwrap());
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_epoch_ticker_sleeps_when_idle_and_wakes_for_a_call() {
+    let component = dgate::build::build("faulty.js", FAULTY).unwrap();
+    let engine = Engine::new(EngineOptions::default()).unwrap();
+    let module = engine.load(&component).await.unwrap();
+    let limits = Limits {
+        wall: Duration::from_millis(100),
+        fuel: 100_000_000_000,
+        ..Limits::default()
+    };
+    let mut instance = module
+        .instantiate(Arc::new(LocalServices::default()), limits)
+        .await
+        .unwrap();
+    // Idle: after about 100 ms without a call the ticker stops waking (it woke about every
+    // millisecond before).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = ticker_wakeups();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let woke = ticker_wakeups() - before;
+    assert!(woke < 10, "the idle ticker woke {woke} times in 300 ms");
+    // A call wakes it: a loop still ends at the wall-time limit.
+    let started = std::time::Instant::now();
+    let (r, _) = instance.request_modifier(io("loop")).await;
+    assert!(matches!(r, Err(CallError::Timeout(_))), "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(ticker_wakeups() - before > 50);
+}
+
 /// A module that tries to carry state from one call to the next through its context objects,
 /// which an instance reuses while nothing else holds them.
 const CARRIER: &str = r#"
