@@ -23,9 +23,9 @@ pub struct Ticker {
 }
 
 /// Marks a call running while it lives.
-pub struct Running(Arc<Ticker>);
+pub struct Running<'a>(&'a Ticker);
 
-impl Drop for Running {
+impl Drop for Running<'_> {
     fn drop(&mut self) {
         self.0.running.fetch_sub(1, SeqCst);
     }
@@ -50,7 +50,7 @@ impl Ticker {
     }
 
     /// Marks a call running until the guard drops, waking the ticker if it sleeps.
-    pub fn enter(self: &Arc<Self>) -> Running {
+    pub fn enter(&self) -> Running<'_> {
         self.running.fetch_add(1, SeqCst);
         if !self.busy.load(Relaxed) {
             self.busy.store(true, Relaxed);
@@ -63,7 +63,7 @@ impl Ticker {
         {
             t.unpark();
         }
-        Running(self.clone())
+        Running(self)
     }
 }
 
