@@ -114,8 +114,7 @@ fn finished(cx: &Ctx<'_>) -> javy::quickjs::Error {
 /// One field of the call in flight, from the host (see the prelude's context classes for the
 /// numbers).
 fn field<'js>(cx: Ctx<'js>, seq: u32, i: u32) -> Result<Value<'js>> {
-    require_live(&cx, "the request")?;
-    require_current(&cx, seq)?;
+    require_call(&cx, seq, "the request")?;
     let f = match i {
         0 => Field::Namespace,
         1 => Field::Route,
@@ -142,8 +141,10 @@ fn field<'js>(cx: Ctx<'js>, seq: u32, i: u32) -> Result<Value<'js>> {
     }
 }
 
-/// Refuses a context object whose call has finished (kept in a global, say).
-fn require_current(cx: &Ctx<'_>, seq: u32) -> Result<()> {
+/// Refuses `what` of a context object outside its call: while the module loads, or once the
+/// call has finished (the object kept in a global, say).
+fn require_call(cx: &Ctx<'_>, seq: u32, what: &str) -> Result<()> {
+    require_live(cx, what)?;
     if is_current(seq) {
         Ok(())
     } else {
@@ -153,8 +154,7 @@ fn require_current(cx: &Ctx<'_>, seq: u32) -> Result<()> {
 
 /// The request's (0) or the upstream response's (1) headers, from the host.
 fn headers<'js>(cx: Ctx<'js>, seq: u32, which: u32) -> Result<Array<'js>> {
-    require_live(&cx, "headers")?;
-    require_current(&cx, seq)?;
+    require_call(&cx, seq, "headers")?;
     let list = if which == 0 {
         http::request_headers()
     } else {
@@ -164,28 +164,24 @@ fn headers<'js>(cx: Ctx<'js>, seq: u32, which: u32) -> Result<Array<'js>> {
 }
 
 fn request_body<'js>(cx: Ctx<'js>, seq: u32) -> Result<TypedArray<'js, u8>> {
-    require_live(&cx, "the request body")?;
-    require_current(&cx, seq)?;
+    require_call(&cx, seq, "the request body")?;
     let b = http::request_body().map_err(|e| host_error(&cx, e))?;
     bytes(&cx, b)
 }
 
 fn set_request_body<'js>(cx: Ctx<'js>, seq: u32, body: TypedArray<'js, u8>) -> Result<()> {
-    require_live(&cx, "the request body")?;
-    require_current(&cx, seq)?;
+    require_call(&cx, seq, "the request body")?;
     http::set_request_body(input(&cx, &body)?).map_err(|e| host_error(&cx, e))
 }
 
 fn response_body<'js>(cx: Ctx<'js>, seq: u32) -> Result<TypedArray<'js, u8>> {
-    require_live(&cx, "the response body")?;
-    require_current(&cx, seq)?;
+    require_call(&cx, seq, "the response body")?;
     let b = http::response_body().map_err(|e| host_error(&cx, e))?;
     bytes(&cx, b)
 }
 
 fn set_response_body<'js>(cx: Ctx<'js>, seq: u32, body: TypedArray<'js, u8>) -> Result<()> {
-    require_live(&cx, "the response body")?;
-    require_current(&cx, seq)?;
+    require_call(&cx, seq, "the response body")?;
     http::set_response_body(input(&cx, &body)?).map_err(|e| host_error(&cx, e))
 }
 
