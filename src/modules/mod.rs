@@ -455,7 +455,9 @@ fn classify(store: &Store<CallState>, e: wasmtime::Error, limits: Limits) -> Cal
 /// once the call has to wait (a host call such as `fetch` pending): most hook calls finish in
 /// their first poll, and the epoch deadline bounds the time they spend running.
 async fn within<F: std::future::Future>(limit: Duration, call: F) -> Option<F::Output> {
-    let deadline = tokio::time::Instant::now() + limit;
+    let Some(deadline) = tokio::time::Instant::now().checked_add(limit) else {
+        return Some(call.await);
+    };
     let mut call = std::pin::pin!(call);
     let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     std::future::poll_fn(|cx| {
