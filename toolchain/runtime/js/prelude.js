@@ -603,7 +603,7 @@
   // slots this hook does not use, are read-only, so `run` need not check or reset them; only a
   // response's `headers` may be replaced by a hook.
   function fresh(hook) {
-    const h = Object.seal(Object.create(Headers.prototype)._track(0, -1));
+    const h = Object.seal(Headers._tracked(0, -1));
     const ctx = new ModuleContext();
     let inner;
     if (hook <= 1) {
