@@ -224,6 +224,8 @@ pub struct CallState {
     services: Arc<dyn Services>,
     fetches: u32,
     limits: Limits,
+    /// When the call in flight runs out of wall time (`None`: never).
+    pub(crate) deadline: Option<std::time::Instant>,
 }
 
 impl WasiView for CallState {
@@ -248,6 +250,7 @@ impl CallState {
             services,
             fetches: 0,
             limits,
+            deadline: None,
         }
     }
 

@@ -409,7 +409,13 @@ impl Module {
     ) -> Result<Instance, CallError> {
         let mut store = Store::new(&self.engine.engine, CallState::new(services, limits));
         store.limiter(|s| &mut s.limiter);
-        let _running = self.engine.ticker.enter();
+        // The store's epoch deadline is always the next tick; whether the call overran is the
+        // clock's answer (see `ticker`).
+        store.epoch_deadline_callback(|cx| match cx.data().deadline {
+            Some(deadline) if std::time::Instant::now() >= deadline => Err(Trap::Interrupt.into()),
+            _ => Ok(wasmtime::UpdateDeadline::Continue(1)),
+        });
+        let _running = self.engine.ticker.enter(limits.wall);
         arm(&mut store, limits);
         let bindings = self
             .pre
@@ -431,13 +437,15 @@ impl Module {
     }
 }
 
-/// Sets the per-call budgets.
-fn arm(store: &mut Store<CallState>, limits: Limits) {
+/// Sets the per-call budgets, from now; returns the wall-time deadline (`None`: past the
+/// clock's range, so none).
+fn arm(store: &mut Store<CallState>, limits: Limits) -> Option<std::time::Instant> {
     // Fuel is always on in this engine's config, so this cannot fail.
     let _ = store.set_fuel(limits.fuel);
-    let ticks = limits.wall.as_micros().div_ceil(ticker::TICK.as_micros()) as u64 + 1;
-    store.set_epoch_deadline(ticks);
-    store.epoch_deadline_trap();
+    let deadline = std::time::Instant::now().checked_add(limits.wall);
+    store.data_mut().deadline = deadline;
+    store.set_epoch_deadline(1);
+    deadline
 }
 
 fn classify(store: &Store<CallState>, e: wasmtime::Error, limits: Limits) -> CallError {
@@ -451,11 +459,14 @@ fn classify(store: &Store<CallState>, e: wasmtime::Error, limits: Limits) -> Cal
     }
 }
 
-/// Runs `call` for at most `limit`, from now; `None` when it ran out. The timer is set only
-/// once the call has to wait (a host call such as `fetch` pending): most hook calls finish in
-/// their first poll, and the epoch deadline bounds the time they spend running.
-async fn within<F: std::future::Future>(limit: Duration, call: F) -> Option<F::Output> {
-    let Some(deadline) = tokio::time::Instant::now().checked_add(limit) else {
+/// Runs `call` until `deadline`; `None` when it ran out. The timer is set only once the call
+/// has to wait (a host call such as `fetch` pending): most hook calls finish in their first
+/// poll, and the epoch deadline bounds the time they spend running.
+async fn within<F: std::future::Future>(
+    deadline: Option<std::time::Instant>,
+    call: F,
+) -> Option<F::Output> {
+    let Some(deadline) = deadline.map(tokio::time::Instant::from_std) else {
         return Some(call.await);
     };
     let mut call = std::pin::pin!(call);
@@ -503,12 +514,12 @@ impl Instance {
             );
         }
         let limits = self.limits;
-        let _running = self.ticker.enter();
-        arm(&mut self.store, limits);
+        let _running = self.ticker.enter(limits.wall);
+        let deadline = arm(&mut self.store, limits);
         self.store.data_mut().begin(io);
         // Poisoned unless the call completes: a timeout drops the call mid-flight.
         self.poisoned = true;
-        let outcome = within(limits.wall, f(&self.bindings, &mut self.store)).await;
+        let outcome = within(deadline, f(&self.bindings, &mut self.store)).await;
         let io = self.store.data_mut().end();
         let result = match outcome {
             None => Err(CallError::Timeout(limits.wall)),
