@@ -18,6 +18,15 @@ if ! command -v wrk >/dev/null; then
     echo "bench: installing wrk" >&2
     as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
+# nginx with njs is the reference for the module route; without it those columns stay empty.
+if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_http_js_module.so ]; then
+    packages=(libnginx-mod-http-js)
+    command -v nginx >/dev/null || packages=(nginx "${packages[@]}")
+    echo "bench: installing ${packages[*]}" >&2
+    { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq "${packages[@]}" >/dev/null; } ||
+        echo "bench: ${packages[*]} could not be installed; measuring without them" >&2
+fi
 ./scripts/setup.sh
 cargo build --release --locked --bin dgate --example bench-upstream >&2
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
@@ -69,11 +78,35 @@ admin route '{"name":"mod","paths":["/mod","/mod/*"],"methods":["*"],"service":"
 curl -sf "http://127.0.0.1:$DG_PORT/mod" >/dev/null  # compiles the module once, before timing
 module_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$dgate_pid/status")
 
-have_nginx=0
+have_nginx=0 have_njs=0
 if command -v nginx >/dev/null; then
     have_nginx=1
     mkdir -p "$work/nginx"
+    # The module route's two header edits in njs: a variable computed by JS for the request
+    # header, a header filter for the response header.
+    njs_load="" njs_http="" njs_location=""
+    if [ -e /usr/lib/nginx/modules/ngx_http_js_module.so ]; then
+        have_njs=1
+        cat >"$work/nginx/hdr.js" <<'NJS'
+function xreq(r) { return "1"; }
+function res(r) { r.headersOut["x-res"] = "1"; }
+export default { xreq, res };
+NJS
+        njs_load="load_module /usr/lib/nginx/modules/ngx_http_js_module.so;"
+        njs_http="js_path $work/nginx; js_import hdr from hdr.js; js_set \$xreq hdr.xreq;"
+        njs_location="location /mod {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Real-IP \$remote_addr;
+            proxy_set_header X-Req \$xreq;
+            js_header_filter hdr.res;
+            proxy_buffering on;
+        }"
+    fi
     cat >"$work/nginx.conf" <<NGINX
+$njs_load
 worker_processes 1;
 daemon off;
 pid $work/nginx.pid;
@@ -84,6 +117,7 @@ http {
     client_body_temp_path $work/nginx; proxy_temp_path $work/nginx;
     fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
     upstream up { server 127.0.0.1:$UP_PORT; keepalive 256; }
+    $njs_http
     server {
         listen 127.0.0.1:$NG_PORT;
         location / {
@@ -94,6 +128,7 @@ http {
             proxy_set_header X-Real-IP \$remote_addr;
             proxy_buffering on;
         }
+        $njs_location
     }
 }
 NGINX
@@ -160,11 +195,23 @@ echo "dgate idle RSS after start and one route: $((idle_rss_kib / 1024)) MiB; af
 echo "bench: dgate+modules body=small c=32 ..." >&2
 read -r mrps m50 m99 <<<"$(run_point dgate+modules "$DG_PORT" /mod 32)"
 read -r prps _ p99 <<<"${result["dgate/small/32"]}"
+njs_ratio=""
+if [ "$have_njs" = 1 ]; then
+    echo "bench: nginx+njs body=small c=32 ..." >&2
+    read -r jrps j50 j99 <<<"$(run_point nginx+njs "$NG_PORT" /mod 32)"
+    read -r nrps _ n99 <<<"${result["nginx/small/32"]}"
+    njs_ratio=$(awk -v a="$mrps" -v b="$jrps" 'BEGIN { printf "%.2f", a / b }')
+fi
 echo
-echo "| target | body | conns | req/s | p50 µs | p99 µs | ÷ dgate plain (req/s) | p99 ÷ plain p99 |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-printf '| dgate + JS request/response modifiers | small | 32 | %.0f | %.0f | %.0f | %s | %s |\n' "$mrps" "$m50" "$m99" \
+echo "| target | body | conns | req/s | p50 µs | p99 µs | ÷ plain (req/s) | p99 ÷ plain p99 | dgate ÷ nginx+njs (req/s) |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+printf '| dgate + JS request/response modifiers | small | 32 | %.0f | %.0f | %.0f | %s | %s | %s |\n' "$mrps" "$m50" "$m99" \
     "$(awk -v a="$mrps" -v b="$prps" 'BEGIN { printf "%.2f", a / b }')" \
-    "$(awk -v a="$m99" -v b="$p99" 'BEGIN { printf "%.2f", a / b }')"
+    "$(awk -v a="$m99" -v b="$p99" 'BEGIN { printf "%.2f", a / b }')" "$njs_ratio"
+if [ "$have_njs" = 1 ]; then
+    printf '| nginx + njs request/response header edits | small | 32 | %.0f | %.0f | %.0f | %s | %s | |\n' "$jrps" "$j50" "$j99" \
+        "$(awk -v a="$jrps" -v b="$nrps" 'BEGIN { printf "%.2f", a / b }')" \
+        "$(awk -v a="$j99" -v b="$n99" 'BEGIN { printf "%.2f", a / b }')"
+fi
 # The proxy core is saturated at c=32, so CPU per request is 1 / req/s.
 echo "added CPU per request with the module (1/req/s with - without): $(awk -v a="$mrps" -v b="$prps" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }') µs"
