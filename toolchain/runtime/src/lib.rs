@@ -27,8 +27,9 @@ use exports::dgate::module::hooks::Guest;
 struct State {
     runtime: Runtime,
     defined: Vec<Hook>,
-    /// The prelude's function that runs one hook call (with the module's hooks bound in).
-    run: Persistent<Function<'static>>,
+    /// The prelude's function that runs one hook call (with the module's hooks bound in),
+    /// called through the C API: it lives as long as the instance, which never frees it.
+    run: qjs::JSValue,
 }
 
 static mut STATE: Option<State> = None;
@@ -170,7 +171,8 @@ fn init(
         let run: Function = install
             .call((hooks,))
             .map_err(|e| describe(&cx, e, "dgate:runtime"))?;
-        let run = Persistent::save(&cx, run);
+        // SAFETY: one more reference, never released: the instance ends with the module.
+        let run = unsafe { qjs::JS_DupValue(cx.as_raw().as_ptr(), run.as_raw()) };
         // javy never runs the cycle collector on its own (threshold usize::MAX), which suits a
         // one-shot program but not an instance the gateway reuses: collect cycles once the heap
         // passes 8 MiB (reference counting frees everything else at once).
@@ -417,10 +419,31 @@ fn run<T>(
     });
     CURRENT.with(|c| c.set(Some(seq)));
     let out = state.runtime.context().with(|cx| {
+        let invalid = |e| HookError::InvalidResult(thrown(&cx, e).message);
         let attempt = || -> javy::quickjs::Result<Option<Value>> {
-            let runner = state.run.clone().restore(&cx)?;
             let index = hook_index(hook);
-            let out: Value = runner.call((index, seq, status, reusable(index)))?;
+            let int = |v: i32| qjs::JS_MKVAL(qjs::JS_TAG_INT, v);
+            let mut args = [
+                int(index as i32),
+                i32::try_from(seq).map_or_else(|_| qjs::JS_NewFloat64(seq.into()), int),
+                int(status.into()),
+                if reusable(index) {
+                    qjs::JS_TRUE
+                } else {
+                    qjs::JS_FALSE
+                },
+            ];
+            // Through the C API: rquickjs's `Function::call` (argument list, conversions,
+            // type checks) cost more than the call. SAFETY: `run` is alive (see `State`), the
+            // arguments hold no references, and the result is owned by the `Value` made of it.
+            let out = unsafe {
+                let cx_raw = cx.as_raw().as_ptr();
+                let out = qjs::JS_Call(cx_raw, state.run, qjs::JS_UNDEFINED, 4, args.as_mut_ptr());
+                if qjs::JS_IsException(out) {
+                    return Err(javy::quickjs::Error::Exception);
+                }
+                Value::from_raw(cx.clone(), out)
+            };
             let out = match out.as_promise() {
                 Some(p) => match p.finish::<Value>() {
                     Ok(v) => v,
@@ -449,7 +472,6 @@ fn run<T>(
                         Ok(Ok(Outcome::Full(list)))
                     }
                 };
-                let invalid = |e| HookError::InvalidResult(thrown(&cx, e).message);
                 match outcome().map_err(invalid)? {
                     Ok(outcome) => read(&cx, outcome).map_err(invalid),
                     Err(why) => Err(HookError::InvalidResult(why)),
@@ -464,24 +486,71 @@ fn run<T>(
 }
 
 /// Header edits from the prelude's flat `[code, name, value, ...]` list (0 clear, 1 set,
-/// 2 append, 3 remove).
+/// 2 append, 3 remove). Read through the C API, as `run` is called: each rquickjs `get` made and
+/// dropped a value handle and converted it with type checks, more work than the read.
 fn edits_from_js(list: Option<Array<'_>>) -> javy::quickjs::Result<Vec<HeaderEdit>> {
     let Some(list) = list else {
         return Ok(Vec::new());
     };
-    let n = list.len() / 3;
-    let mut out = Vec::with_capacity(n);
+    let cx = list.ctx().as_raw().as_ptr();
+    let list = list.as_raw();
+    let mut len = 0i64;
+    // SAFETY: `list` is a live array of the context `cx`; every value read is freed below.
+    if unsafe { qjs::JS_GetLength(cx, list, &mut len) } < 0 {
+        return Err(javy::quickjs::Error::Exception);
+    }
+    let n = u32::try_from(len / 3).unwrap_or(0);
+    let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let code: u32 = list.get(3 * i)?;
-        let name: String = list.get(3 * i + 1)?;
+        // SAFETY: as above.
+        let code = unsafe { qjs::JS_GetPropertyUint32(cx, list, 3 * i) };
+        let code = if unsafe { qjs::JS_VALUE_GET_TAG(code) } == qjs::JS_TAG_INT {
+            unsafe { qjs::JS_VALUE_GET_INT(code) }
+        } else {
+            unsafe { qjs::JS_FreeValue(cx, code) };
+            return Err(not_a("number", "header edit"));
+        };
+        let name = string_at(cx, list, 3 * i + 1)?;
         out.push(match code {
             0 => HeaderEdit::Clear,
-            1 => HeaderEdit::Set((name, list.get(3 * i + 2)?)),
-            2 => HeaderEdit::Append((name, list.get(3 * i + 2)?)),
+            1 => HeaderEdit::Set((name, string_at(cx, list, 3 * i + 2)?)),
+            2 => HeaderEdit::Append((name, string_at(cx, list, 3 * i + 2)?)),
             _ => HeaderEdit::Remove(name),
         });
     }
     Ok(out)
+}
+
+/// The string at `list[index]`.
+fn string_at(
+    cx: *mut qjs::JSContext,
+    list: qjs::JSValue,
+    index: u32,
+) -> javy::quickjs::Result<String> {
+    // SAFETY: `list` is a live value of `cx`; the value read is freed, and the C string is
+    // copied before it is freed.
+    unsafe {
+        let value = qjs::JS_GetPropertyUint32(cx, list, index);
+        if !qjs::JS_IsString(value) {
+            qjs::JS_FreeValue(cx, value);
+            return Err(not_a("string", "header name or value"));
+        }
+        let mut len = 0;
+        let ptr = qjs::JS_ToCStringLen2(cx, &mut len, value, false);
+        qjs::JS_FreeValue(cx, value);
+        if ptr.is_null() {
+            return Err(javy::quickjs::Error::Exception);
+        }
+        let text = std::str::from_utf8(std::slice::from_raw_parts(ptr.cast::<u8>(), len as usize))
+            .map(str::to_owned);
+        qjs::JS_FreeCString(cx, ptr);
+        Ok(text?)
+    }
+}
+
+/// The error for a list element of the wrong type.
+fn not_a(expected: &'static str, what: &'static str) -> javy::quickjs::Error {
+    javy::quickjs::Error::new_from_js(expected, what)
 }
 
 /// A response hook's outcome (`[invalid, status, edits]` in full); `status` is the one it was
