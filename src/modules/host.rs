@@ -50,7 +50,7 @@ pub trait Services: Send + Sync + 'static {
 pub trait LazyBody: Send {
     /// Reads the whole body, refusing more than `limit` bytes.
     fn read(self: Box<Self>, limit: usize) -> BoxFuture<Result<Vec<u8>, HostError>>;
-    /// The body itself, unread, for the caller to send on.
+    /// The source itself, unread, for the code that made it to take back (by downcasting).
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
 }
 
@@ -154,19 +154,27 @@ pub fn apply_edits(
         HeaderName::from_bytes(n.as_bytes())
             .map_err(|_| format!("a header name that is not valid HTTP: {n:?}"))
     };
-    let value = |n: &str, v: &str| {
-        HeaderValue::from_str(v)
-            .map_err(|_| format!("a value of header {n:?} that is not valid HTTP: {v:?}"))
+    // The value keeps the string lifted from the guest rather than copying it. It is checked
+    // first (RFC 9110 field-value bytes: HTAB, SP, visible ASCII and obs-text, as `http`
+    // checks), so that a bad one can still be named in the error.
+    let value = |n: &str, v: String| {
+        if !v.bytes().all(|b| b == b'\t' || (b >= b' ' && b != 0x7f)) {
+            return Err(format!(
+                "a value of header {n:?} that is not valid HTTP: {v:?}"
+            ));
+        }
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(v))
+            .map_err(|_| format!("a value of header {n:?} that is not valid HTTP"))
     };
     for edit in edits {
         match edit {
             HeaderEdit::Clear => map.clear(),
             HeaderEdit::Set((n, v)) => {
-                let v = value(&n, &v)?;
+                let v = value(&n, v)?;
                 map.insert(name(&n)?, v);
             }
             HeaderEdit::Append((n, v)) => {
-                let v = value(&n, &v)?;
+                let v = value(&n, v)?;
                 map.append(name(&n)?, v);
             }
             HeaderEdit::Remove(n) => {

@@ -175,7 +175,8 @@ impl Proxy {
             method: parts.method.clone(),
             uri: parts.uri.clone(),
             remote_address: Some(ctx.conn.peer.ip()),
-            host: ctx.host.clone(),
+            // Routing was the last use of the host.
+            host: std::mem::take(&mut ctx.host),
             tls: ctx.conn.tls,
             path_params: ctx.params.clone(),
             error_message: None,
@@ -295,13 +296,15 @@ impl Proxy {
         };
         // Unread and unchanged, the client's body streams to the upstream as it came.
         let unread = match io.request_source.take() {
-            Some(src) if !io.request_body_set => src.into_any().downcast::<Incoming>().ok(),
+            Some(src) if !io.request_body_set => {
+                src.into_any().downcast::<Pending<Incoming>>().ok()
+            }
             _ => None,
         };
         let head = std::mem::replace(parts, Request::new(()).into_parts().0);
         let mut out = self.upstream_request(head, path, target, upstream.disable_query_params, ctx);
         let res = match unread {
-            Some(stream) => upstream.send(out, *stream).await?,
+            Some(stream) => upstream.send(out, stream.0).await?,
             None => {
                 let body = bytes::Bytes::from(std::mem::take(&mut io.request_body));
                 out.headers.remove(header::CONTENT_LENGTH);
@@ -332,11 +335,13 @@ impl Proxy {
         let status = r.map_err(|e| module_failed(target, e))?;
         if !io.response_body_set
             && let Some(src) = io.response_source.take()
-            && let Ok(stream) = src.into_any().downcast::<super::pool::UpstreamBody>()
+            && let Ok(stream) = src
+                .into_any()
+                .downcast::<Pending<super::pool::UpstreamBody>>()
         {
             // Body untouched: it streams from the upstream, under the hook's status and headers.
             let (status, headers) = module_head(status, std::mem::take(&mut io.response_headers))?;
-            let mut out = Response::new(Either::Left(*stream));
+            let mut out = Response::new(Either::Left(stream.0));
             *out.status_mut() = status;
             *out.headers_mut() = headers;
             return Ok(out);
@@ -565,7 +570,7 @@ where
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
-        Box::new(self.0)
+        self
     }
 }
 

@@ -343,6 +343,7 @@ export function requestModifier(ctx) {
   if (mode === "keep") { globalThis.kept = ctx; return; }
   if (mode === "stale") { return globalThis.kept.request().path; }
   if (mode === "stalebody") { return globalThis.kept.request().readText(); }
+  if (mode === "badvalue") { ctx.request().headers.set("x-ok", "two\nlines"); return; }
   if (mode === "spin") { const end = Date.now() + 30; while (Date.now() < end) {} }
   ctx.request().headers.set("ok", "yes");
 }
@@ -404,6 +405,10 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
         (
             "badheader",
             "a header name that is not valid HTTP: \"bad name\"",
+        ),
+        (
+            "badvalue",
+            "a value of header \"x-ok\" that is not valid HTTP: \"two\\nlines\"",
         ),
         ("badpath", "requestModifier set a bad path \"no-slash\""),
     ] {
