@@ -132,7 +132,10 @@ impl Proxy {
             ));
         }
         if !target.modules.is_empty() {
-            return self.run_modules(req, ctx, target, path).await;
+            // Boxed: the module pipeline's state (hook calls, the upstream call between them)
+            // made every request's future 16 KiB, the plain route's too, and hyper keeps one
+            // per connection; without it a request's future is about 4 KiB.
+            return Box::pin(self.run_modules(req, ctx, target, path)).await;
         }
         let Some(upstream) = target.upstream.clone() else {
             return Err(ProxyError::new(
