@@ -79,13 +79,13 @@ impl Ticker {
         let wall = u64::try_from(wall.as_micros()).unwrap_or(u64::MAX);
         // Read first: the usual call has the limit already seen, and a store to this shared
         // line from every call would bounce it between the proxy's cores.
-        if wall < self.smallest.load(Relaxed) {
-            self.smallest.fetch_min(wall, Relaxed);
-        }
+        let shorter =
+            wall < self.smallest.load(Relaxed) && self.smallest.fetch_min(wall, Relaxed) > wall;
         // Paired with the ticker's store of `parked` before its last look at `running`: one
-        // of the two sees the other's write.
-        if self.parked.load(SeqCst)
-            && self.parked.swap(false, SeqCst)
+        // of the two sees the other's write. A limit shorter than any this window also wakes
+        // it, so that its tick shortens now rather than after the one it is sleeping.
+        let parked = self.parked.load(SeqCst) && self.parked.swap(false, SeqCst);
+        if (parked || shorter)
             && let Some(t) = self.thread.get()
         {
             t.unpark();
@@ -135,7 +135,8 @@ fn tick(weak: Weak<Ticker>) {
         let smallest = before.min(t.smallest.load(Relaxed));
         t.engine.increment_epoch();
         drop(t);
-        std::thread::sleep(period(Duration::from_micros(smallest)));
+        // Woken early by a call with a shorter limit (or spuriously): that is one more tick.
+        std::thread::park_timeout(period(Duration::from_micros(smallest)));
     }
 }
 
