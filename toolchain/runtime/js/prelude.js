@@ -60,14 +60,12 @@
     // or upstream response (1), loaded on first read, or of an empty list (which -1). Until
     // loaded, `_f` is the number `seq * 2 + which` that says where from: an object with more
     // than two properties grows its property array, one allocation per property.
+    // (`run` renews reused ones with the same two writes.)
     static _tracked(seq, which) {
-      return Object.create(Headers.prototype)._track(seq, which);
-    }
-    // (Re)starts tracking, with no edits, for the call `seq` (see `_tracked`).
-    _track(seq, which) {
-      this._f = which < 0 ? [] : seq * 2 + which;
-      this._ops = null;
-      return this;
+      const h = Object.create(Headers.prototype);
+      h._f = which < 0 ? [] : seq * 2 + which;
+      h._ops = null;
+      return h;
     }
     _list() {
       if (typeof this._f === "number") {

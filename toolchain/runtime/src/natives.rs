@@ -8,8 +8,7 @@ use javy::quickjs::{Array, Ctx, Exception, Function, Object, Result, TypedArray,
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::dgate::module::types::Field;
-use crate::dgate::module::types::{HostError, LogLevel};
+use crate::dgate::module::types::{Field, HostError, LogLevel};
 use crate::dgate::module::{cache, documents, http};
 use crate::{is_current, live, pairs_from_js, pairs_to_js};
 
