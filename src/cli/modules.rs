@@ -164,13 +164,13 @@ struct Fixture {
 
 impl Fixture {
     /// A call's I/O (bodies empty).
-    fn io(&self) -> Io {
-        Io {
+    fn io(&self) -> Box<Io> {
+        Box::new(Io {
             call: self.call.clone(),
             request_headers: self.request_headers.clone(),
             response_headers: self.response_headers.clone(),
             ..Io::default()
-        }
+        })
     }
 }
 
@@ -354,11 +354,9 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
         .instantiate(services.clone(), limits)
         .await
         .map_err(|e| CliError::Failed(e.to_string()))?;
-    let io = Io {
-        request_body: req_body,
-        response_body: body(response.get("body").unwrap_or(&Value::Null), "response")?,
-        ..fixture.io()
-    };
+    let mut io = fixture.io();
+    io.request_body = req_body;
+    io.response_body = body(response.get("body").unwrap_or(&Value::Null), "response")?;
     let mut out = Map::new();
     out.insert("hook".into(), json!(hook.js_name()));
     let failed = |e: CallError| {

@@ -501,12 +501,12 @@ impl Instance {
     /// Runs one hook call with `io` as its bodies; returns the hook's result and the bodies.
     async fn call<T>(
         &mut self,
-        io: Io,
+        mut io: Box<Io>,
         f: impl AsyncFnOnce(
             &DgateModule,
             &mut Store<CallState>,
         ) -> wasmtime::Result<Result<T, HookError>>,
-    ) -> (Result<T, CallError>, Io) {
+    ) -> (Result<T, CallError>, Box<Io>) {
         if self.poisoned {
             return (
                 Err(CallError::Instantiate("the instance failed earlier".into())),
@@ -516,11 +516,11 @@ impl Instance {
         let limits = self.limits;
         let _running = self.ticker.enter(limits.wall);
         let deadline = arm(&mut self.store, limits);
-        self.store.data_mut().begin(io);
+        self.store.data_mut().begin(&mut io);
         // Poisoned unless the call completes: a timeout drops the call mid-flight.
         self.poisoned = true;
         let outcome = within(deadline, f(&self.bindings, &mut self.store)).await;
-        let io = self.store.data_mut().end();
+        self.store.data_mut().end(&mut io);
         let result = match outcome {
             None => Err(CallError::Timeout(limits.wall)),
             Some(Err(e)) => Err(classify(&self.store, e, limits)),
@@ -551,7 +551,7 @@ impl Instance {
     /// The hooks the module defines.
     pub async fn defined(&mut self) -> Result<Vec<Hook>, CallError> {
         let (r, _) = self
-            .call(Io::default(), async |b, s| {
+            .call(Box::default(), async |b, s| {
                 b.dgate_module_hooks().call_defined(s).await.map(Ok)
             })
             .await;
@@ -559,7 +559,7 @@ impl Instance {
     }
 
     /// fetchUpstream: the URL the hook picked.
-    pub async fn fetch_upstream(&mut self, io: Io) -> (Result<String, CallError>, Io) {
+    pub async fn fetch_upstream(&mut self, io: Box<Io>) -> (Result<String, CallError>, Box<Io>) {
         self.call(io.for_hook(Hook::FetchUpstream), async |b, s| {
             b.dgate_module_hooks().call_fetch_upstream(s).await
         })
@@ -568,7 +568,7 @@ impl Instance {
 
     /// requestModifier: its changes are applied to `io` (method and path and query in
     /// `io.call`, headers in `io.request_headers`).
-    pub async fn request_modifier(&mut self, io: Io) -> (Result<(), CallError>, Io) {
+    pub async fn request_modifier(&mut self, io: Box<Io>) -> (Result<(), CallError>, Box<Io>) {
         let (r, mut io) = self
             .call(io.for_hook(Hook::RequestModifier), async |b, s| {
                 b.dgate_module_hooks().call_request_modifier(s).await
@@ -597,7 +597,11 @@ impl Instance {
 
     /// responseModifier on the upstream's `status` and `io.response_headers`: the status the
     /// hook set; its header edits are applied to `io.response_headers`.
-    pub async fn response_modifier(&mut self, status: u16, io: Io) -> (Result<u16, CallError>, Io) {
+    pub async fn response_modifier(
+        &mut self,
+        status: u16,
+        io: Box<Io>,
+    ) -> (Result<u16, CallError>, Box<Io>) {
         let (r, io) = self
             .call(io.for_hook(Hook::ResponseModifier), async |b, s| {
                 b.dgate_module_hooks()
@@ -611,7 +615,11 @@ impl Instance {
     /// errorHandler for a failure dgate would answer with `status` (the message is in
     /// `io.call.error_message`): the status of its answer; its headers are in
     /// `io.response_headers`.
-    pub async fn error_handler(&mut self, status: u16, mut io: Io) -> (Result<u16, CallError>, Io) {
+    pub async fn error_handler(
+        &mut self,
+        status: u16,
+        mut io: Box<Io>,
+    ) -> (Result<u16, CallError>, Box<Io>) {
         io.response_headers.clear();
         let (r, io) = self
             .call(io.for_hook(Hook::ErrorHandler), async |b, s| {
@@ -622,7 +630,7 @@ impl Instance {
     }
 
     /// requestHandler: the status of its answer; its headers are in `io.response_headers`.
-    pub async fn request_handler(&mut self, mut io: Io) -> (Result<u16, CallError>, Io) {
+    pub async fn request_handler(&mut self, mut io: Box<Io>) -> (Result<u16, CallError>, Box<Io>) {
         io.response_headers.clear();
         let (r, io) = self
             .call(io.for_hook(Hook::RequestHandler), async |b, s| {
@@ -637,8 +645,8 @@ impl Instance {
 fn respond(
     hook: Hook,
     r: Result<ResponseChanges, CallError>,
-    mut io: Io,
-) -> (Result<u16, CallError>, Io) {
+    mut io: Box<Io>,
+) -> (Result<u16, CallError>, Box<Io>) {
     let r = r.and_then(|changes| {
         apply_edits(&mut io.response_headers, changes.headers)
             .map_err(|e| CallError::InvalidResult(format!("{} set {e}", hook.js_name())))?;

@@ -191,14 +191,14 @@ impl Proxy {
             .then(|| (call.clone(), parts.headers.clone()));
         // The body stays on the connection unless a hook reads it; the headers and the rest of
         // the call cross into the sandbox only if a hook reads them.
-        let io = Io {
+        let io = Box::new(Io {
             request_source: Some(Box::new(Pending(body))),
             body_limit: hooks.max_body(),
             route: Some(target.label.clone()),
             request_headers: std::mem::take(&mut parts.headers),
             call,
             ..Io::default()
-        };
+        });
         match target.upstream.clone() {
             None if defined.contains(&Hook::RequestHandler) => {
                 let (r, io) = on_instance!(&loaded, request_handler(io));
@@ -233,12 +233,12 @@ impl Proxy {
                     (Err(e), Some((mut call, headers))) => {
                         let status = e.status().as_u16();
                         call.error_message = Some(e.context.clone());
-                        let io = Io {
+                        let io = Box::new(Io {
                             route: Some(target.label.clone()),
                             request_headers: headers,
                             call,
                             ..Io::default()
-                        };
+                        });
                         let (r, io) = on_instance!(&loaded, error_handler(status, io));
                         match r {
                             Ok(status) => module_response(status, io),
@@ -261,7 +261,7 @@ impl Proxy {
         &self,
         loaded: &super::hooks::Loaded,
         defined: &[Hook],
-        mut io: Io,
+        mut io: Box<Io>,
         parts: &mut http::request::Parts,
         mut path: String,
         target: &RouteTarget,
@@ -324,13 +324,14 @@ impl Proxy {
             return Ok(Response::from_parts(rparts, Either::Left(rbody)));
         }
         // Read only if the hook asks for it.
-        let io = Io {
+        let call = std::mem::take(&mut io.call);
+        *io = Io {
             response_source: Some(Box::new(Pending(rbody))),
             body_limit: max_body,
             route: Some(target.label.clone()),
             request_headers: sent_headers,
             response_headers: std::mem::take(&mut rparts.headers),
-            call: std::mem::take(&mut io.call),
+            call,
             ..Io::default()
         };
         let status = rparts.status.as_u16();
@@ -523,7 +524,7 @@ fn module_failed(target: &RouteTarget, e: CallError) -> ProxyError {
 }
 
 /// A response a hook made: its status, and its headers and body from `io`.
-fn module_response(status: u16, mut io: Io) -> Result<Response<RespBody>, ProxyError> {
+fn module_response(status: u16, mut io: Box<Io>) -> Result<Response<RespBody>, ProxyError> {
     let body = bytes::Bytes::from(std::mem::take(&mut io.response_body));
     let (status, mut headers) = module_head(status, std::mem::take(&mut io.response_headers))?;
     headers.remove(header::CONTENT_LENGTH);

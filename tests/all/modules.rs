@@ -350,8 +350,8 @@ export function requestModifier(ctx) {
 "#;
 
 /// The call's I/O with the request header `x-mode: mode`.
-fn io(mode: &str) -> Io {
-    let mut io = Io::default();
+fn io(mode: &str) -> Box<Io> {
+    let mut io = Box::<Io>::default();
     io.request_headers.insert("x-mode", mode.parse().unwrap());
     io.request_headers.insert("x-keep", "k".parse().unwrap());
     io

@@ -123,19 +123,21 @@ async fn the_url_shortener_example_writes_real_documents() {
         ..Limits::default()
     };
     let mut instance = module.instantiate(services, limits).await.unwrap();
-    let io = |method: &str, uri: &str, params: Vec<(String, String)>| Io {
-        call: CallInfo {
-            route: Arc::new(RouteInfo {
-                namespace: "default".into(),
-                route: "short".into(),
-                ..RouteInfo::default()
-            }),
-            method: method.parse().unwrap(),
-            uri: uri.parse().unwrap(),
-            path_params: params,
-            ..CallInfo::default()
-        },
-        ..Io::default()
+    let io = |method: &str, uri: &str, params: Vec<(String, String)>| {
+        Box::new(Io {
+            call: CallInfo {
+                route: Arc::new(RouteInfo {
+                    namespace: "default".into(),
+                    route: "short".into(),
+                    ..RouteInfo::default()
+                }),
+                method: method.parse().unwrap(),
+                uri: uri.parse().unwrap(),
+                path_params: params,
+                ..CallInfo::default()
+            },
+            ..Io::default()
+        })
     };
     let (r, io_out) = instance
         .request_handler(io("POST", "/?url=https://example.com/x", vec![]))
