@@ -595,8 +595,13 @@ export function requestModifier(ctx) {
   }
 }
 export function requestHandler(ctx) {
-  if (ctx.request().headers.get("x-mode") === "teapot") {
+  const mode = ctx.request().headers.get("x-mode");
+  if (mode === "teapot") {
     ctx.response().status(418).setHeader("x-tea", "1");
+    return;
+  }
+  if (mode === "swap") {
+    ctx.response().headers = { "x-swapped": "1" };
     return;
   }
   ctx.response().send("plain");
@@ -663,6 +668,13 @@ async fn reused_context_objects_carry_nothing_between_calls() {
     assert_eq!(r.unwrap(), 200);
     assert!(out.response_headers.get("x-tea").is_none());
     assert_eq!(out.response_body, b"plain");
+    // Headers a hook replaced are not the response's next time.
+    let (r, out) = instance.request_handler(io("swap")).await;
+    assert_eq!(r.unwrap(), 200);
+    assert_eq!(out.response_headers["x-swapped"], "1");
+    let (r, out) = instance.request_handler(io("plain")).await;
+    assert_eq!(r.unwrap(), 200);
+    assert!(out.response_headers.get("x-swapped").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

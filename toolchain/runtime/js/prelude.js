@@ -60,7 +60,7 @@
     // or upstream response (1), loaded on first read, or of an empty list (which -1). Until
     // loaded, `_f` is the number `seq * 2 + which` that says where from: an object with more
     // than two properties grows its property array, one allocation per property.
-    // (`run` renews reused ones with the same two writes.)
+    // (`run`, and the runtime's `run_reused`, renew reused ones with the same two writes.)
     static _tracked(seq, which) {
       const h = Object.create(Headers.prototype);
       h._f = which < 0 ? [] : seq * 2 + which;
@@ -654,19 +654,35 @@
     }
   }
 
+  // The end of a hook call whose hook returned `result`: the outcome, or a promise of it. The
+  // usual outcomes are written out: a requestModifier that changed only headers, or a
+  // responseModifier that kept the status, leaves its edit list (undefined: no edits). The
+  // runtime checks the same before it calls this for a hook that returned undefined.
+  function finish(hook, ctx, inner, h, status, result) {
+    if (result && typeof result.then === "function") return result.then((v) => outcome(hook, ctx, v));
+    if (hook === 1 ? inner._s === undefined : hook === 2 && inner.statusCode === status) {
+      const ops = h._ops;
+      if (ops === null) return undefined;
+      if (ops !== false) return ops;
+    }
+    return outcome(hook, ctx, result);
+  }
+
   // Called once by the runtime with the module's hooks (by number: 0 fetchUpstream,
   // 1 requestModifier, 2 responseModifier, 3 errorHandler, 4 requestHandler). Makes each
-  // defined hook's objects (so they are in the module's snapshot) and returns the function the
-  // runtime calls for each hook call, with the hook's number, the call's sequence number, the
-  // upstream's (or the error's) status and whether the hook's objects from an earlier call may
-  // be renewed (nothing else holds them). It returns the outcome, or a promise of it.
+  // defined hook's objects (so they are in the module's snapshot) and returns `[run, finish]`.
+  // The runtime calls `run` for a hook call with the hook's number, the call's sequence
+  // number, the upstream's (or the error's) status and whether the hook's objects from an
+  // earlier call may be renewed (nothing else holds them); it returns the outcome, or a promise
+  // of it. For every hook but errorHandler the runtime renews reusable objects itself, with the
+  // same writes as `run`, calls the hook and then `finish`.
   globalThis.__dgate_install = function install(hooks) {
     delete globalThis.__dgate_install;
     for (let i = 0; i < 5; i++) if (hooks[i] !== undefined) fresh(i);
-    return function run(hook, seq, status, reusable) {
-      // The hook's objects renewed in place for this call (written out here: a JS call costs
-      // more than these writes), or new ones when they may not be reused, a hook replaced a
-      // response's headers, or made a field read-only (the write throws).
+    return [function run(hook, seq, status, reusable) {
+      // The hook's objects renewed in place for this call, or new ones when they may not be
+      // reused, a hook replaced a response's headers, or made a field read-only (the write
+      // throws). The runtime's `run_reused` makes the same writes: change both together.
       let objects = reusable ? slots[hook] : undefined;
       let ctx, inner, h;
       for (let made = false; ; objects = undefined) {
@@ -713,15 +729,7 @@
       } else {
         result = fn(ctx);
       }
-      if (result && typeof result.then === "function") return result.then((v) => outcome(hook, ctx, v));
-      // The usual outcomes, written out: a requestModifier that changed only headers, or a
-      // responseModifier that kept the status, leaves its edit list (undefined: no edits).
-      if (hook === 1 ? inner._s === undefined : hook === 2 && inner.statusCode === status) {
-        const ops = h._ops;
-        if (ops === null) return undefined;
-        if (ops !== false) return ops;
-      }
-      return outcome(hook, ctx, result);
-    };
+      return finish(hook, ctx, inner, h, status, result);
+    }, finish];
   };
 })();

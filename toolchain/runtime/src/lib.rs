@@ -27,9 +27,47 @@ use exports::dgate::module::hooks::Guest;
 struct State {
     runtime: Runtime,
     defined: Vec<Hook>,
-    /// The prelude's function that runs one hook call (with the module's hooks bound in),
-    /// called through the C API: it lives as long as the instance, which never frees it.
+    /// The prelude's function that runs one hook call (with the module's hooks bound in) and
+    /// the one that ends it (see `__dgate_install`), and the module's hooks by number
+    /// (undefined where not defined). Called through the C API: they live as long as the
+    /// instance, which never frees them.
     run: qjs::JSValue,
+    finish: qjs::JSValue,
+    hooks: [qjs::JSValue; 5],
+    /// The names of the properties [`run_reused`] writes and reads.
+    atoms: Atoms,
+}
+
+/// Property names of the prelude's hook objects, made once.
+struct Atoms {
+    seq: qjs::JSAtom,
+    ops: qjs::JSAtom,
+    s: qjs::JSAtom,
+    f: qjs::JSAtom,
+    req: qjs::JSAtom,
+    body: qjs::JSAtom,
+    status_code: qjs::JSAtom,
+    sent: qjs::JSAtom,
+    headers: qjs::JSAtom,
+}
+
+impl Atoms {
+    /// SAFETY: `cx` is a live context; the atoms are never freed (they live as long as the
+    /// instance).
+    unsafe fn new(cx: *mut qjs::JSContext) -> Atoms {
+        let atom = |name: &std::ffi::CStr| unsafe { qjs::JS_NewAtom(cx, name.as_ptr()) };
+        Atoms {
+            seq: atom(c"_seq"),
+            ops: atom(c"_ops"),
+            s: atom(c"_s"),
+            f: atom(c"_f"),
+            req: atom(c"_req"),
+            body: atom(c"_body"),
+            status_code: atom(c"statusCode"),
+            sent: atom(c"sent"),
+            headers: atom(c"headers"),
+        }
+    }
 }
 
 static mut STATE: Option<State> = None;
@@ -123,7 +161,7 @@ fn init(
     let mut config = Config::default();
     config.text_encoding(true).javy_stream_io(false);
     let runtime = Runtime::new(config).map_err(|e| e.to_string())?;
-    let (defined, run) = runtime.context().with(|cx| -> Result<_, String> {
+    let state = runtime.context().with(|cx| -> Result<_, String> {
         natives::register(&cx).map_err(|e| describe(&cx, e, name))?;
         let mut options = javy::quickjs::context::EvalOptions::default();
         options.filename = Some("dgate:runtime".into());
@@ -168,11 +206,20 @@ fn init(
             .globals()
             .get("__dgate_install")
             .map_err(|e| describe(&cx, e, "dgate:runtime"))?;
-        let run: Function = install
-            .call((hooks,))
+        let fns: Array = install
+            .call((hooks.clone(),))
             .map_err(|e| describe(&cx, e, "dgate:runtime"))?;
-        // SAFETY: one more reference, never released: the instance ends with the module.
-        let run = unsafe { qjs::JS_DupValue(cx.as_raw().as_ptr(), run.as_raw()) };
+        let run: Function = fns.get(0).map_err(|e| describe(&cx, e, "dgate:runtime"))?;
+        let finish: Function = fns.get(1).map_err(|e| describe(&cx, e, "dgate:runtime"))?;
+        let raw = cx.as_raw().as_ptr();
+        // SAFETY: one more reference to each, never released: the instance ends with the
+        // module. Undefined holds no reference.
+        let hold = |v: &Value| unsafe { qjs::JS_DupValue(raw, v.as_raw()) };
+        let mut hook_fns = [qjs::JS_UNDEFINED; 5];
+        for (i, f) in hook_fns.iter_mut().enumerate() {
+            let v: Value = hooks.get(i).map_err(|e| describe(&cx, e, name))?;
+            *f = hold(&v);
+        }
         // javy never runs the cycle collector on its own (threshold usize::MAX), which suits a
         // one-shot program but not an instance the gateway reuses: collect cycles once the heap
         // passes 8 MiB (reference counting frees everything else at once).
@@ -181,12 +228,18 @@ fn init(
             let rt = qjs::JS_GetRuntime(cx.as_raw().as_ptr());
             qjs::JS_SetGCThreshold(rt, 8 << 20);
         }
-        Ok((defined, run))
+        // SAFETY: the context is live inside `with`.
+        let atoms = unsafe { Atoms::new(raw) };
+        Ok((defined, hold(&run), hold(&finish), hook_fns, atoms))
     })?;
+    let (defined, run, finish, hooks, atoms) = state;
     Ok(State {
         runtime,
         defined,
         run,
+        finish,
+        hooks,
+        atoms,
     })
 }
 
@@ -356,13 +409,142 @@ pub(crate) fn keep<'js>(
     });
 }
 
-/// True when the hook's objects from its last call may be renewed for the next.
-fn reusable(hook: u32) -> bool {
+/// The hook's objects from its last call (context, inner object, headers) when they may be
+/// renewed for the next.
+fn reusable(hook: u32) -> Option<[qjs::JSValue; 3]> {
     KEPT.with(|k| {
         k.borrow()[hook as usize]
             .as_ref()
-            .is_some_and(Kept::unshared)
+            .filter(|k| k.unshared())
+            .map(|k| {
+                k.raw
+                    .map(|p| qjs::JS_MKPTR(qjs::JS_TAG_OBJECT, p.cast_mut().cast()))
+            })
     })
+}
+
+/// A JS number.
+fn number(n: u64) -> qjs::JSValue {
+    match i32::try_from(n) {
+        Ok(i) => qjs::JS_MKVAL(qjs::JS_TAG_INT, i),
+        Err(_) => qjs::JS_NewFloat64(n as f64),
+    }
+}
+
+/// True when `v` is the number `n` (JS's `===`).
+fn is_number(v: qjs::JSValue, n: u16) -> bool {
+    // SAFETY: reading a value's tag and payload.
+    unsafe {
+        match qjs::JS_VALUE_GET_NORM_TAG(v) {
+            qjs::JS_TAG_INT => qjs::JS_VALUE_GET_INT(v) == i32::from(n),
+            qjs::JS_TAG_FLOAT64 => qjs::JS_VALUE_GET_FLOAT64(v) == f64::from(n),
+            _ => false,
+        }
+    }
+}
+
+/// A hook call on the hook's reused objects `[ctx, inner, h]`, as the prelude's `run` makes it
+/// (the same writes, then the hook, then `finish`), without the interpreter running `run`: it
+/// was most of the bytecode a small hook call executed. Returns the outcome (owned; an
+/// exception value when the hook threw), or `None` when the objects cannot be renewed in place
+/// (a hook made a field read-only or replaced a response's headers): `run` makes new ones then.
+///
+/// SAFETY: `cx` is the live context the objects belong to, and `objects` are alive (held by
+/// `KEPT`).
+unsafe fn run_reused(
+    cx: *mut qjs::JSContext,
+    state: &State,
+    hook: u32,
+    seq: u32,
+    status: u16,
+    objects: [qjs::JSValue; 3],
+) -> Option<qjs::JSValue> {
+    let [ctx, inner, h] = objects;
+    let a = &state.atoms;
+    // SAFETY (all blocks below): values of `cx`; `JS_SetProperty` takes the value it writes,
+    // every value read is freed once, and `objects` stay alive through the hook call.
+    let set = |obj, atom, v| unsafe { qjs::JS_SetProperty(cx, obj, atom, v) } == 1;
+    let get = |obj, atom| unsafe { qjs::JS_GetProperty(cx, obj, atom) };
+    let free = |v| unsafe { qjs::JS_FreeValue(cx, v) };
+    let seq_value = number(seq.into());
+    let renewed = set(ctx, a.seq, seq_value)
+        && set(inner, a.seq, seq_value)
+        && set(h, a.ops, qjs::JS_NULL)
+        && match hook {
+            0 | 1 => set(inner, a.s, qjs::JS_UNDEFINED) && set(h, a.f, number(2 * u64::from(seq))),
+            2 => {
+                set(ctx, a.req, qjs::JS_UNDEFINED)
+                    && set(inner, a.status_code, number(status.into()))
+                    && set(inner, a.body, qjs::JS_UNDEFINED)
+                    && set(h, a.f, number(2 * u64::from(seq) + 1))
+            }
+            4 => {
+                let headers = get(inner, a.headers);
+                let same = headers == h;
+                free(headers);
+                same && set(ctx, a.req, qjs::JS_UNDEFINED)
+                    && set(inner, a.status_code, number(200))
+                    && set(inner, a.sent, qjs::JS_FALSE)
+                    && {
+                        let list = unsafe { qjs::JS_NewArray(cx) };
+                        !unsafe { qjs::JS_IsException(list) } && set(h, a.f, list)
+                    }
+            }
+            _ => false,
+        };
+    if !renewed {
+        // A write to a field made read-only throws: forget it, `run` makes new objects.
+        free(unsafe { qjs::JS_GetException(cx) });
+        return None;
+    }
+    let mut args = [ctx, inner];
+    let argc = if hook == 2 { 2 } else { 1 };
+    let result = unsafe {
+        qjs::JS_Call(
+            cx,
+            state.hooks[hook as usize],
+            qjs::JS_UNDEFINED,
+            argc,
+            args.as_mut_ptr(),
+        )
+    };
+    if unsafe { qjs::JS_IsException(result) } {
+        return Some(result);
+    }
+    // `finish`'s usual outcomes, checked here first.
+    if unsafe { qjs::JS_IsUndefined(result) } && (hook == 1 || hook == 2) {
+        let usual = if hook == 1 {
+            let s = get(inner, a.s);
+            let unset = unsafe { qjs::JS_IsUndefined(s) };
+            free(s);
+            unset
+        } else {
+            let code = get(inner, a.status_code);
+            let kept = is_number(code, status);
+            free(code);
+            kept
+        };
+        if usual {
+            let ops = get(h, a.ops);
+            if unsafe { qjs::JS_IsNull(ops) } {
+                return Some(qjs::JS_UNDEFINED);
+            }
+            if ops != qjs::JS_FALSE {
+                return Some(ops);
+            }
+        }
+    }
+    let mut args = [
+        number(hook.into()),
+        ctx,
+        inner,
+        h,
+        number(status.into()),
+        result,
+    ];
+    let out = unsafe { qjs::JS_Call(cx, state.finish, qjs::JS_UNDEFINED, 6, args.as_mut_ptr()) };
+    free(result);
+    Some(out)
 }
 
 /// True while the call `seq` is in flight.
@@ -422,23 +604,29 @@ fn run<T>(
         let invalid = |e| HookError::InvalidResult(thrown(&cx, e).message);
         let attempt = || -> javy::quickjs::Result<Option<Value>> {
             let index = hook_index(hook);
-            let int = |v: i32| qjs::JS_MKVAL(qjs::JS_TAG_INT, v);
-            let mut args = [
-                int(index as i32),
-                i32::try_from(seq).map_or_else(|_| qjs::JS_NewFloat64(seq.into()), int),
-                int(status.into()),
-                if reusable(index) {
-                    qjs::JS_TRUE
-                } else {
-                    qjs::JS_FALSE
-                },
-            ];
+            let objects = reusable(index);
             // Through the C API: rquickjs's `Function::call` (argument list, conversions,
-            // type checks) cost more than the call. SAFETY: `run` is alive (see `State`), the
-            // arguments hold no references, and the result is owned by the `Value` made of it.
+            // type checks) cost more than the call. SAFETY: the functions are alive (see
+            // `State`), the objects too (see `reusable`), the other arguments hold no
+            // references, and the result is owned by the `Value` made of it.
             let out = unsafe {
                 let cx_raw = cx.as_raw().as_ptr();
-                let out = qjs::JS_Call(cx_raw, state.run, qjs::JS_UNDEFINED, 4, args.as_mut_ptr());
+                let reused = match objects {
+                    Some(objects) if hook != Hook::ErrorHandler => {
+                        run_reused(cx_raw, state, index, seq, status, objects)
+                    }
+                    _ => None,
+                };
+                let out = reused.unwrap_or_else(|| {
+                    let renew = objects.is_some() && hook == Hook::ErrorHandler;
+                    let mut args = [
+                        number(index.into()),
+                        number(seq.into()),
+                        number(status.into()),
+                        if renew { qjs::JS_TRUE } else { qjs::JS_FALSE },
+                    ];
+                    qjs::JS_Call(cx_raw, state.run, qjs::JS_UNDEFINED, 4, args.as_mut_ptr())
+                });
                 if qjs::JS_IsException(out) {
                     return Err(javy::quickjs::Error::Exception);
                 }
