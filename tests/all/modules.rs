@@ -357,6 +357,52 @@ fn io(mode: &str) -> Box<Io> {
     io
 }
 
+/// Header edits made before the headers are read are recorded as made: names and values that
+/// are not strings are converted when the list is loaded or the hook returns.
+const CONVERTS: &str = r#"
+export function requestModifier(ctx) {
+  const req = ctx.request();
+  const h = req.headers;
+  switch (req.path) {
+    case "/number": h.set("X-Num", 42); h.append("x-obj", { toString: () => "obj" }); return;
+    case "/read": h.append("X-Num", 7); h.set("x-copy", h.get("x-num") + "!"); return;
+    case "/symbol": h.set("x-sym", Symbol("s")); return;
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_edits_convert_what_is_not_a_string() {
+    let component = dgate::build::build("converts.js", CONVERTS).unwrap();
+    let engine = Engine::new(EngineOptions::default()).unwrap();
+    let module = engine.load(&component).await.unwrap();
+    let mut instance = module
+        .instantiate(Arc::new(LocalServices::default()), Limits::default())
+        .await
+        .unwrap();
+    let at = |path: &str| {
+        let mut io = Box::<Io>::default();
+        io.call.uri = path.parse().unwrap();
+        io
+    };
+    for _ in 0..2 {
+        let (r, out) = instance.request_modifier(at("/number")).await;
+        r.unwrap();
+        assert_eq!(out.request_headers["x-num"], "42");
+        assert_eq!(out.request_headers["x-obj"], "obj");
+        let (r, out) = instance.request_modifier(at("/read")).await;
+        r.unwrap();
+        assert_eq!(out.request_headers["x-num"], "7");
+        assert_eq!(out.request_headers["x-copy"], "7!");
+        let (r, _) = instance.request_modifier(at("/symbol")).await;
+        match r {
+            Err(CallError::InvalidResult(m)) => assert!(m.contains("symbol"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(instance.reusable());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loops_allocations_and_throws_fail_only_their_call() {
     let component = dgate::build::build("faulty.js", FAULTY).unwrap();

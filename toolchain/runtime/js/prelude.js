@@ -72,7 +72,7 @@
         const which = this._f % 2;
         const f = N.headers((this._f - which) / 2, which);
         const ops = this._ops;
-        if (ops) for (let i = 0; i < ops.length; i += 3) applyEdit(f, ops[i], ops[i + 1].toLowerCase(), ops[i + 2]);
+        if (ops) for (let i = 0; i < ops.length; i += 3) applyEdit(f, ops[i], String(ops[i + 1]).toLowerCase(), String(ops[i + 2]));
         this._f = f;
       }
       return this._f;
@@ -120,19 +120,20 @@
       for (let i = 0; i < f.length; i += 2) if (f[i] === n) return true;
       return false;
     }
-    // The first set or append on tracked headers not read yet, the usual case, is recorded
-    // without a call or lower-casing: the names of recorded edits are lower-cased when the list
-    // is loaded, and by the gateway.
+    // The first set or append on tracked headers not read yet, the usual case, is recorded as
+    // it was made, without a call, string conversion or lower-casing: names and values are
+    // converted (and names lower-cased) when the list is loaded, and by the runtime and the
+    // gateway when the hook returns. (`typeof` checks cost more here than the rest of `set`.)
     set(name, value) {
       if (this._ops === null && typeof this._f === "number") {
-        this._ops = [1, typeof name === "string" ? name : String(name), typeof value === "string" ? value : String(value)];
+        this._ops = [1, name, value];
         return this;
       }
       return this._edit(1, String(name).toLowerCase(), String(value));
     }
     append(name, value) {
       if (this._ops === null && typeof this._f === "number") {
-        this._ops = [2, typeof name === "string" ? name : String(name), typeof value === "string" ? value : String(value)];
+        this._ops = [2, name, value];
         return this;
       }
       return this._edit(2, String(name).toLowerCase(), String(value));

@@ -709,7 +709,8 @@ fn edits_from_js(list: Option<Array<'_>>) -> javy::quickjs::Result<Vec<HeaderEdi
     Ok(out)
 }
 
-/// The string at `list[index]`.
+/// `list[index]` as a string (`String(value)`: the prelude records a hook's first header edit
+/// as it was made).
 fn string_at(
     cx: *mut qjs::JSContext,
     list: qjs::JSValue,
@@ -719,10 +720,6 @@ fn string_at(
     // copied before it is freed.
     unsafe {
         let value = qjs::JS_GetPropertyUint32(cx, list, index);
-        if !qjs::JS_IsString(value) {
-            qjs::JS_FreeValue(cx, value);
-            return Err(not_a("string", "header name or value"));
-        }
         let mut len = 0;
         let ptr = qjs::JS_ToCStringLen2(cx, &mut len, value, false);
         qjs::JS_FreeValue(cx, value);
