@@ -41,11 +41,14 @@ impl Loaded {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match idle {
             Some((instance, uses)) => Ok(Lease { instance, uses }),
+            // Boxed: instantiation's state is large, and every call's future (and each hook
+            // call on the proxy path) would carry room for it and copy it around.
             None => Ok(Lease {
-                instance: self
-                    .module
-                    .instantiate(self.services.clone(), self.limits)
-                    .await?,
+                instance: Box::pin(
+                    self.module
+                        .instantiate(self.services.clone(), self.limits),
+                )
+                .await?,
                 uses: 0,
             }),
         }
