@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Load benchmark: the same upstream measured directly, through dgate, and through nginx (when
 # installed), in one run. The proxy under test is pinned to core 0; wrk and the upstream share
-# core 1. Prints a markdown table: req/s, p50 and p99 latency, and dgate ÷ nginx.
+# core 1. Prints a markdown table: req/s, p50 and p99 latency, and dgate ÷ nginx; then the route
+# with a JS module against the plain route and nginx+njs, and the two dgate routes measured back
+# to back in pairs.
 #
-#   bench/run.sh                 # 10 s per point
+#   bench/run.sh                 # 10 s per point, 3 pairs
 #   DURATION=3s bench/run.sh     # quicker, noisier
+#   PAIRS=5 bench/run.sh         # more plain/module pairs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -215,3 +218,26 @@ if [ "$have_njs" = 1 ]; then
 fi
 # The proxy core is saturated at c=32, so CPU per request is 1 / req/s.
 echo "added CPU per request with the module (1/req/s with - without): $(awk -v a="$mrps" -v b="$prps" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }') µs"
+
+# Paired: the VM's speed drifts during a run by more than the module route's cost, so the plain
+# and module routes are also measured back to back, PAIRS times; quote the medians.
+PAIRS=${PAIRS:-3}
+echo
+echo "| pair | plain req/s | p99 µs | modules req/s | p99 µs | ÷ plain (req/s) | p99 ÷ plain p99 | added CPU µs |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+pair_rows=()
+for i in $(seq 1 "$PAIRS"); do
+    echo "bench: pair $i of $PAIRS: dgate plain, then dgate+modules, c=32 ..." >&2
+    read -r a _ a99 <<<"$(run_point dgate "$DG_PORT" / 32)"
+    read -r b _ b99 <<<"$(run_point dgate+modules "$DG_PORT" /mod 32)"
+    row=$(awk -v a="$a" -v b="$b" -v a99="$a99" -v b99="$b99" \
+        'BEGIN { printf "%.3f %.3f %.2f", b / a, b99 / a99, 1e6 / b - 1e6 / a }')
+    pair_rows+=("$row")
+    read -r r q c <<<"$row"
+    printf '| %d | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %s |\n' "$i" "$a" "$a99" "$b" "$b99" "$r" "$q" "$c"
+done
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+printf 'medians of %d pairs: ÷ plain %.2f, p99 ÷ plain p99 %.2f, added CPU %.1f µs\n' "$PAIRS" \
+    "$(printf '%s\n' "${pair_rows[@]}" | awk '{print $1}' | median)" \
+    "$(printf '%s\n' "${pair_rows[@]}" | awk '{print $2}' | median)" \
+    "$(printf '%s\n' "${pair_rows[@]}" | awk '{print $3}' | median)"
