@@ -44,11 +44,8 @@ impl Loaded {
             // Boxed: instantiation's state is large, and every call's future (and each hook
             // call on the proxy path) would carry room for it and copy it around.
             None => Ok(Lease {
-                instance: Box::pin(
-                    self.module
-                        .instantiate(self.services.clone(), self.limits),
-                )
-                .await?,
+                instance: Box::pin(self.module.instantiate(self.services.clone(), self.limits))
+                    .await?,
                 uses: 0,
             }),
         }
