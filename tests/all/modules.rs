@@ -650,6 +650,8 @@ export function requestHandler(ctx) {
     ctx.response().headers = { "x-swapped": "1" };
     return;
   }
+  if (mode === "unicode") return ctx.response().send("héllo ☃");
+  if (mode === "nojson") return ctx.response().json(() => 1);
   ctx.response().send("plain");
 }
 "#;
@@ -721,6 +723,14 @@ async fn reused_context_objects_carry_nothing_between_calls() {
     let (r, out) = instance.request_handler(io("plain")).await;
     assert_eq!(r.unwrap(), 200);
     assert!(out.response_headers.get("x-swapped").is_none());
+    // Strings are sent as UTF-8; JSON of what JSON cannot encode is an empty body.
+    let (r, out) = instance.request_handler(io("unicode")).await;
+    assert_eq!(r.unwrap(), 200);
+    assert_eq!(out.response_body, "héllo ☃".as_bytes());
+    let (r, out) = instance.request_handler(io("nojson")).await;
+    assert_eq!(r.unwrap(), 200);
+    assert_eq!(out.response_headers["content-type"], "application/json");
+    assert!(out.response_body.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -533,14 +533,15 @@
               : "application/json",
           );
         }
-        N.setResponseBody(this._seq, toBytes(body));
+        if (typeof body === "string") N.setResponseText(this._seq, body);
+        else N.setResponseBody(this._seq, toBytes(body));
       }
       this.sent = true;
       return this;
     }
     json(value) {
       this.headers.set("content-type", "application/json");
-      N.setResponseBody(this._seq, encoder.encode(JSON.stringify(value === undefined ? null : value)));
+      N.setResponseText(this._seq, JSON.stringify(value === undefined ? null : value) ?? "");
       this.sent = true;
       return this;
     }

@@ -184,6 +184,13 @@ fn set_response_body<'js>(cx: Ctx<'js>, seq: u32, body: TypedArray<'js, u8>) -> 
     http::set_response_body(input(&cx, &body)?).map_err(|e| host_error(&cx, e))
 }
 
+/// A response body given as a string, sent as UTF-8 (what `TextEncoder` would make of it,
+/// without building the byte array in JS).
+fn set_response_text(cx: Ctx<'_>, seq: u32, body: String) -> Result<()> {
+    require_call(&cx, seq, "the response body")?;
+    http::set_response_body(body.as_bytes()).map_err(|e| host_error(&cx, e))
+}
+
 fn fetch<'js>(
     cx: Ctx<'js>,
     method: String,
@@ -324,6 +331,10 @@ pub fn register(cx: &Ctx<'_>) -> Result<()> {
     n.set(
         "setResponseBody",
         Function::new(cx.clone(), set_response_body)?,
+    )?;
+    n.set(
+        "setResponseText",
+        Function::new(cx.clone(), set_response_text)?,
     )?;
     n.set("fetch", Function::new(cx.clone(), fetch)?)?;
     n.set("docGet", Function::new(cx.clone(), doc_get)?)?;
