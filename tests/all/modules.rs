@@ -349,6 +349,13 @@ export function requestModifier(ctx) {
 }
 "#;
 
+/// `js` built into a component and loaded in an engine with the default options.
+async fn load(name: &str, js: &str) -> Arc<dgate::modules::Module> {
+    let component = dgate::build::build(name, js).unwrap();
+    let engine = Engine::new(EngineOptions::default()).unwrap();
+    engine.load(&component).await.unwrap()
+}
+
 /// The call's I/O with the request header `x-mode: mode`.
 fn io(mode: &str) -> Box<Io> {
     let mut io = Box::<Io>::default();
@@ -373,9 +380,7 @@ export function requestModifier(ctx) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_edits_convert_what_is_not_a_string() {
-    let component = dgate::build::build("converts.js", CONVERTS).unwrap();
-    let engine = Engine::new(EngineOptions::default()).unwrap();
-    let module = engine.load(&component).await.unwrap();
+    let module = load("converts.js", CONVERTS).await;
     let mut instance = module
         .instantiate(Arc::new(LocalServices::default()), Limits::default())
         .await
@@ -558,9 +563,7 @@ fn ticker_wakeups() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_epoch_ticker_sleeps_when_idle_and_wakes_for_a_call() {
-    let component = dgate::build::build("faulty.js", FAULTY).unwrap();
-    let engine = Engine::new(EngineOptions::default()).unwrap();
-    let module = engine.load(&component).await.unwrap();
+    let module = load("faulty.js", FAULTY).await;
     let limits = Limits {
         wall: Duration::from_millis(100),
         fuel: 100_000_000_000,
@@ -658,9 +661,7 @@ export function requestHandler(ctx) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reused_context_objects_carry_nothing_between_calls() {
-    let component = dgate::build::build("carrier.js", CARRIER).unwrap();
-    let engine = Engine::new(EngineOptions::default()).unwrap();
-    let module = engine.load(&component).await.unwrap();
+    let module = load("carrier.js", CARRIER).await;
     let services = Arc::new(LocalServices::default());
     let mut instance = module
         .instantiate(

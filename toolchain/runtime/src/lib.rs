@@ -432,7 +432,7 @@ fn number(n: u64) -> qjs::JSValue {
 }
 
 /// True when `v` is the number `n` (JS's `===`).
-fn is_number(v: qjs::JSValue, n: u16) -> bool {
+fn equals_number(v: qjs::JSValue, n: u16) -> bool {
     // SAFETY: reading a value's tag and payload.
     unsafe {
         match qjs::JS_VALUE_GET_NORM_TAG(v) {
@@ -520,7 +520,7 @@ unsafe fn run_reused(
             unset
         } else {
             let code = get(inner, a.status_code);
-            let kept = is_number(code, status);
+            let kept = equals_number(code, status);
             free(code);
             kept
         };
