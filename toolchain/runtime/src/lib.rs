@@ -181,7 +181,12 @@ fn init(
         // Top-level await: settle it now (a fetch here would trap: no host calls under wizer).
         promise.finish::<()>().map_err(|e| describe(&cx, e, name))?;
         let namespace = module.namespace().map_err(|e| describe(&cx, e, name))?;
+        let raw = cx.as_raw().as_ptr();
+        // SAFETY: one more reference to each, never released: the instance ends with the
+        // module. Undefined holds no reference.
+        let hold = |v: &Value| unsafe { qjs::JS_DupValue(raw, v.as_raw()) };
         let hooks = Array::new(cx.clone()).map_err(|e| describe(&cx, e, name))?;
+        let mut hook_fns = [qjs::JS_UNDEFINED; 5];
         let mut defined = Vec::new();
         for (hook, js_name) in HOOKS {
             let value: Value = namespace.get(js_name).map_err(|e| describe(&cx, e, name))?;
@@ -191,8 +196,10 @@ fn init(
             if !value.is_function() {
                 return Err(format!("export {js_name} must be a function"));
             }
+            let index = hook_index(hook) as usize;
+            hook_fns[index] = hold(&value);
             hooks
-                .set(hook_index(hook) as usize, value)
+                .set(index, value)
                 .map_err(|e| describe(&cx, e, name))?;
             defined.push(hook);
         }
@@ -207,19 +214,10 @@ fn init(
             .get("__dgate_install")
             .map_err(|e| describe(&cx, e, "dgate:runtime"))?;
         let fns: Array = install
-            .call((hooks.clone(),))
+            .call((hooks,))
             .map_err(|e| describe(&cx, e, "dgate:runtime"))?;
         let run: Function = fns.get(0).map_err(|e| describe(&cx, e, "dgate:runtime"))?;
         let finish: Function = fns.get(1).map_err(|e| describe(&cx, e, "dgate:runtime"))?;
-        let raw = cx.as_raw().as_ptr();
-        // SAFETY: one more reference to each, never released: the instance ends with the
-        // module. Undefined holds no reference.
-        let hold = |v: &Value| unsafe { qjs::JS_DupValue(raw, v.as_raw()) };
-        let mut hook_fns = [qjs::JS_UNDEFINED; 5];
-        for (i, f) in hook_fns.iter_mut().enumerate() {
-            let v: Value = hooks.get(i).map_err(|e| describe(&cx, e, name))?;
-            *f = hold(&v);
-        }
         // javy never runs the cycle collector on its own (threshold usize::MAX), which suits a
         // one-shot program but not an instance the gateway reuses: collect cycles once the heap
         // passes 8 MiB (reference counting frees everything else at once).
