@@ -85,6 +85,14 @@ have_nginx=0 have_njs=0
 if command -v nginx >/dev/null; then
     have_nginx=1
     mkdir -p "$work/nginx"
+    # What both locations do to proxy (what dgate does: HTTP/1.1 keep-alive upstream, the
+    # forwarding headers).
+    proxy_conf="proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Real-IP \$remote_addr;
+            proxy_buffering on;"
     # The module route's two header edits in njs: a variable computed by JS for the request
     # header, a header filter for the response header.
     njs_load="" njs_http="" njs_location=""
@@ -98,14 +106,9 @@ NJS
         njs_load="load_module /usr/lib/nginx/modules/ngx_http_js_module.so;"
         njs_http="js_path $work/nginx; js_import hdr from hdr.js; js_set \$xreq hdr.xreq;"
         njs_location="location /mod {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Real-IP \$remote_addr;
+            $proxy_conf
             proxy_set_header X-Req \$xreq;
             js_header_filter hdr.res;
-            proxy_buffering on;
         }"
     fi
     cat >"$work/nginx.conf" <<NGINX
@@ -124,12 +127,7 @@ http {
     server {
         listen 127.0.0.1:$NG_PORT;
         location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Real-IP \$remote_addr;
-            proxy_buffering on;
+            $proxy_conf
         }
         $njs_location
     }
