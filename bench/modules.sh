@@ -6,6 +6,7 @@
 #   bench/modules.sh            # 5 builds, 20,000 calls each way
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/env.sh
 ./scripts/setup.sh
 cargo build --release --locked --bin dgate >&2
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')

@@ -10,6 +10,7 @@
 #   PAIRS=5 bench/run.sh         # more plain/module pairs
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/env.sh
 
 DURATION=${DURATION:-10s}
 PROXY_CPU=${PROXY_CPU:-0}

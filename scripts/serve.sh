@@ -3,5 +3,6 @@
 # (e.g. `scripts/serve.sh --config dgate.yaml`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/env.sh
 ./scripts/setup.sh
 exec cargo run --release --locked -- server "$@"

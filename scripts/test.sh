@@ -3,6 +3,7 @@
 # unit and integration test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/env.sh
 ./scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -9,6 +9,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
+. ../scripts/env.sh
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 packages=(clang-19 lld-19 llvm-19 libclang-19-dev libclang-rt-19-dev-wasm32 wasi-libc)
@@ -38,9 +39,9 @@ export CC_wasm32_wasip1="$sdk/bin/clang" AR_wasm32_wasip1="$sdk/bin/ar"
 # Paths inside the binary must not depend on where the checkout or the registry lives.
 export RUSTFLAGS="--remap-path-prefix=$here=/toolchain --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
 cargo build --locked --release --target wasm32-wasip1 --manifest-path runtime/Cargo.toml \
-    --target-dir /var/tmp/dgate-target/toolchain
+    --target-dir "$CARGO_TARGET_DIR/toolchain"
 
-built=/var/tmp/dgate-target/toolchain/wasm32-wasip1/release/dgate_runtime.wasm
+built=$CARGO_TARGET_DIR/toolchain/wasm32-wasip1/release/dgate_runtime.wasm
 if [ "${1:-}" = "--check" ]; then
     if cmp -s "$built" dgate-runtime.wasm; then
         echo "toolchain: the committed dgate-runtime.wasm is up to date"
