@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use super::*;
-use crate::config::{AuthMethod, BasicAuthConfig, BasicUser, ByteSize, KeyAuthConfig};
+use crate::config::{AuthMethod, BasicAuthConfig, BasicUser, KeyAuthConfig};
 use crate::storage::Store;
+use crate::units::ByteSize;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;

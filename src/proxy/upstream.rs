@@ -22,7 +22,6 @@ use tokio::time::Instant;
 use super::body::{ReqBody, empty_request};
 use super::error::{ErrorKind, ProxyError};
 use super::pool::{self, PoolError, UpstreamBody};
-use super::tls;
 use crate::config::defaults;
 use crate::resources::Service;
 
@@ -47,8 +46,8 @@ impl Clients {
     pub fn new() -> Clients {
         Clients {
             map: Mutex::new(HashMap::new()),
-            verified: Arc::new(tls::client_config_with_system_roots()),
-            unverified: Arc::new(tls::client_config_without_verification()),
+            verified: crate::tls::client_config_with_system_roots(),
+            unverified: crate::tls::client_config_without_verification(),
         }
     }
 
@@ -307,9 +306,8 @@ impl Upstream {
                 Ok(res) => return Ok(res),
                 Err(e) => e,
             };
-            let safe = err.kind == ErrorKind::UpstreamConnect || idempotent;
             let in_time = deadline.is_none_or(|d| Instant::now() < d);
-            if !(replayable && safe && attempt < self.retries && in_time) {
+            if !(replayable && err.may_retry(idempotent) && attempt < self.retries && in_time) {
                 return Err(err);
             }
             attempt += 1;
@@ -347,10 +345,7 @@ impl Upstream {
                 } else {
                     ErrorKind::UpstreamProtocol
                 };
-                Err(ProxyError::new(
-                    kind,
-                    format!("{}: {e:?}", target.authority),
-                ))
+                Err(ProxyError::new(kind, format!("{}: {e:?}", target.authority)).caused_by(e))
             }
         }
     }
@@ -369,24 +364,24 @@ impl Upstream {
             *req.uri_mut() = origin;
         }
         let sent = pool::send(&target.authority, self.connect_timeout, req);
-        let err = |kind, detail: String| {
-            Err(ProxyError::new(
-                kind,
-                format!("{}: {detail}", target.authority),
-            ))
-        };
+        let err =
+            |kind, detail: String| ProxyError::new(kind, format!("{}: {detail}", target.authority));
         match tokio::time::timeout_at(limit, sent).await {
             Ok(Ok(res)) => Ok(res),
-            Err(_) => err(
+            Err(_) => Err(err(
                 ErrorKind::UpstreamTimeout,
                 format!("no response within {:?}", self.request_timeout),
-            ),
-            Ok(Err(PoolError::Connect(e))) => err(ErrorKind::UpstreamConnect, e.to_string()),
-            Ok(Err(PoolError::ConnectTimeout)) => err(
+            )),
+            Ok(Err(PoolError::Connect(e))) => {
+                Err(err(ErrorKind::UpstreamConnect, e.to_string()).caused_by(e))
+            }
+            Ok(Err(PoolError::ConnectTimeout)) => Err(err(
                 ErrorKind::UpstreamTimeout,
                 format!("no connection within {:?}", self.connect_timeout),
-            ),
-            Ok(Err(PoolError::Http(e))) => err(ErrorKind::UpstreamProtocol, e.to_string()),
+            )),
+            Ok(Err(PoolError::Http(e))) => {
+                Err(err(ErrorKind::UpstreamProtocol, e.to_string()).caused_by(e))
+            }
         }
     }
 }

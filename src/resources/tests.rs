@@ -2,6 +2,7 @@ use serde_json::json;
 
 use super::validate;
 use super::*;
+use crate::units::Millis;
 
 fn parse(kind: Kind, v: serde_json::Value) -> Resource {
     Resource::from_json(kind, v.to_string().as_bytes()).expect("parses")

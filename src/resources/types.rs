@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Kind, Millis};
-use crate::config::ByteSize;
+use super::Kind;
+use crate::units::{ByteSize, Millis};
 
 /// The namespace every resource lands in when the request names none.
 pub const DEFAULT_NAMESPACE: &str = "default";

@@ -1,4 +1,4 @@
-//! Byte sizes in the config: a number of bytes, or `512KiB`, `8MiB`, `1GiB` (also `KB`, `MB`, `GB`).
+//! Byte sizes: a number of bytes, or `512KiB`, `8MiB`, `1GiB` (also `KB`, `MB`, `GB`).
 
 use std::fmt;
 
@@ -20,15 +20,26 @@ impl fmt::Display for ByteSize {
     }
 }
 
+/// Why a text is not a size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("{0:?} is not a size such as 8MiB or 1048576")]
+    NotASize(String),
+    #[error("unknown size unit {0:?} (use B, KiB, MiB or GiB)")]
+    UnknownUnit(String),
+    #[error("{0:?} is too large")]
+    TooLarge(String),
+}
+
 impl std::str::FromStr for ByteSize {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = SizeError;
+    fn from_str(s: &str) -> Result<Self, SizeError> {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
         let n: u64 = num
             .parse()
-            .map_err(|_| format!("{s:?} is not a size such as 8MiB or 1048576"))?;
+            .map_err(|_| SizeError::NotASize(s.to_string()))?;
         let mult: u64 = match unit.trim() {
             "" | "B" => 1,
             "KiB" | "K" => 1 << 10,
@@ -37,15 +48,11 @@ impl std::str::FromStr for ByteSize {
             "KB" | "kB" => 1_000,
             "MB" => 1_000_000,
             "GB" => 1_000_000_000,
-            other => {
-                return Err(format!(
-                    "unknown size unit {other:?} (use B, KiB, MiB or GiB)"
-                ));
-            }
+            other => return Err(SizeError::UnknownUnit(other.to_string())),
         };
         n.checked_mul(mult)
             .map(ByteSize)
-            .ok_or_else(|| format!("{s:?} is too large"))
+            .ok_or_else(|| SizeError::TooLarge(s.to_string()))
     }
 }
 

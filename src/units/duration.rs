@@ -1,4 +1,4 @@
-//! Durations in resources: written as `"500ms"`, `"5s"`, `"1m 30s"` or a whole number of
+//! Durations: written as `"500ms"`, `"5s"`, `"1m 30s"` or a whole number of
 //! milliseconds, always shown as the human form.
 
 use std::fmt;

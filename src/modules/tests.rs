@@ -1,1 +1,0 @@
-// Module engine tests live in tests/all/modules.rs: they need a built component.
