@@ -1,0 +1,388 @@
+//! The config's shape: every section and key, with its default. Unknown keys are refused
+//! (`deny_unknown_fields`); rules the types cannot say are in `validate`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::defaults;
+use crate::units::{ByteSize, Millis};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "version")]
+    pub version: String,
+    #[serde(default)]
+    pub log_level: LogLevel,
+    /// This node's name ("dgate" when unset).
+    #[serde(default)]
+    pub node_id: Option<String>,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub proxy: ProxyConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Limits for every module hook call on this node.
+    #[serde(default)]
+    pub modules: ModulesConfig,
+}
+
+/// `modules:` the limits of one hook call, and what a module route reads into memory.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModulesConfig {
+    /// Wasm fuel per call: about one unit per instruction.
+    #[serde(default = "module_fuel")]
+    pub fuel: u64,
+    /// Linear memory per instance.
+    #[serde(default = "module_memory")]
+    pub memory: ByteSize,
+    /// Wall time per call, including time waiting on `fetch` or documents.
+    #[serde(default = "module_timeout")]
+    pub timeout: Millis,
+    /// Outbound `fetch` requests per call.
+    #[serde(default = "module_max_fetches")]
+    pub max_fetches: u32,
+    /// Timeout of one `fetch`.
+    #[serde(default = "module_fetch_timeout")]
+    pub fetch_timeout: Millis,
+    /// Largest request or response body a hook may read into memory.
+    #[serde(default = "module_max_body_size")]
+    pub max_body_size: ByteSize,
+}
+
+fn module_fuel() -> u64 {
+    defaults::MODULE_FUEL
+}
+fn module_memory() -> ByteSize {
+    defaults::MODULE_MEMORY
+}
+fn module_timeout() -> Millis {
+    defaults::MODULE_TIMEOUT
+}
+fn module_max_fetches() -> u32 {
+    defaults::MODULE_MAX_FETCHES
+}
+fn module_fetch_timeout() -> Millis {
+    defaults::MODULE_FETCH_TIMEOUT
+}
+fn module_max_body_size() -> ByteSize {
+    defaults::MODULE_MAX_BODY_SIZE
+}
+
+impl Default for ModulesConfig {
+    fn default() -> Self {
+        ModulesConfig {
+            fuel: module_fuel(),
+            memory: module_memory(),
+            timeout: module_timeout(),
+            max_fetches: module_max_fetches(),
+            fetch_timeout: module_fetch_timeout(),
+            max_body_size: module_max_body_size(),
+        }
+    }
+}
+
+fn version() -> String {
+    defaults::VERSION.to_string()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(rename = "type", default)]
+    pub kind: StorageKind,
+    #[serde(default = "data_dir")]
+    pub dir: PathBuf,
+}
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(defaults::DATA_DIR)
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            kind: StorageKind::default(),
+            dir: data_dir(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    #[default]
+    File,
+    Memory,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    #[serde(default = "host")]
+    pub host: String,
+    #[serde(default = "proxy_port")]
+    pub port: u16,
+    /// TLS termination on a second port.
+    #[serde(default)]
+    pub tls: Option<ProxyTlsConfig>,
+    /// Headers added to every proxied response.
+    #[serde(default)]
+    pub global_headers: BTreeMap<String, String>,
+    /// Hosts that no domain matches are not served (404) instead of going to `default`.
+    #[serde(default)]
+    pub strict_mode: bool,
+    /// Host patterns (as in domains) the proxy serves at all; empty serves every host.
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    /// Answer plain-HTTP requests with a redirect to the TLS port.
+    #[serde(default)]
+    pub redirect_https: bool,
+    /// Do not add X-Forwarded-For/-Host/-Proto and X-Real-IP to upstream requests.
+    #[serde(default)]
+    pub disable_x_forwarded_headers: bool,
+    /// Largest request head (request line and headers) a client may send.
+    #[serde(default = "max_header_size")]
+    pub max_header_size: ByteSize,
+    /// Most request headers a client may send.
+    #[serde(default = "max_headers")]
+    pub max_headers: usize,
+    /// Time a client has to send a request head, and the idle time allowed between requests on
+    /// a kept-alive connection.
+    #[serde(default = "header_read_timeout")]
+    pub header_read_timeout: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyTlsConfig {
+    #[serde(default = "tls_port")]
+    pub port: u16,
+    /// PEM certificate chain used when no domain's certificate matches the SNI name.
+    pub cert_file: PathBuf,
+    /// PEM private key for `cert_file`.
+    pub key_file: PathBuf,
+}
+
+fn tls_port() -> u16 {
+    defaults::PROXY_TLS_PORT
+}
+fn max_header_size() -> ByteSize {
+    defaults::MAX_HEADER_SIZE
+}
+fn max_headers() -> usize {
+    defaults::MAX_HEADERS
+}
+fn header_read_timeout() -> Millis {
+    defaults::HEADER_READ_TIMEOUT
+}
+
+fn host() -> String {
+    defaults::HOST.to_string()
+}
+fn proxy_port() -> u16 {
+    defaults::PROXY_PORT
+}
+fn admin_port() -> u16 {
+    defaults::ADMIN_PORT
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            host: host(),
+            port: proxy_port(),
+            tls: None,
+            global_headers: BTreeMap::new(),
+            strict_mode: false,
+            allowed_domains: vec![],
+            redirect_https: false,
+            disable_x_forwarded_headers: false,
+            max_header_size: max_header_size(),
+            max_headers: max_headers(),
+            header_read_timeout: header_read_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(default = "host")]
+    pub host: String,
+    #[serde(default = "admin_port")]
+    pub port: u16,
+    /// Client IPs or CIDRs allowed to reach the admin API; empty allows everyone.
+    #[serde(default)]
+    pub allow_list: Vec<String>,
+    #[serde(default)]
+    pub auth_method: AuthMethod,
+    #[serde(default)]
+    pub key_auth: Option<KeyAuthConfig>,
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuthConfig>,
+    /// Largest request body the admin API reads (`8MiB`, `512KiB`, or a number of bytes).
+    #[serde(default = "max_body_size")]
+    pub max_body_size: ByteSize,
+    /// Joining other nodes into one Raft cluster; without it the node is a cluster of one.
+    #[serde(default)]
+    pub replication: Option<ReplicationConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationConfig {
+    /// This node's name in the cluster (defaults to `node_id`).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// This node initializes the cluster on its first start (exactly one node should).
+    #[serde(default)]
+    pub bootstrap_cluster: bool,
+    /// Admin URLs of nodes to join through.
+    #[serde(default)]
+    pub cluster_address: Vec<String>,
+    /// The admin URL other nodes reach this one at (default: the bound admin address).
+    #[serde(default)]
+    pub advert_address: Option<String>,
+    /// Shared by every node; Raft requests without it are refused.
+    pub shared_key: String,
+    /// Join as a learner and stay one (read scale; never votes).
+    #[serde(default)]
+    pub watch_only: bool,
+    #[serde(default)]
+    pub raft_config: RaftTimings,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftTimings {
+    #[serde(default = "heartbeat_interval")]
+    pub heartbeat_interval: Millis,
+    #[serde(default = "election_timeout_min")]
+    pub election_timeout_min: Millis,
+    #[serde(default = "election_timeout_max")]
+    pub election_timeout_max: Millis,
+    /// Log entries between snapshots (the log is purged behind a snapshot).
+    #[serde(default = "snapshot_threshold")]
+    pub snapshot_threshold: u64,
+}
+
+fn heartbeat_interval() -> Millis {
+    defaults::HEARTBEAT_INTERVAL
+}
+fn election_timeout_min() -> Millis {
+    defaults::ELECTION_TIMEOUT_MIN
+}
+fn election_timeout_max() -> Millis {
+    defaults::ELECTION_TIMEOUT_MAX
+}
+fn snapshot_threshold() -> u64 {
+    defaults::SNAPSHOT_THRESHOLD
+}
+
+impl Default for RaftTimings {
+    fn default() -> Self {
+        RaftTimings {
+            heartbeat_interval: heartbeat_interval(),
+            election_timeout_min: election_timeout_min(),
+            election_timeout_max: election_timeout_max(),
+            snapshot_threshold: snapshot_threshold(),
+        }
+    }
+}
+
+fn max_body_size() -> ByteSize {
+    defaults::MAX_BODY_SIZE
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            host: host(),
+            port: admin_port(),
+            allow_list: vec![],
+            auth_method: AuthMethod::None,
+            key_auth: None,
+            basic_auth: None,
+            max_body_size: max_body_size(),
+            replication: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    #[default]
+    None,
+    Key,
+    Basic,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAuthConfig {
+    #[serde(default)]
+    pub keys: Vec<String>,
+    #[serde(default = "key_header")]
+    pub header_name: String,
+}
+
+fn key_header() -> String {
+    defaults::KEY_HEADER.to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    #[serde(default)]
+    pub users: Vec<BasicUser>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicUser {
+    pub username: String,
+    pub password: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            version: version(),
+            log_level: LogLevel::default(),
+            node_id: None,
+            storage: StorageConfig::default(),
+            proxy: ProxyConfig::default(),
+            admin: AdminConfig::default(),
+            modules: ModulesConfig::default(),
+        }
+    }
+}
