@@ -1,3 +1,4 @@
+use super::ts::line_col;
 use super::*;
 
 #[test]
@@ -54,7 +55,7 @@ fn only_builtin_modules_can_be_imported() {
 /// in this process; errors in the source are still source errors.
 #[tokio::test]
 async fn a_missing_build_worker_falls_back_to_in_process() {
-    let builder = Builder::Worker("/nonexistent/dgate".into());
+    let builder = Builder::Worker(crate::worker::Worker::new("/nonexistent/dgate".into()));
     let req = |source: &str| BuildRequest {
         file: "m.js".into(),
         source: source.into(),

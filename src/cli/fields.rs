@@ -6,6 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value};
 
+use super::client::CliError;
 use crate::resources::Kind;
 
 /// Fields whose value is a list: `key=a,b` and repeated keys both append.
@@ -16,7 +17,8 @@ pub fn parse(
     kind: Kind,
     args: &[String],
     read: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, CliError> {
+    let usage = CliError::Usage;
     let mut map = Map::new();
     let mut payload_file: Option<String> = None;
     for (i, arg) in args.iter().enumerate() {
@@ -25,23 +27,25 @@ pub fn parse(
                 map.insert(name_key(kind).to_string(), Value::String(arg.clone()));
                 continue;
             }
-            return Err(format!(
+            return Err(usage(format!(
                 "{arg:?} is not a field: write KEY=VALUE, KEY:=JSON or KEY@=FILE"
-            ));
+            )));
         };
         let (lhs, rhs) = (&arg[..eq], &arg[eq + 1..]);
         let (key, value) = if let Some(key) = lhs.strip_suffix(':') {
             let v: Value = serde_json::from_str(rhs)
-                .map_err(|e| format!("{key}:= takes JSON, and {rhs:?} is not JSON: {e}"))?;
+                .map_err(|e| usage(format!("{key}:= takes JSON, and {rhs:?} is not JSON: {e}")))?;
             (key, v)
         } else if let Some(key) = lhs.strip_suffix('@') {
-            let bytes = read(Path::new(rhs)).map_err(|e| format!("cannot read {rhs}: {e}"))?;
+            let bytes =
+                read(Path::new(rhs)).map_err(|e| usage(format!("cannot read {rhs}: {e}")))?;
             let v = if kind == Kind::Module && key == "payload" {
                 payload_file = Some(rhs.to_string());
                 Value::String(BASE64.encode(&bytes))
             } else {
                 Value::String(
-                    String::from_utf8(bytes).map_err(|_| format!("{rhs} is not UTF-8 text"))?,
+                    String::from_utf8(bytes)
+                        .map_err(|_| usage(format!("{rhs} is not UTF-8 text")))?,
                 )
             };
             (key, v)
@@ -49,7 +53,7 @@ pub fn parse(
             (lhs, Value::String(rhs.to_string()))
         };
         if key.is_empty() {
-            return Err(format!("{arg:?} has no key before '='"));
+            return Err(usage(format!("{arg:?} has no key before '='")));
         }
         insert(&mut map, key, value);
     }

@@ -6,6 +6,7 @@ mod fields;
 mod modules;
 mod output;
 mod resource;
+mod run;
 
 #[cfg(test)]
 mod tests;
@@ -17,8 +18,9 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use crate::resources::Kind;
 
 pub use client::CliError;
-pub use modules::{build, deploy, run_module};
+pub use modules::{build, deploy};
 pub use resource::{run as run_resource, run_cluster};
+pub use run::run_module;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -10,8 +10,7 @@ use crate::resources::Kind;
 /// Runs one resource command against the admin API and prints the result.
 pub async fn run(cli: &Cli, kind: Kind, action: &Action) -> Result<(), CliError> {
     let client = Client::new(&cli.admin, cli.auth.as_deref(), &cli.auth_header)?;
-    let map =
-        fields::parse(kind, action.fields(), &|p| std::fs::read(p)).map_err(CliError::Usage)?;
+    let map = fields::parse(kind, action.fields(), &|p| std::fs::read(p))?;
     let path = format!("/{kind}");
     match action {
         Action::Create(_) => {

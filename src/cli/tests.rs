@@ -12,7 +12,9 @@ fn no_files(_: &std::path::Path) -> std::io::Result<Vec<u8>> {
 
 fn parse(kind: Kind, args: &[&str]) -> Result<serde_json::Value, String> {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    fields::parse(kind, &args, &no_files).map(serde_json::Value::Object)
+    fields::parse(kind, &args, &no_files)
+        .map(serde_json::Value::Object)
+        .map_err(|e| e.to_string())
 }
 
 #[test]

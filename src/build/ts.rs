@@ -1,0 +1,217 @@
+//! Step 1 of a build: TS or JS to plain JS with oxc, in process: types stripped, enums compiled,
+//! `import type` dropped, imports of the built-ins and of other modules by name kept; a source
+//! map so errors point into the user's file.
+
+use std::path::Path;
+
+use oxc::allocator::Allocator;
+use oxc::codegen::{Codegen, CodegenOptions};
+use oxc::parser::Parser;
+use oxc::semantic::SemanticBuilder;
+use oxc::span::SourceType;
+use oxc::transformer::{TransformOptions, Transformer};
+
+use super::{BuildError, Libraries};
+
+/// JS produced from a module's source, with what is needed to map positions back.
+pub struct Js {
+    pub code: String,
+    pub(super) map: Option<oxc_sourcemap::SourceMap<'static>>,
+    /// The other modules it imports by name (not the built-ins).
+    pub imports: Vec<String>,
+}
+
+/// No modules to import besides the built-ins.
+pub(super) fn no_libraries(_: &str) -> Option<(String, String)> {
+    None
+}
+
+/// `lib` and `./lib` name the module `lib`; anything else is not a module name.
+fn library_name(specifier: &str) -> Option<&str> {
+    let name = specifier.strip_prefix("./").unwrap_or(specifier);
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains('/')
+        && !BUILTINS.contains(&name);
+    ok.then_some(name)
+}
+
+/// The modules `source` imports by name (for finding which modules depend on another). A source
+/// that does not parse imports nothing.
+pub fn imports_of(file: &str, source: &str) -> Vec<String> {
+    let source_type = SourceType::from_path(file)
+        .unwrap_or_default()
+        .with_module(true);
+    let allocator = Allocator::default();
+    let parsed = Parser::new(&allocator, source, source_type).parse();
+    imported(&parsed.program)
+        .into_iter()
+        .filter_map(|(spec, _)| library_name(&spec).map(str::to_string))
+        .collect()
+}
+
+/// TS or JS (by `file`'s extension) to plain JS. Syntax and type-stripping errors come back as
+/// `file:line:col: message`, one per line.
+pub fn to_js(file: &str, source: &str) -> Result<Js, BuildError> {
+    to_js_importing(file, source, &|_| false)
+}
+
+/// Like [`to_js`], allowing imports of the modules in `libs` (not included in the output).
+pub fn to_js_with(file: &str, source: &str, libs: Libraries<'_>) -> Result<Js, BuildError> {
+    to_js_importing(file, source, &|n| libs(n).is_some())
+}
+
+/// Like [`to_js`], allowing imports of the modules `known` says exist.
+pub(super) fn to_js_importing(
+    file: &str,
+    source: &str,
+    known: &dyn Fn(&str) -> bool,
+) -> Result<Js, BuildError> {
+    let source_type = SourceType::from_path(file)
+        .unwrap_or_default()
+        .with_module(true);
+    let allocator = Allocator::default();
+    let parsed = Parser::new(&allocator, source, source_type).parse();
+    let located = |diags: Vec<oxc::diagnostics::OxcDiagnostic>| {
+        let lines: Vec<String> = diags
+            .iter()
+            .map(|d| {
+                let offset = d.labels.first().map_or(0, |l| l.offset());
+                let (line, col) = line_col(source, offset as usize);
+                format!("{file}:{line}:{col}: {}", d.message)
+            })
+            .collect();
+        BuildError::Source(lines.join("\n"))
+    };
+    if parsed.panicked || parsed.diagnostics.has_errors() {
+        return Err(located(parsed.diagnostics.errors().cloned().collect()));
+    }
+    let mut program = parsed.program;
+    let imports = imported(&program);
+    let mut libraries = Vec::new();
+    let mut bad = Vec::new();
+    for (spec, offset) in &imports {
+        if BUILTINS.contains(&spec.as_str()) {
+            continue;
+        }
+        match library_name(spec) {
+            Some(name) if known(name) => {
+                if !libraries.iter().any(|l| l == name) {
+                    libraries.push(name.to_string());
+                }
+            }
+            _ => {
+                let (line, col) = line_col(source, *offset as usize);
+                bad.push(format!(
+                    "{file}:{line}:{col}: cannot import {spec:?}: a module may import the built-ins ({}) and other modules of its namespace by name",
+                    BUILTINS.join(", ")
+                ));
+            }
+        }
+    }
+    if !bad.is_empty() {
+        return Err(BuildError::Source(bad.join("\n")));
+    }
+    let semantic = SemanticBuilder::new()
+        .with_check_syntax_error(true)
+        .with_enum_eval(true)
+        .build(&program);
+    if semantic.diagnostics.has_errors() {
+        return Err(located(semantic.diagnostics.errors().cloned().collect()));
+    }
+    let scoping = semantic.semantic.into_scoping();
+    let options = TransformOptions::default();
+    let transformed = Transformer::new(&allocator, Path::new(file), &options)
+        .build_with_scoping(scoping, &mut program);
+    if transformed.diagnostics.has_errors() {
+        return Err(located(transformed.diagnostics.errors().cloned().collect()));
+    }
+    let out = Codegen::new()
+        .with_options(CodegenOptions {
+            source_map_path: Some(file.into()),
+            ..CodegenOptions::default()
+        })
+        .build(&program);
+    Ok(Js {
+        code: out.code,
+        map: out.map.map(|m| m.into_owned()),
+        imports: libraries,
+    })
+}
+
+/// The modules a module may import: the runtime's built-ins.
+pub const BUILTINS: [&str; 5] = [
+    "dgate",
+    "dgate/crypto",
+    "dgate/http",
+    "dgate/state",
+    "dgate/storage",
+];
+
+/// Every static import and re-export: the specifier and where it is.
+fn imported(program: &oxc::ast::ast::Program<'_>) -> Vec<(String, u32)> {
+    use oxc::ast::ast::Statement;
+    program
+        .body
+        .iter()
+        .filter_map(|s| match s {
+            Statement::ImportDeclaration(d) => Some(&d.source),
+            Statement::ExportAllDeclaration(d) => Some(&d.source),
+            Statement::ExportFromDeclaration(d) => Some(&d.source),
+            _ => None,
+        })
+        .map(|src| (src.value.to_string(), src.span.start))
+        .collect()
+}
+
+/// 1-based line and column of a byte offset.
+pub(super) fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, col)
+}
+
+impl Js {
+    pub(super) fn remap(&self, file: &str, message: &str) -> String {
+        match &self.map {
+            Some(map) => remap_positions(map, file, message),
+            None => message.to_string(),
+        }
+    }
+}
+
+/// Rewrites `file:line:col` positions in generated JS (1-based, as QuickJS prints them) into
+/// positions in the source the map came from.
+pub fn remap_positions(map: &oxc_sourcemap::SourceMap<'_>, file: &str, message: &str) -> String {
+    let table = map.generate_lookup_table();
+    let prefix = format!("{file}:");
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find(&prefix) {
+        out.push_str(&rest[..at + prefix.len()]);
+        rest = &rest[at + prefix.len()..];
+        let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let l_end = digits(rest);
+        let (Ok(line), true) = (rest[..l_end].parse::<u32>(), rest[l_end..].starts_with(':'))
+        else {
+            continue;
+        };
+        let after = &rest[l_end + 1..];
+        let c_end = digits(after);
+        let Ok(col) = after[..c_end].parse::<u32>() else {
+            continue;
+        };
+        // The source map counts from 0.
+        match map.lookup_token(&table, line.saturating_sub(1), col.saturating_sub(1)) {
+            Some(t) => out.push_str(&format!("{}:{}", t.get_src_line() + 1, t.get_src_col() + 1)),
+            None => out.push_str(&format!("{line}:{col}")),
+        }
+        rest = &after[c_end..];
+    }
+    out.push_str(rest);
+    out
+}

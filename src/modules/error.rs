@@ -1,0 +1,44 @@
+//! What can go wrong with a module: loading it ([`LoadError`]) and calling it ([`CallError`]).
+//! A hook's own failure (a throw, a bad result) and a trap or a limit are told apart, since only
+//! the first leaves the instance usable.
+
+use std::time::Duration;
+
+/// Why a hook call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("the module used up its fuel ({0} units)")]
+    OutOfFuel(u64),
+    #[error("the module ran past its time limit of {0:?}")]
+    Timeout(Duration),
+    #[error("the module reached its memory limit of {0} bytes")]
+    OutOfMemory(usize),
+    #[error("the module trapped: {0}")]
+    Trap(String),
+    #[error("the hook threw: {message}")]
+    Thrown {
+        message: String,
+        stack: Option<String>,
+    },
+    #[error("the hook returned something unusable: {0}")]
+    InvalidResult(String),
+    #[error("the hook's promise never settled")]
+    Unsettled,
+    #[error("the module does not define {0}")]
+    NotDefined(&'static str),
+    #[error("cannot start the module: {0}")]
+    Instantiate(String),
+}
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Not a component of the `dgate:module` world (a core module, another world, garbage).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("module cache: {0}")]
+    Cache(#[source] std::io::Error),
+    /// wasmtime's error type is not a `std::error::Error`; its text is kept.
+    #[error("cannot serialize the compiled module: {0}")]
+    Serialize(String),
+}
