@@ -6,8 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::cluster::Rejected;
-use crate::cluster::raft_store::RefusalKind;
+use crate::cluster::{Refusal, Rejected};
 use crate::resources::validate::Invalid;
 use crate::storage::StorageError;
 
@@ -93,20 +92,14 @@ impl From<StorageError> for AppError {
 impl From<Rejected> for AppError {
     fn from(e: Rejected) -> Self {
         match e {
-            Rejected::Invalid(i) => i.into(),
-            Rejected::NotFound(_) => AppError::NotFound(e.to_string()),
-            Rejected::MissingReference(m) => AppError::Unprocessable(m),
-            Rejected::Conflict(m) => AppError::Conflict(m),
+            Rejected::Refused(Refusal::Invalid(m) | Refusal::MissingReference(m)) => {
+                AppError::Unprocessable(m)
+            }
+            Rejected::Refused(Refusal::NotFound(m)) => AppError::NotFound(m),
+            Rejected::Refused(Refusal::Conflict(m)) => AppError::Conflict(m),
             Rejected::Storage(s) => s.into(),
             Rejected::Internal(m) => AppError::Internal(m),
             Rejected::Unavailable(m) => AppError::Unavailable(m),
-            Rejected::Refused { kind, message } => match kind {
-                RefusalKind::Invalid | RefusalKind::MissingReference => {
-                    AppError::Unprocessable(message)
-                }
-                RefusalKind::NotFound => AppError::NotFound(message),
-                RefusalKind::Conflict => AppError::Conflict(message),
-            },
         }
     }
 }

@@ -3,11 +3,14 @@
 //! machine did, once the change is committed, durable and applied on this node.
 //!
 //! A node on its own is a one-member Raft cluster, so the single-node and the replicated case share
-//! one code path. (Joining nodes over `network.rs` is the next step; today every server bootstraps
-//! its own one-member cluster.)
+//! one code path. Nodes join through `network.rs` (by config, or `dgate cluster join`); a
+//! follower forwards writes to the leader.
 
+mod membership;
 pub mod network;
+mod options;
 pub mod raft_store;
+mod rpc;
 mod state_machine;
 
 #[cfg(test)]
@@ -20,9 +23,10 @@ use std::time::Duration;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft};
 
-pub use state_machine::{Changed, Observer, Rejected, StateMachine};
+pub use membership::{JoinRequest, MembershipChange};
+pub use options::{ClusterOptions, node_id};
+pub use state_machine::{Observer, Refusal, Rejected, StateMachine};
 
-use crate::config::RaftTimings;
 use crate::resources::{
     ChangeCommand, ChangeOutcome, DEFAULT_NAMESPACE, Kind, Namespace, Resource, ResourceKey,
 };
@@ -38,72 +42,6 @@ pub enum WriteError {
     /// Another node leads (its address, when known).
     NotLeader(Option<BasicNode>),
     Other(Rejected),
-}
-
-/// How this node takes part in a cluster.
-#[derive(Debug, Clone)]
-pub struct ClusterOptions {
-    /// This node's name; its Raft id is derived from it, so it must not change.
-    pub name: String,
-    /// This node's admin URL as other nodes reach it.
-    pub advert: String,
-    pub shared_key: String,
-    /// Initialize a new cluster on first start (the single-node default).
-    pub bootstrap: bool,
-    /// Admin URLs to join an existing cluster through.
-    pub join: Vec<String>,
-    /// Become a voter after joining (`watch_only` nodes stay learners).
-    pub voter: bool,
-    pub timings: RaftTimings,
-}
-
-impl ClusterOptions {
-    /// A cluster of one, bootstrapped on first start.
-    pub fn single(name: &str, advert: &str) -> ClusterOptions {
-        ClusterOptions {
-            name: name.to_string(),
-            advert: advert.to_string(),
-            shared_key: String::new(),
-            bootstrap: true,
-            join: vec![],
-            voter: true,
-            timings: RaftTimings::default(),
-        }
-    }
-}
-
-/// The Raft id for a node name (FNV-1a, never 0): stable across restarts and nodes.
-pub fn node_id(name: &str) -> NodeId {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h.max(1)
-}
-
-/// A join request: who wants in, where it listens, and whether it votes.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct JoinRequest {
-    pub id: NodeId,
-    pub node: BasicNode,
-    pub voter: bool,
-}
-
-/// What a node answers about itself to a key-holding peer.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct WhoAmI {
-    name: String,
-}
-
-/// A change to who is in the cluster, by node name.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "op", content = "name", rename_all = "lowercase")]
-pub enum MembershipChange {
-    /// A learner becomes a voter.
-    Promote(String),
-    /// A node leaves the cluster.
-    Leave(String),
 }
 
 /// A write forwarded to the leader, and what it answers.
@@ -215,120 +153,6 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// Asks each join address in turn to let this node in, until one accepts.
-    async fn join_until_accepted(&self) {
-        let req = JoinRequest {
-            id: self.me,
-            node: BasicNode::new(format!("{}#{}", self.opts.advert, self.opts.name)),
-            voter: self.opts.voter,
-        };
-        for attempt in 0u64.. {
-            let addr = &self.opts.join[(attempt as usize) % self.opts.join.len()];
-            let res: Result<(), String> =
-                network::post_json(&self.net, addr, "join", &req, Duration::from_secs(30)).await;
-            match res {
-                Ok(()) => {
-                    tracing::info!(through = %addr, "joined the cluster");
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(through = %addr, error = %e, "join failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        }
-    }
-
-    /// Lets a node in (as a learner that has caught up, then a voter unless it asked not to).
-    /// Sent to a follower, it is passed on to the leader.
-    pub async fn join(&self, req: JoinRequest) -> Result<(), Rejected> {
-        let added = self.raft.add_learner(req.id, req.node.clone(), true).await;
-        match added {
-            Ok(_) => {}
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                return self.to_leader(f.leader_node, "join", &req).await;
-            }
-            Err(e) => return Err(Rejected::Unavailable(format!("cannot add the node: {e}"))),
-        }
-        if req.voter {
-            self.raft
-                .change_membership(openraft::ChangeMembers::AddVoterIds([req.id].into()), false)
-                .await
-                .map_err(|e| Rejected::Unavailable(format!("cannot promote the node: {e}")))?;
-        }
-        Ok(())
-    }
-
-    /// Adds the node `name` that listens at `address` (its admin URL), on an operator's request.
-    /// The node must answer there with that name and this cluster's shared key; it then joins
-    /// like a node that asked itself (see [`Cluster::join`]).
-    pub async fn add_member(&self, name: &str, address: &str, voter: bool) -> Result<(), Rejected> {
-        let refused = |message: String| Rejected::Refused {
-            kind: raft_store::RefusalKind::Invalid,
-            message,
-        };
-        let url = url::Url::parse(address)
-            .map_err(|e| refused(format!("address {address:?} is not a URL: {e}")))?;
-        if url.scheme() != "http" || url.host_str().is_none() {
-            return Err(refused(format!(
-                "address {address:?} must be the node's admin URL, like http://10.0.0.3:9080"
-            )));
-        }
-        crate::resources::validate::name("name", name)
-            .map_err(|e| refused(format!("{name:?} is not a node name: {}", e.reason)))?;
-        let whoami: WhoAmI =
-            network::post_json(&self.net, address, "whoami", &(), Duration::from_secs(5))
-                .await
-                .map_err(|e| refused(format!("cannot reach node {name:?}: {e}")))?;
-        if whoami.name != name {
-            return Err(refused(format!(
-                "the node at {address} is named {:?}, not {name:?}",
-                whoami.name
-            )));
-        }
-        self.join(JoinRequest {
-            id: node_id(name),
-            node: BasicNode::new(format!("{}#{name}", address.trim_end_matches('/'))),
-            voter,
-        })
-        .await
-    }
-
-    /// Promotes or removes a member (on the leader, forwarding it there from a follower).
-    pub async fn change_membership(&self, change: MembershipChange) -> Result<(), Rejected> {
-        let (name, promote) = match &change {
-            MembershipChange::Promote(n) => (n.as_str(), true),
-            MembershipChange::Leave(n) => (n.as_str(), false),
-        };
-        let id = node_id(name);
-        let is_voter = {
-            let metrics = self.raft.metrics();
-            let m = metrics.borrow();
-            let membership = m.membership_config.membership();
-            if membership.get_node(&id).is_none() {
-                return Err(Rejected::Refused {
-                    kind: raft_store::RefusalKind::NotFound,
-                    message: format!("no member named {name:?}"),
-                });
-            }
-            membership.voter_ids().any(|v| v == id)
-        };
-        let members = match (promote, is_voter) {
-            (true, _) => openraft::ChangeMembers::AddVoterIds([id].into()),
-            (false, true) => openraft::ChangeMembers::RemoveVoters([id].into()),
-            (false, false) => openraft::ChangeMembers::RemoveNodes([id].into()),
-        };
-        match self.raft.change_membership(members, false).await {
-            Ok(_) => Ok(()),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                self.to_leader(f.leader_node, "membership", &change).await
-            }
-            Err(e) => Err(Rejected::Unavailable(format!(
-                "cannot change the membership: {e}"
-            ))),
-        }
-    }
-
     /// Commits `cmd` through Raft (on the leader, forwarding it there from a follower); returns
     /// once it is applied on this node, so a read here right after sees it.
     pub async fn write(&self, cmd: ChangeCommand) -> Result<ChangeOutcome, Rejected> {
@@ -364,7 +188,7 @@ impl Cluster {
             Duration::from_secs(30),
         )
         .await
-        .map_err(Rejected::Unavailable)
+        .map_err(|e| Rejected::Unavailable(e.to_string()))
     }
 
     /// Proposes `cmd` on this node, which must be the leader.
@@ -388,56 +212,6 @@ impl Cluster {
                 "cannot commit the change: {e}"
             )))),
         }
-    }
-
-    /// The Raft RPCs plus the forwarded-write and join endpoints, behind the shared key, to nest
-    /// at `/api/v1/raft` on the admin listener.
-    pub fn rpc_router(&self) -> axum::Router {
-        use axum::Json;
-        use axum::extract::State;
-        use axum::http::StatusCode;
-        use axum::response::{IntoResponse, Response};
-
-        fn failed(e: &Rejected) -> Response {
-            let body = serde_json::json!({"error": e.to_string(), "status": 503});
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
-        }
-        async fn write(State(c): State<Cluster>, Json(cmd): Json<ChangeCommand>) -> Response {
-            match c.write_here(cmd).await {
-                Ok(f) => Json(f).into_response(),
-                Err(WriteError::NotLeader(_)) => {
-                    failed(&Rejected::Unavailable("not the leader".into()))
-                }
-                Err(WriteError::Other(e)) => failed(&e),
-            }
-        }
-        async fn join(State(c): State<Cluster>, Json(req): Json<JoinRequest>) -> Response {
-            match c.join(req).await {
-                Ok(()) => Json(()).into_response(),
-                Err(e) => failed(&e),
-            }
-        }
-        async fn membership(
-            State(c): State<Cluster>,
-            Json(change): Json<MembershipChange>,
-        ) -> Response {
-            match c.change_membership(change).await {
-                Ok(()) => Json(()).into_response(),
-                Err(e) => failed(&e),
-            }
-        }
-        async fn whoami(State(c): State<Cluster>) -> Json<WhoAmI> {
-            Json(WhoAmI {
-                name: c.opts.name.clone(),
-            })
-        }
-        let extra = axum::Router::new()
-            .route("/whoami", axum::routing::post(whoami))
-            .route("/write", axum::routing::post(write))
-            .route("/membership", axum::routing::post(membership))
-            .route("/join", axum::routing::post(join))
-            .with_state(self.clone());
-        network::rpc_router(self.raft.clone(), &self.opts.shared_key, extra)
     }
 
     /// Who leads, who is in, and how far this node has applied: for `GET /api/v1/cluster`.
@@ -499,8 +273,8 @@ impl Cluster {
     }
 
     /// Calls `observer` with the state now and after every change this node applies.
-    pub fn observe(&self, observer: Observer) {
-        self.sm.observe(observer);
+    pub fn observe(&self, observer: Observer) -> Result<(), Rejected> {
+        self.sm.observe(observer)
     }
 
     /// Whether this node can take writes: the cluster has a leader.
@@ -515,7 +289,7 @@ fn outcome(response: ApplyResponse) -> Result<ChangeOutcome, Rejected> {
         ApplyResponse::Created(r) => Ok(ChangeOutcome::Created(r)),
         ApplyResponse::Updated(r) => Ok(ChangeOutcome::Updated(r)),
         ApplyResponse::Deleted(k) => Ok(ChangeOutcome::Deleted(k)),
-        ApplyResponse::Refused { kind, message } => Err(Rejected::Refused { kind, message }),
+        ApplyResponse::Refused(r) => Err(r.into()),
         ApplyResponse::Nothing => Err(Rejected::Internal(
             "a command was applied as a blank entry".into(),
         )),

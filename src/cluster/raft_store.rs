@@ -2,10 +2,8 @@
 //! metadata (vote, committed, purged) and the state machine's position (last applied, membership,
 //! current snapshot) in `meta`, the state itself in `resources`. Each applied entry writes its
 //! resources and its log position in one atomic batch, so a crash can never apply an entry twice
-//! or lose one. Checked with openraft's own storage test suite.
-//!
-//! Not yet wired into the server (config, membership, admin endpoints come next): the server still
-//! applies commands directly on its one-member cluster. `network.rs` carries the Raft RPCs.
+//! or lose one. Checked with openraft's own storage test suite. `network.rs` carries the Raft
+//! RPCs between nodes.
 
 // openraft's traits fix the error type (`StorageError`, ~224 bytes); boxing it in the helpers
 // would only move the conversion.
@@ -24,7 +22,7 @@ use openraft::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Rejected, StateMachine};
+use super::{Refusal, Rejected, StateMachine};
 use crate::resources::{ChangeCommand, ChangeOutcome, Resource, ResourceKey};
 use crate::storage::Batch;
 
@@ -52,20 +50,9 @@ pub enum ApplyResponse {
     Updated(Resource),
     Deleted(ResourceKey),
     /// The command was refused by the state machine's rules (it is still applied: nothing changed).
-    Refused {
-        kind: RefusalKind,
-        message: String,
-    },
+    Refused(Refusal),
     /// A blank or membership entry.
     Nothing,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RefusalKind {
-    Invalid,
-    NotFound,
-    MissingReference,
-    Conflict,
 }
 
 fn io_read(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -268,19 +255,11 @@ impl SmStore {
 }
 
 fn response(result: Result<ChangeOutcome, Rejected>) -> StorageResult<ApplyResponse> {
-    let refused = |kind, e: &Rejected| ApplyResponse::Refused {
-        kind,
-        message: e.to_string(),
-    };
     Ok(match result {
         Ok(ChangeOutcome::Created(r)) => ApplyResponse::Created(r),
         Ok(ChangeOutcome::Updated(r)) => ApplyResponse::Updated(r),
         Ok(ChangeOutcome::Deleted(k)) => ApplyResponse::Deleted(k),
-        Err(e @ Rejected::Invalid(_)) => refused(RefusalKind::Invalid, &e),
-        Err(e @ Rejected::NotFound(_)) => refused(RefusalKind::NotFound, &e),
-        Err(e @ Rejected::MissingReference(_)) => refused(RefusalKind::MissingReference, &e),
-        Err(e @ Rejected::Conflict(_)) => refused(RefusalKind::Conflict, &e),
-        Err(Rejected::Refused { kind, message }) => ApplyResponse::Refused { kind, message },
+        Err(Rejected::Refused(r)) => ApplyResponse::Refused(r),
         // Storage failures are not refusals: the node cannot go on applying.
         Err(e @ (Rejected::Storage(_) | Rejected::Internal(_) | Rejected::Unavailable(_))) => {
             return Err(io_write(e));
@@ -417,95 +396,4 @@ impl RaftStateMachine<TypeConfig> for SmStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use openraft::testing::{StoreBuilder, Suite};
-
-    use super::*;
-    use crate::storage::Store;
-
-    struct Builder;
-
-    impl StoreBuilder<TypeConfig, LogStore, SmStore, ()> for Builder {
-        async fn build(&self) -> StorageResult<((), LogStore, SmStore)> {
-            let store = Store::open_memory().map_err(io_write)?;
-            let sm = Arc::new(StateMachine::new(store));
-            Ok(((), LogStore::new(sm.clone()), SmStore::new(sm)))
-        }
-    }
-
-    #[test]
-    fn openraft_storage_suite() {
-        Suite::test_all(Builder).expect("openraft storage suite");
-    }
-
-    fn entry(index: u64, cmd: ChangeCommand) -> Entry<TypeConfig> {
-        Entry {
-            log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
-            payload: EntryPayload::Normal(cmd),
-        }
-    }
-
-    fn namespace(name: &str) -> ChangeCommand {
-        ChangeCommand::put(Resource::Namespace(crate::resources::Namespace {
-            name: name.into(),
-            tags: vec![],
-        }))
-    }
-
-    #[tokio::test]
-    async fn entries_apply_commands_and_snapshots_carry_the_state() {
-        let sm = Arc::new(StateMachine::new(Store::open_memory().unwrap()));
-        let mut store = SmStore::new(sm.clone());
-        let delete_missing = ChangeCommand::delete(ResourceKey::namespace("nope"));
-        let out = store
-            .apply([
-                entry(1, namespace("a")),
-                entry(2, delete_missing),
-                entry(3, namespace("b")),
-            ])
-            .await
-            .unwrap();
-        assert!(matches!(out[0], ApplyResponse::Created(_)));
-        assert!(
-            matches!(
-                &out[1],
-                ApplyResponse::Refused {
-                    kind: RefusalKind::NotFound,
-                    ..
-                }
-            ),
-            "{:?}",
-            out[1]
-        );
-        // A refused entry still counts as applied.
-        let (applied, _) = store.applied_state().await.unwrap();
-        assert_eq!(applied.map(|l| l.index), Some(3));
-
-        let snap = store
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
-        let fresh = Arc::new(StateMachine::new(Store::open_memory().unwrap()));
-        let mut other = SmStore::new(fresh.clone());
-        other.apply([entry(1, namespace("stale"))]).await.unwrap();
-        other
-            .install_snapshot(&snap.meta, snap.snapshot)
-            .await
-            .unwrap();
-        let names: Vec<String> = fresh
-            .store()
-            .list(crate::resources::Kind::Namespace, "", None)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.key().name)
-            .collect();
-        assert_eq!(names, ["a", "b"], "the snapshot replaces the state");
-        assert_eq!(
-            other.applied_state().await.unwrap().0.map(|l| l.index),
-            Some(3)
-        );
-        assert!(other.get_current_snapshot().await.unwrap().is_some());
-    }
-}
+mod tests;

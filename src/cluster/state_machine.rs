@@ -9,52 +9,52 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::resources::validate::{self, Invalid};
 use crate::resources::{
-    ChangeCommand, ChangeOutcome, Kind, REDACTED, Resource, ResourceKey, Route,
+    Applied, ChangeCommand, ChangeOutcome, Kind, REDACTED, Resource, ResourceKey, Route, SERVED,
 };
 use crate::storage::{Batch, StorageError, Store};
 
-/// Why a command was refused. Each variant maps to one HTTP status in the admin API.
-#[derive(Debug, thiserror::Error)]
-pub enum Rejected {
+/// Why the state machine refused a command: decided the same way on every node, and carried
+/// back over Raft to the node that proposed it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+pub enum Refusal {
+    /// A field breaks a rule of its own.
     #[error("{0}")]
-    Invalid(#[from] Invalid),
+    Invalid(String),
     /// The command names something that does not exist (the resource itself, for a delete).
-    #[error("{0} not found")]
-    NotFound(ResourceKey),
+    #[error("{0}")]
+    NotFound(String),
     /// The command refers to something that does not exist (a route's service, say).
     #[error("{0}")]
     MissingReference(String),
     /// The resource is still used by another one.
     #[error("{0}")]
     Conflict(String),
+}
+
+/// Why a change did not happen: refused by the rules, or the cluster could not take it.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("internal error: {0}")]
     Internal(String),
-    /// Refused by the state machine of the node that applied the command (reported over Raft).
-    #[error("{message}")]
-    Refused {
-        kind: super::raft_store::RefusalKind,
-        message: String,
-    },
-    /// The cluster cannot take writes now (no leader, not the leader).
+    /// The cluster cannot take writes now (no leader, no quorum).
     #[error("{0}")]
     Unavailable(String),
 }
 
-/// Called with the store and what changed after every applied change (and once with
-/// [`Changed::All`] when installed), inside the write's critical section: when a write returns, what
-/// the observer built from it is already published.
-pub type Observer = Box<dyn Fn(&Store, Changed<'_>) + Send + Sync>;
-
-/// What changed in the store since the model was last brought up to date.
-#[derive(Clone, Copy, Debug)]
-pub enum Changed<'a> {
-    /// Anything may have changed (start-up, snapshot installed): read everything.
-    All,
-    /// Only this resource was written or deleted.
-    One(&'a ResourceKey),
+impl From<Invalid> for Rejected {
+    fn from(e: Invalid) -> Self {
+        Rejected::Refused(Refusal::Invalid(e.to_string()))
+    }
 }
+
+/// Called after every change this node applies, with what it applied (and with every served
+/// resource when it starts observing and when a snapshot is installed), inside the write's
+/// critical section: when a write returns, what the observer built from it is already published.
+pub type Observer = Box<dyn Fn(Applied<'_>) + Send + Sync>;
 
 pub struct StateMachine {
     store: Store,
@@ -106,11 +106,10 @@ impl StateMachine {
         }
         let outcome = result?;
         if let Some(observe) = self.observer.get() {
-            let key = match &outcome {
-                ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) => r.key(),
-                ChangeOutcome::Deleted(key) => key.clone(),
-            };
-            observe(&self.store, Changed::One(&key));
+            observe(match &outcome {
+                ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) => Applied::Put(r),
+                ChangeOutcome::Deleted(key) => Applied::Deleted(key),
+            });
         }
         Ok(outcome)
     }
@@ -126,16 +125,31 @@ impl StateMachine {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.store.write(batch)?;
         if let Some(observe) = self.observer.get() {
-            observe(&self.store, Changed::All);
+            observe(Applied::All(&self.served()?));
         }
         Ok(())
     }
 
     /// Installs the observer (once; a second one is ignored) and runs it on the current state.
-    pub fn observe(&self, observer: Observer) {
+    pub fn observe(&self, observer: Observer) -> Result<(), Rejected> {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        observer(&self.store, Changed::All);
+        observer(Applied::All(&self.served()?));
         let _ = self.observer.set(observer);
+        Ok(())
+    }
+
+    /// Every resource of the [`SERVED`] kinds, namespaces first.
+    fn served(&self) -> Result<Vec<Resource>, StorageError> {
+        let namespaces = self.store.list(Kind::Namespace, "", None)?;
+        let mut all = Vec::new();
+        for ns in &namespaces {
+            let ns = ns.key().name;
+            for kind in &SERVED[1..] {
+                all.extend(self.store.list(*kind, &ns, None)?);
+            }
+        }
+        all.splice(0..0, namespaces);
+        Ok(all)
     }
 
     fn put(&self, mut resource: Resource, mut batch: Batch) -> Result<ChangeOutcome, Rejected> {
@@ -153,10 +167,11 @@ impl StateMachine {
             Resource::Document(doc) => {
                 let coll_key = ResourceKey::new(Kind::Collection, &doc.namespace, &doc.collection);
                 let Some(Resource::Collection(coll)) = self.store.get(&coll_key)? else {
-                    return Err(Rejected::MissingReference(format!(
+                    return Err(Refusal::MissingReference(format!(
                         "collection {:?} does not exist in namespace {:?}",
                         doc.collection, doc.namespace
-                    )));
+                    ))
+                    .into());
                 };
                 validate::document_data(&coll.schema, &doc.data)?;
                 if let Some(Resource::Document(old)) = &existing {
@@ -228,19 +243,17 @@ impl StateMachine {
     fn require(&self, key: &ResourceKey, message: String) -> Result<(), Rejected> {
         match self.store.get(key)? {
             Some(_) => Ok(()),
-            None => Err(Rejected::MissingReference(message)),
+            None => Err(Refusal::MissingReference(message).into()),
         }
     }
 
     fn delete(&self, mut key: ResourceKey, mut batch: Batch) -> Result<ChangeOutcome, Rejected> {
         validate::key(&mut key)?;
         if self.store.get(&key)?.is_none() {
-            return Err(Rejected::NotFound(key));
+            return Err(Refusal::NotFound(format!("{key} not found")).into());
         }
         if let Some(referrer) = self.referrer(&key)? {
-            return Err(Rejected::Conflict(format!(
-                "{key} is still used by {referrer}"
-            )));
+            return Err(Refusal::Conflict(format!("{key} is still used by {referrer}")).into());
         }
         batch.delete(key.clone());
         self.store.write(batch)?;

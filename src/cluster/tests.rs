@@ -41,7 +41,10 @@ fn references_must_exist() {
         json!({"name": "r", "namespace": "ns", "paths": ["/"], "methods": ["GET"], "service": "s"}),
     )
     .unwrap_err();
-    assert!(matches!(err, Rejected::MissingReference(_)));
+    assert!(matches!(
+        err,
+        Rejected::Refused(Refusal::MissingReference(_))
+    ));
     assert_eq!(
         err.to_string(),
         "service \"s\" does not exist in namespace \"ns\""
@@ -124,14 +127,20 @@ fn referenced_resources_cannot_be_deleted() {
         "service \"s\" in namespace \"ns\" is still used by route \"r\" in namespace \"ns\""
     );
     let err = del(&sm, ResourceKey::new(Kind::Module, "ns", "m")).unwrap_err();
-    assert!(matches!(err, Rejected::Conflict(_)), "{err}");
+    assert!(
+        matches!(err, Rejected::Refused(Refusal::Conflict(_))),
+        "{err}"
+    );
     let err = del(&sm, ResourceKey::new(Kind::Collection, "ns", "c")).unwrap_err();
     assert_eq!(
         err.to_string(),
         "collection \"c\" in namespace \"ns\" is still used by document \"d\" in collection \"c\" of namespace \"ns\""
     );
     let err = del(&sm, ResourceKey::namespace("ns")).unwrap_err();
-    assert!(matches!(err, Rejected::Conflict(_)), "{err}");
+    assert!(
+        matches!(err, Rejected::Refused(Refusal::Conflict(_))),
+        "{err}"
+    );
 
     // Remove the referrers, then the rest goes.
     del(&sm, ResourceKey::new(Kind::Route, "ns", "r")).unwrap();
@@ -163,7 +172,10 @@ fn documents_follow_their_collection_schema() {
         json!({"id": "d", "namespace": "ns", "collection": "c", "data": {}}),
     )
     .unwrap_err();
-    assert!(matches!(err, Rejected::Invalid(_)), "{err}");
+    assert!(
+        matches!(err, Rejected::Refused(Refusal::Invalid(_))),
+        "{err}"
+    );
     put(
         &sm,
         Kind::Document,

@@ -1,5 +1,6 @@
-//! One error type for the proxy path: what went wrong, on which side, and whether another attempt
-//! may succeed. The kind decides the status; the answer is always `{"error", "status"}` JSON.
+//! One error type for the proxy path: what went wrong, on which side, its cause, and whether
+//! another attempt may succeed. The kind decides the status; the answer is always
+//! `{"error", "status"}` JSON.
 
 use std::fmt;
 
@@ -40,30 +41,47 @@ pub enum ErrorKind {
 pub struct ProxyError {
     pub kind: ErrorKind,
     pub side: Side,
-    /// Another attempt (on the next upstream URL) may succeed.
-    pub retryable: bool,
     pub context: String,
+    /// What failed underneath (hyper's error, say), for the log.
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ProxyError {
     pub fn new(kind: ErrorKind, context: impl Into<String>) -> ProxyError {
-        let (side, retryable) = match kind {
+        let side = match kind {
             ErrorKind::HostNotAllowed
             | ErrorKind::NoNamespace
             | ErrorKind::NoRoute
             | ErrorKind::NoHandler
             | ErrorKind::BadRequest
-            | ErrorKind::BodyTooLarge => (Side::Downstream, false),
-            ErrorKind::ModuleFailed => (Side::Internal, false),
-            ErrorKind::UpstreamConnect | ErrorKind::UpstreamTimeout => (Side::Upstream, true),
-            ErrorKind::UpstreamProtocol => (Side::Upstream, false),
-            ErrorKind::Internal => (Side::Internal, false),
+            | ErrorKind::BodyTooLarge => Side::Downstream,
+            ErrorKind::UpstreamConnect
+            | ErrorKind::UpstreamTimeout
+            | ErrorKind::UpstreamProtocol => Side::Upstream,
+            ErrorKind::ModuleFailed | ErrorKind::Internal => Side::Internal,
         };
         ProxyError {
             kind,
             side,
-            retryable,
             context: context.into(),
+            source: None,
+        }
+    }
+
+    /// The same error, caused by `source`.
+    pub fn caused_by(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Whether the request may be sent again (to the next upstream URL) after this error: after a
+    /// failed connection always, since nothing reached the upstream; after a timeout or a broken
+    /// response only when repeating the request is harmless (`idempotent`).
+    pub fn may_retry(&self, idempotent: bool) -> bool {
+        match self.kind {
+            ErrorKind::UpstreamConnect => true,
+            ErrorKind::UpstreamTimeout | ErrorKind::UpstreamProtocol => idempotent,
+            _ => false,
         }
     }
 
@@ -104,6 +122,14 @@ impl ProxyError {
 impl fmt::Display for ProxyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}: {}", self.kind, self.context)
+    }
+}
+
+impl std::error::Error for ProxyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -1,18 +1,18 @@
 //! The proxy: hyper server (HTTP/1.1 keep-alive, h2c, HTTP/2 over TLS) in front of pooled upstream
 //! clients. The hot path reads the current [`Snapshot`] (one atomic load) and takes no lock; the
-//! cluster layer's observer builds a new snapshot after every change and swaps it in.
+//! [`Proxy::observer`] builds a new snapshot from each applied change and swaps it in.
 //!
-//! The proxy never talks to storage or Raft on a request, and the admin API is never served here.
+//! The proxy knows neither storage nor Raft: it is told what was applied, and runs route modules
+//! through [`crate::modules`]. The admin API is never served here.
 
 mod body;
 mod error;
-mod hooks;
 mod metrics;
+mod module_route;
 mod pipeline;
 mod pool;
-pub mod services;
 mod snapshot;
-pub(crate) mod tls;
+mod tls;
 mod upstream;
 
 use std::convert::Infallible;
@@ -35,9 +35,11 @@ pub use pipeline::ConnInfo;
 use snapshot::Model;
 pub use snapshot::Snapshot;
 
-use crate::cluster::Observer;
 use crate::config::ProxyConfig;
+use crate::modules::{ModuleSet, Services};
+use crate::resources::Applied;
 use crate::router::DomainPattern;
+use crate::worker::Worker;
 use metrics::{ProxyMetrics, RouteMetrics};
 use upstream::Clients;
 
@@ -64,22 +66,21 @@ pub struct Proxy {
     settings: Settings,
     http: auto::Builder<TokioExecutor>,
     /// Runs route modules; set once by the server with [`Proxy::enable_modules`].
-    hooks: std::sync::OnceLock<hooks::Hooks>,
+    modules: std::sync::OnceLock<ModuleSet>,
 }
 
 impl Proxy {
-    /// Lets routes run modules with `config`'s limits: their host services reach `cluster`,
-    /// compiled modules are cached in `cache_dir`, and `compiler` (a `dgate` binary) compiles
-    /// them in a child process.
+    /// Lets routes run modules with `config`'s limits: their documents are `services`, compiled
+    /// modules are cached in `cache_dir`, and `compiler` compiles them in a child process.
     pub fn enable_modules(
         &self,
-        cluster: crate::cluster::Cluster,
+        services: Arc<dyn Services>,
         cache_dir: Option<std::path::PathBuf>,
-        compiler: Option<std::path::PathBuf>,
+        compiler: Option<Worker>,
         config: &crate::config::ModulesConfig,
     ) -> anyhow::Result<()> {
-        let hooks = hooks::Hooks::new(cluster, cache_dir, compiler, config)?;
-        let _ = self.hooks.set(hooks);
+        let modules = ModuleSet::new(services, cache_dir, compiler, config)?;
+        let _ = self.modules.set(modules);
         Ok(())
     }
 
@@ -134,7 +135,7 @@ impl Proxy {
             metrics,
             settings,
             http,
-            hooks: std::sync::OnceLock::new(),
+            modules: std::sync::OnceLock::new(),
         }))
     }
 
@@ -143,35 +144,24 @@ impl Proxy {
         self.snapshot.clone()
     }
 
-    /// The cluster observer that brings the proxy's model up to date and publishes a new snapshot
-    /// after every change that can affect it.
-    pub fn observer(self: &Arc<Self>) -> Observer {
+    /// The observer of applied changes that brings the proxy's model up to date and publishes a
+    /// new snapshot after every change that can affect it.
+    pub fn observer(self: &Arc<Self>) -> Box<dyn Fn(Applied<'_>) + Send + Sync> {
         let proxy = self.clone();
-        let strict = self.settings.strict_mode;
-        let model = Mutex::new(Model::new(strict));
-        Box::new(move |store, changed| {
+        let model = Mutex::new(Model::new(self.settings.strict_mode));
+        Box::new(move |applied| {
             let started = std::time::Instant::now();
             // Only the state machine's critical section calls this, so the lock is never contended.
             let mut model = model.lock().unwrap_or_else(|p| p.into_inner());
-            match model.update(store, changed, &proxy.clients, &proxy.metrics) {
-                Ok(false) => {}
-                Ok(true) => {
-                    let s = model.snapshot();
-                    tracing::debug!(routes = s.table.len(), took = ?started.elapsed(), "proxy snapshot published");
-                    proxy.snapshot.store(Arc::new(s));
-                    // Modules deleted or replaced give back their instances' pool slots.
-                    if let Some(hooks) = proxy.hooks.get() {
-                        hooks.retain(|ns, name, hash, limits| {
-                            model.has_module(ns, name, hash, limits)
-                        });
-                    }
-                }
-                Err(e) => {
-                    // The model may now be behind the store: read everything on the next change.
-                    *model = Model::new(strict);
-                    model.stale = true;
-                    tracing::error!(error = %e, "cannot update the proxy snapshot; keeping the previous one")
-                }
+            if !model.update(applied, &proxy.clients, &proxy.metrics) {
+                return;
+            }
+            let s = model.snapshot();
+            tracing::debug!(routes = s.table.len(), took = ?started.elapsed(), "proxy snapshot published");
+            proxy.snapshot.store(Arc::new(s));
+            // Modules deleted or replaced give back their instances' pool slots.
+            if let Some(modules) = proxy.modules.get() {
+                modules.retain(|ns, name, hash, limits| model.has_module(ns, name, hash, limits));
             }
         })
     }
@@ -317,8 +307,8 @@ pub fn load_tls_files(
     };
     let cert = read("proxy.tls.cert_file", &tls_config.cert_file)?;
     let key = read("proxy.tls.key_file", &tls_config.key_file)?;
-    tls::certified_key(&cert, &key).map_err(|reason| ConfigError::TlsFile {
+    crate::resources::validate::certified_key(&cert, &key).map_err(|e| ConfigError::TlsFile {
         key: "proxy.tls",
-        reason,
+        reason: e.to_string(),
     })
 }

@@ -1,4 +1,4 @@
-//! The proxy's view of the state: an immutable snapshot built from the store after every change and
+//! The proxy's view of the state: an immutable snapshot rebuilt from each applied change and
 //! swapped in atomically. Requests read whichever snapshot was current when they arrived.
 
 use std::collections::{BTreeMap, HashMap};
@@ -7,12 +7,10 @@ use std::sync::Arc;
 use rustls::sign::CertifiedKey;
 
 use super::metrics::{ProxyMetrics, RouteMetrics};
-use super::tls;
 use super::upstream::{Clients, Upstream};
-use crate::cluster::Changed;
-use crate::resources::{Domain, Kind, Resource, ResourceKey, Route};
+use crate::modules::{ModuleSource, RouteInfo};
+use crate::resources::{Applied, Domain, Kind, Resource, ResourceKey, Route, SERVED};
 use crate::router::{DomainPattern, DomainSpec, RouteTable};
-use crate::storage::{StorageError, Store};
 
 /// What a matched route leads to.
 pub struct RouteTarget {
@@ -30,42 +28,7 @@ pub struct RouteTarget {
     /// run without it (it may be the route's auth check).
     pub missing_module: Option<String>,
     /// What a module hook may ask about the route (names, the service's URLs).
-    pub info: Arc<crate::modules::RouteInfo>,
-}
-
-/// A module's component as the cluster stores it, identified by namespace, name and content.
-pub struct ModuleSource {
-    pub namespace: String,
-    pub name: String,
-    /// SHA-256 of the component: a new payload is a new module to the engine.
-    pub hash: String,
-    pub component: Vec<u8>,
-    /// The module's own limits (the rest come from the config).
-    pub limits: crate::resources::ModuleLimits,
-    /// The module once this node has loaded it: what the requests of this snapshot use, without
-    /// looking it up in [`super::hooks::Hooks`] each time.
-    pub loaded: std::sync::OnceLock<Arc<super::hooks::Loaded>>,
-}
-
-impl ModuleSource {
-    fn from_resource(m: &crate::resources::Module) -> Option<ModuleSource> {
-        use base64::Engine as _;
-        use base64::engine::general_purpose::STANDARD as BASE64;
-        let encoded = match m.module_type {
-            crate::resources::ModuleType::Wasm => &m.payload,
-            _ => m.component.as_ref()?,
-        };
-        let component = BASE64.decode(encoded.trim()).ok()?;
-        let hash = crate::modules::content_hash(&component);
-        Some(ModuleSource {
-            namespace: m.namespace.clone(),
-            name: m.name.clone(),
-            hash,
-            component,
-            limits: m.limits,
-            loaded: std::sync::OnceLock::new(),
-        })
-    }
+    pub info: Arc<RouteInfo>,
 }
 
 pub struct Snapshot {
@@ -104,16 +67,14 @@ impl Snapshot {
 }
 
 /// The proxy's copy of the resources it serves, kept between changes so that one applied change
-/// re-reads only the resource it names and changes only that resource's entries in the route table
-/// (a service change re-targets that service's routes). Publishing is then a cheap clone: the cost
-/// of a change does not grow with the number of routes.
+/// changes only that resource's entries in the route table (a service change re-targets that
+/// service's routes). Publishing is then a cheap clone: the cost of a change does not grow with
+/// the number of routes.
 pub struct Model {
     namespaces: BTreeMap<String, NamespaceModel>,
     table: RouteTable<Arc<RouteTarget>>,
     certs: Certs,
     strict: bool,
-    /// A read failed part-way: the next update reads everything.
-    pub stale: bool,
 }
 
 #[derive(Default)]
@@ -136,55 +97,57 @@ impl Model {
             table: RouteTable::new(strict),
             certs: Arc::from([]),
             strict,
-            stale: false,
         }
     }
 
-    /// Brings the model up to date with `store` after `changed`. Returns false when the change
-    /// cannot affect the proxy (documents, secrets, ...), so the caller can skip publishing.
+    /// Brings the model up to date with what the state machine applied. Returns false when the
+    /// change cannot affect the proxy (documents, secrets, ...), so the caller can skip publishing.
     pub fn update(
         &mut self,
-        store: &Store,
-        changed: Changed<'_>,
+        applied: Applied<'_>,
         clients: &Clients,
         metrics: &ProxyMetrics,
-    ) -> Result<bool, StorageError> {
-        let changed = if self.stale { Changed::All } else { changed };
-        let key = match changed {
-            Changed::All => {
+    ) -> bool {
+        match applied {
+            Applied::All(all) => {
                 *self = Model::new(self.strict);
-                // If a read fails below, the caller resets the model and marks it stale.
-                for r in store.list(Kind::Namespace, "", None)? {
-                    let ns = r.key().name;
-                    self.namespaces.entry(ns.clone()).or_default();
-                    for kind in [Kind::Service, Kind::Module, Kind::Route, Kind::Domain] {
-                        for r in store.list(kind, &ns, None)? {
-                            self.set(&ns, r, clients, metrics);
-                        }
-                    }
+                for r in all {
+                    self.put(r, clients, metrics);
                 }
                 self.refresh_domains();
-                return Ok(true);
+                true
             }
-            Changed::One(key) => key,
-        };
-        if !matches!(
-            key.kind,
-            Kind::Namespace | Kind::Service | Kind::Route | Kind::Domain | Kind::Module
-        ) {
-            return Ok(false);
-        }
-        match store.get(key)? {
-            Some(Resource::Namespace(n)) => {
-                self.namespaces.entry(n.name).or_default();
+            Applied::Put(r) => {
+                let kind = r.kind();
+                if !SERVED.contains(&kind) {
+                    return false;
+                }
+                self.put(r, clients, metrics);
+                if matches!(kind, Kind::Namespace | Kind::Domain) {
+                    self.refresh_domains();
+                }
+                true
             }
-            Some(r) => self.set(&key.namespace, r, clients, metrics),
-            None => self.remove(key, metrics),
+            Applied::Deleted(key) => {
+                if !SERVED.contains(&key.kind) {
+                    return false;
+                }
+                self.remove(key, metrics);
+                if matches!(key.kind, Kind::Namespace | Kind::Domain) {
+                    self.refresh_domains();
+                }
+                true
+            }
         }
-        if matches!(key.kind, Kind::Namespace | Kind::Domain) {
-            self.refresh_domains();
+    }
+
+    fn put(&mut self, r: &Resource, clients: &Clients, metrics: &ProxyMetrics) {
+        match r {
+            Resource::Namespace(n) => {
+                self.namespaces.entry(n.name.clone()).or_default();
+            }
+            r => self.set(&r.key().namespace, r.clone(), clients, metrics),
         }
-        Ok(true)
     }
 
     fn set(&mut self, ns: &str, r: Resource, clients: &Clients, metrics: &ProxyMetrics) {
@@ -345,7 +308,7 @@ impl NamespaceModel {
                 .iter()
                 .find(|m| !self.modules.contains_key(*m))
                 .cloned(),
-            info: Arc::new(crate::modules::RouteInfo {
+            info: Arc::new(RouteInfo {
                 namespace: rt.namespace.clone(),
                 route: rt.name.clone(),
                 service: rt.service.clone(),
@@ -414,7 +377,7 @@ impl NamespaceModel {
 
 fn domain_cert(d: &Domain) -> Option<Arc<CertifiedKey>> {
     let (cert, key) = (d.cert.as_ref()?, d.key.as_ref()?);
-    match tls::certified_key(cert.as_bytes(), key.as_bytes()) {
+    match crate::resources::validate::certified_key(cert.as_bytes(), key.as_bytes()) {
         Ok(k) => Some(Arc::new(k)),
         Err(e) => {
             tracing::error!(domain = %d.name, error = %e, "domain certificate not usable");
@@ -424,227 +387,4 @@ fn domain_cert(d: &Domain) -> Option<Arc<CertifiedKey>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    use serde_json::json;
-
-    use super::*;
-    use crate::cluster::StateMachine;
-    use crate::resources::ChangeCommand;
-
-    /// Everything the proxy serves from, one line per route and domain, in a fixed order.
-    fn describe(m: &Model) -> Vec<String> {
-        let mut lines = vec![];
-        for (ns, model) in &m.namespaces {
-            lines.push(format!("namespace {ns}"));
-            for (name, (rt, target)) in &model.routes {
-                let upstream = target.upstream.as_ref().map(|u| u.describe());
-                lines.push(format!("route {ns}/{name} {:?} -> {upstream:?}", rt.paths));
-            }
-            for (name, (d, cert)) in &model.domains {
-                lines.push(format!(
-                    "domain {ns}/{name} {:?} cert={}",
-                    d.patterns,
-                    cert.is_some()
-                ));
-            }
-        }
-        // What the published table answers, not only what the model holds.
-        let snapshot = m.snapshot();
-        lines.push(format!("table len {}", snapshot.table.len()));
-        for host in ["plain", "x.b.test"] {
-            for path in ["/x", "/y/1", "/z", "/"] {
-                let hit = snapshot
-                    .table
-                    .lookup(host, &http::Method::GET, path)
-                    .map(|m| {
-                        let t = m.path.value;
-                        (
-                            m.namespace.to_string(),
-                            t.name.clone(),
-                            t.upstream.as_ref().map(|u| u.describe()),
-                        )
-                    });
-                lines.push(format!("lookup {host}{path} -> {hit:?}"));
-            }
-        }
-        lines
-    }
-
-    /// Applies each change, keeping one model up to date change by change, and checks it against
-    /// a model read from scratch after every step.
-    #[test]
-    fn incremental_updates_match_a_full_read() {
-        let sm = StateMachine::new(Store::open_memory().unwrap());
-        let clients = Arc::new(Clients::new());
-        let metrics = ProxyMetrics::register(&prometheus::Registry::new()).unwrap();
-        let incremental = Arc::new(Mutex::new(Model::new(false)));
-        let (m, c, mt) = (incremental.clone(), clients.clone(), metrics.clone());
-        sm.observe(Box::new(move |store, changed| {
-            m.lock().unwrap().update(store, changed, &c, &mt).unwrap();
-        }));
-        let put = |kind, v: serde_json::Value| {
-            let r = Resource::from_json(kind, v.to_string().as_bytes()).unwrap();
-            sm.apply(ChangeCommand::put(r)).unwrap();
-        };
-        let del = |kind, ns: &str, name: &str| {
-            let mut key = ResourceKey::namespace(name);
-            (key.kind, key.namespace) = (kind, ns.to_string());
-            sm.apply(ChangeCommand::delete(key)).unwrap();
-        };
-        let steps: Vec<Box<dyn Fn()>> = vec![
-            Box::new(|| put(Kind::Namespace, json!({"name": "default"}))),
-            Box::new(|| put(Kind::Namespace, json!({"name": "b"}))),
-            Box::new(|| {
-                put(
-                    Kind::Service,
-                    json!({"name": "s", "namespace": "default", "urls": ["http://one:1"]}),
-                )
-            }),
-            Box::new(|| {
-                put(
-                    Kind::Service,
-                    json!({"name": "s", "namespace": "b", "urls": ["http://b:1"]}),
-                )
-            }),
-            Box::new(|| {
-                put(
-                    Kind::Route,
-                    json!({"name": "r1", "namespace": "default", "paths": ["/x"], "methods": ["GET"], "service": "s"}),
-                )
-            }),
-            Box::new(|| {
-                put(
-                    Kind::Route,
-                    json!({"name": "r2", "namespace": "default", "paths": ["/y/*"], "methods": ["GET"], "service": "s"}),
-                )
-            }),
-            Box::new(|| {
-                put(
-                    Kind::Route,
-                    json!({"name": "r1", "namespace": "b", "paths": ["/x"], "methods": ["GET"], "service": "s"}),
-                )
-            }),
-            // A service update re-targets that service's routes in its namespace only.
-            Box::new(|| {
-                put(
-                    Kind::Service,
-                    json!({"name": "s", "namespace": "default", "urls": ["http://two:2"]}),
-                )
-            }),
-            Box::new(|| {
-                put(
-                    Kind::Domain,
-                    json!({"name": "d", "namespace": "b", "patterns": ["*.b.test"], "priority": 3}),
-                )
-            }),
-            Box::new(|| {
-                put(
-                    Kind::Route,
-                    json!({"name": "r1", "namespace": "default", "paths": ["/z"], "methods": ["GET"]}),
-                )
-            }),
-            Box::new(|| {
-                put(
-                    Kind::Collection,
-                    json!({"name": "c", "namespace": "default", "schema": {}}),
-                )
-            }),
-            Box::new(|| del(Kind::Route, "default", "r2")),
-            Box::new(|| del(Kind::Collection, "default", "c")),
-            Box::new(|| del(Kind::Domain, "b", "d")),
-            Box::new(|| del(Kind::Route, "b", "r1")),
-            Box::new(|| del(Kind::Service, "b", "s")),
-            Box::new(|| del(Kind::Namespace, "", "b")),
-        ];
-        for (i, step) in steps.iter().enumerate() {
-            step();
-            if i == 7 {
-                let now = describe(&incremental.lock().unwrap());
-                assert!(
-                    now.contains(&"route default/r2 [\"/y/*\"] -> Some(\"s: two:2\")".to_string()),
-                    "{now:?}"
-                );
-                assert!(
-                    now.contains(&"route b/r1 [\"/x\"] -> Some(\"s: b:1\")".to_string()),
-                    "{now:?}"
-                );
-                assert!(
-                    now.contains(
-                        &"lookup plain/y/1 -> Ok((\"default\", \"r2\", Some(\"s: two:2\")))"
-                            .to_string()
-                    ),
-                    "{now:?}"
-                );
-            }
-            let mut full = Model::new(false);
-            full.update(sm.store(), Changed::All, &clients, &metrics)
-                .unwrap();
-            assert_eq!(
-                describe(&incremental.lock().unwrap()),
-                describe(&full),
-                "after step {i}"
-            );
-        }
-        assert_eq!(
-            describe(&incremental.lock().unwrap()),
-            [
-                "namespace default",
-                "route default/r1 [\"/z\"] -> None",
-                "table len 1",
-                "lookup plain/x -> Err(NoRoute)",
-                "lookup plain/y/1 -> Err(NoRoute)",
-                "lookup plain/z -> Ok((\"default\", \"r1\", None))",
-                "lookup plain/ -> Err(NoRoute)",
-                "lookup x.b.test/x -> Err(NoRoute)",
-                "lookup x.b.test/y/1 -> Err(NoRoute)",
-                "lookup x.b.test/z -> Ok((\"default\", \"r1\", None))",
-                "lookup x.b.test/ -> Err(NoRoute)",
-            ]
-        );
-    }
-}
-
-#[cfg(test)]
-mod module_tests {
-    use serde_json::json;
-
-    use super::*;
-    use crate::cluster::StateMachine;
-    use crate::resources::ChangeCommand;
-
-    /// A route whose module has no built component (data from before modules were built on
-    /// write) must not run without it.
-    #[test]
-    fn a_route_whose_module_has_no_component_is_not_served_without_it() {
-        let sm = StateMachine::new(Store::open_memory().unwrap());
-        let clients = Clients::new();
-        let metrics = ProxyMetrics::register(&prometheus::Registry::new()).unwrap();
-        for (kind, v) in [
-            (Kind::Namespace, json!({"name": "default"})),
-            (
-                Kind::Module,
-                json!({"name": "auth", "payload": "ZXhwb3J0IHt9", "moduleType": "javascript"}),
-            ),
-            (
-                Kind::Route,
-                json!({"name": "r", "paths": ["/"], "methods": ["GET"], "modules": ["auth"]}),
-            ),
-        ] {
-            let r = Resource::from_json(kind, v.to_string().as_bytes()).unwrap();
-            sm.apply(ChangeCommand::put(r)).unwrap();
-        }
-        let mut model = Model::new(false);
-        model
-            .update(sm.store(), Changed::All, &clients, &metrics)
-            .unwrap();
-        let snapshot = model.snapshot();
-        let m = snapshot
-            .table
-            .lookup("localhost", &http::Method::GET, "/")
-            .unwrap();
-        assert!(m.path.value.modules.is_empty());
-        assert_eq!(m.path.value.missing_module.as_deref(), Some("auth"));
-    }
-}
+mod tests;

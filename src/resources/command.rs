@@ -1,9 +1,10 @@
-//! The change command: the only way state changes. The admin API builds one, the cluster layer
-//! applies it (today directly on the local state machine, with Raft in front of it once replicated).
+//! The change command: the only way state changes. The admin API builds one; the cluster layer
+//! commits it through Raft and every node's state machine applies it, telling its observers what
+//! it applied ([`Applied`]).
 
 use serde::{Deserialize, Serialize};
 
-use super::{Resource, ResourceKey};
+use super::{Kind, Resource, ResourceKey};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
@@ -31,3 +32,25 @@ pub enum ChangeOutcome {
     Updated(Resource),
     Deleted(ResourceKey),
 }
+
+/// What an observer is told.
+#[derive(Clone, Copy, Debug)]
+pub enum Applied<'a> {
+    /// The whole state (at start, after a snapshot is installed): every resource of the
+    /// [`SERVED`] kinds, namespaces first.
+    All(&'a [Resource]),
+    /// This resource was created or updated, as stored.
+    Put(&'a Resource),
+    /// The resource with this key was deleted.
+    Deleted(&'a ResourceKey),
+}
+
+/// The kinds that configure serving, which [`Applied::All`] carries. Collections, documents and
+/// secrets are read when needed, not held by observers.
+pub const SERVED: [Kind; 5] = [
+    Kind::Namespace,
+    Kind::Service,
+    Kind::Module,
+    Kind::Route,
+    Kind::Domain,
+];

@@ -1,20 +1,18 @@
 //! The eight resource kinds, their DGate-compatible JSON shapes, field validation, and the
-//! [`ChangeCommand`] that the cluster layer applies (and, later, replicates through Raft).
+//! [`ChangeCommand`] that the cluster layer replicates through Raft and applies.
 //!
 //! This module does no I/O. Field rules that need nothing but the resource itself live in
 //! [`validate`]; rules that need the rest of the state (a route's service must exist, a service in use
 //! must not be deleted) are checked by the state machine when it applies a command.
 
 mod command;
-mod duration;
 mod types;
 pub mod validate;
 
 #[cfg(test)]
 mod tests;
 
-pub use command::{ChangeCommand, ChangeOutcome};
-pub use duration::Millis;
+pub use command::{Applied, ChangeCommand, ChangeOutcome, SERVED};
 pub use types::{
     Collection, DEFAULT_NAMESPACE, Document, Domain, Module, ModuleLimits, ModuleType, Namespace,
     REDACTED, Resource, ResourceKey, Route, Secret, Service, Visibility,

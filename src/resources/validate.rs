@@ -11,8 +11,9 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::Kind;
 use super::types::*;
-use super::{Kind, Millis};
+use crate::units::Millis;
 
 /// A field that breaks a rule: `field: reason`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,7 +257,7 @@ fn route(r: &mut Route) -> Result {
         return Err(Invalid::new("paths", "at least one path is required"));
     }
     for (i, p) in r.paths.iter().enumerate() {
-        path_pattern(p).map_err(|reason| Invalid::new(format!("paths[{i}]"), reason))?;
+        path_pattern(&format!("paths[{i}]"), p)?;
     }
     if r.methods.is_empty() {
         return Err(Invalid::new(
@@ -287,23 +288,24 @@ fn route(r: &mut Route) -> Result {
 }
 
 /// A route path: starts with `/`; segments are literal, `{param}`, or a final `*` wildcard.
-pub fn path_pattern(p: &str) -> std::result::Result<(), String> {
+pub fn path_pattern(field: &str, p: &str) -> Result {
+    let bad = |reason: String| Invalid::new(field, reason);
     if !p.starts_with('/') {
-        return Err(format!("{p:?} must start with '/'"));
+        return Err(bad(format!("{p:?} must start with '/'")));
     }
     if p.len() > MAX_PATH_LEN {
-        return Err(format!("must be at most {MAX_PATH_LEN} characters"));
+        return Err(bad(format!("must be at most {MAX_PATH_LEN} characters")));
     }
     if let Some(c) = p
         .chars()
         .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
     {
-        return Err(format!("{p:?} must not contain {c:?}"));
+        return Err(bad(format!("{p:?} must not contain {c:?}")));
     }
     if let Some(star) = p.find('*')
         && star != p.len() - 1
     {
-        return Err(format!("{p:?}: '*' is only allowed at the end"));
+        return Err(bad(format!("{p:?}: '*' is only allowed at the end")));
     }
     let mut params: Vec<&str> = Vec::new();
     for seg in p.split('/').skip(1) {
@@ -312,7 +314,9 @@ pub fn path_pattern(p: &str) -> std::result::Result<(), String> {
                 .strip_prefix('{')
                 .and_then(|s| s.strip_suffix('}'))
                 .ok_or_else(|| {
-                    format!("{p:?}: a parameter must be a whole segment such as {{id}}")
+                    bad(format!(
+                        "{p:?}: a parameter must be a whole segment such as {{id}}"
+                    ))
                 })?;
             let ident_ok = inner
                 .chars()
@@ -320,10 +324,12 @@ pub fn path_pattern(p: &str) -> std::result::Result<(), String> {
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ident_ok {
-                return Err(format!("{p:?}: {{{inner}}} is not a valid parameter name"));
+                return Err(bad(format!(
+                    "{p:?}: {{{inner}}} is not a valid parameter name"
+                )));
             }
             if params.contains(&inner) {
-                return Err(format!("{p:?}: parameter {{{inner}}} appears twice"));
+                return Err(bad(format!("{p:?}: parameter {{{inner}}} appears twice")));
             }
             params.push(inner);
         }
@@ -395,7 +401,7 @@ fn domain(d: &Domain) -> Result {
         return Err(Invalid::new("patterns", "at least one pattern is required"));
     }
     for (i, p) in d.patterns.iter().enumerate() {
-        domain_pattern(p).map_err(|reason| Invalid::new(format!("patterns[{i}]"), reason))?;
+        domain_pattern(&format!("patterns[{i}]"), p)?;
     }
     match (&d.cert, &d.key) {
         (None, None) => Ok(()),
@@ -441,9 +447,10 @@ pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey> {
 }
 
 /// A domain pattern: `*`, `*.example.com`, `api.*`, `/regex/`, or an exact host name.
-pub fn domain_pattern(p: &str) -> std::result::Result<(), String> {
+pub fn domain_pattern(field: &str, p: &str) -> Result {
+    let bad = |reason: String| Invalid::new(field, reason);
     if p.is_empty() {
-        return Err("must not be empty".into());
+        return Err(bad("must not be empty".into()));
     }
     if p.len() >= 2 && p.starts_with('/') && p.ends_with('/') {
         let re = &p[1..p.len() - 1];
@@ -451,7 +458,7 @@ pub fn domain_pattern(p: &str) -> std::result::Result<(), String> {
             .size_limit(1 << 20)
             .build()
             .map(|_| ())
-            .map_err(|e| format!("{p:?} is not a valid regular expression: {e}"));
+            .map_err(|e| bad(format!("{p:?} is not a valid regular expression: {e}")));
     }
     if p == "*" {
         return Ok(());
@@ -461,16 +468,16 @@ pub fn domain_pattern(p: &str) -> std::result::Result<(), String> {
         .or_else(|| p.strip_suffix('*'))
         .unwrap_or(p);
     if host.contains('*') {
-        return Err(format!(
+        return Err(bad(format!(
             "{p:?}: '*' is only allowed at the start or the end (or use /regex/)"
-        ));
+        )));
     }
     if host.is_empty()
         || !host
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
     {
-        return Err(format!("{p:?} is not a host name pattern"));
+        return Err(bad(format!("{p:?} is not a host name pattern")));
     }
     Ok(())
 }

@@ -1,5 +1,10 @@
-//! `dgate server`: opens storage, joins (today: forms) the cluster, serves the proxy and the admin
-//! API until SIGINT/SIGTERM.
+//! `dgate server`, the composition root: opens storage, starts this node's part of the cluster,
+//! wires the proxy to it (applied changes in, module documents through [`GatewayServices`]), and
+//! serves the proxy and the admin API until SIGINT/SIGTERM.
+
+mod services;
+
+pub use services::GatewayServices;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +18,7 @@ use crate::cluster::{Cluster, ClusterOptions};
 use crate::config::{Config, ConfigError, StorageKind};
 use crate::proxy::{self, Proxy};
 use crate::storage::Store;
+use crate::worker::Worker;
 
 /// A running server's bound addresses.
 #[derive(Debug, Clone, Copy)]
@@ -129,22 +135,20 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     .context("cannot register proxy metrics")?;
     // Module builds (`dgate __build`) and compiles (`dgate __compile`) run in child processes
     // of this binary, so their memory goes back to the system when they finish.
-    let exe = std::env::current_exe()
-        .map_err(|e| {
-            tracing::warn!(error = %e, "cannot find the dgate binary; building and compiling modules in-process")
-        })
-        .ok();
+    let worker = Worker::current();
     proxy
         .enable_modules(
-            cluster.clone(),
+            Arc::new(GatewayServices::new(cluster.clone())),
             module_cache_dir(&config),
-            exe.clone(),
+            worker.clone(),
             &config.modules,
         )
         .context("cannot start the module engine")?;
-    cluster.observe(proxy.observer());
-    let builder = match exe {
-        Some(exe) => crate::build::Builder::Worker(exe),
+    cluster
+        .observe(proxy.observer())
+        .context("cannot read the state to serve")?;
+    let builder = match worker {
+        Some(w) => crate::build::Builder::Worker(w),
         None => crate::build::Builder::InProcess,
     };
     let app = admin::router(&config, cluster.clone(), metrics, builder);

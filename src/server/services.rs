@@ -1,85 +1,39 @@
-//! The host services modules get on the gateway: documents of the module's own namespace through
-//! the cluster (the same state machine rules as the admin API: schemas, references), a cache per
-//! namespace, outbound HTTP with a timeout, and the gateway's log. Nothing reaches another
-//! namespace or any secret: every key is built here from the module's namespace.
+//! The cluster behind modules' documents: [`crate::modules::Services`] over the cluster, with
+//! the same state machine rules as the admin API (schemas, references). The namespace comes from
+//! the module's host; nothing here reaches another namespace or any secret.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use crate::cluster::{Cluster, Refusal, Rejected};
+use crate::modules::{BoxFuture, Document, HostError, Services};
+use crate::resources::{ChangeCommand, Kind, Resource, ResourceKey};
 
-use crate::cluster::raft_store::RefusalKind;
-use crate::cluster::{Cluster, Rejected};
-use crate::modules::host::{BoxFuture, Services};
-use crate::modules::{Cache, Document, FetchRequest, FetchResponse, HostError, LogLevel};
-use crate::resources::{ChangeCommand, ChangeOutcome, Kind, Resource, ResourceKey};
-
-/// The caches of all namespaces, made on first use.
-#[derive(Default)]
-pub struct Caches {
-    by_namespace: Mutex<HashMap<String, Arc<Cache>>>,
-}
-
-impl Caches {
-    pub fn for_namespace(&self, namespace: &str) -> Arc<Cache> {
-        self.by_namespace
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(namespace.to_string())
-            .or_default()
-            .clone()
-    }
-}
-
-/// Services for the modules of one namespace.
+/// Documents of every namespace, through `cluster`.
 pub struct GatewayServices {
     cluster: Cluster,
-    namespace: String,
-    module: String,
-    cache: Arc<Cache>,
-    fetch_timeout: Duration,
 }
 
 impl GatewayServices {
-    pub fn new(
-        cluster: Cluster,
-        namespace: &str,
-        module: &str,
-        caches: &Caches,
-        fetch_timeout: Duration,
-    ) -> Self {
-        GatewayServices {
-            cluster,
-            namespace: namespace.to_string(),
-            module: module.to_string(),
-            cache: caches.for_namespace(namespace),
-            fetch_timeout,
-        }
+    pub fn new(cluster: Cluster) -> Self {
+        GatewayServices { cluster }
     }
 
-    fn document_key(&self, collection: &str, id: &str) -> ResourceKey {
-        ResourceKey {
-            kind: Kind::Document,
-            namespace: self.namespace.clone(),
-            collection: Some(collection.to_string()),
-            name: id.to_string(),
-        }
-    }
-
-    fn collection_exists(&self, collection: &str) -> Result<(), HostError> {
-        let key = ResourceKey {
-            kind: Kind::Collection,
-            namespace: self.namespace.clone(),
-            collection: None,
-            name: collection.to_string(),
-        };
-        match self.cluster.store().get(&key) {
+    fn collection_exists(&self, namespace: &str, collection: &str) -> Result<(), HostError> {
+        let key = ResourceKey::new(Kind::Collection, namespace, collection);
+        match self.cluster.get(&key) {
             Ok(Some(_)) => Ok(()),
             Ok(None) => Err(HostError::NotFound(format!(
-                "collection {collection:?} does not exist in namespace {:?}",
-                self.namespace
+                "collection {collection:?} does not exist in namespace {namespace:?}"
             ))),
             Err(e) => Err(HostError::Failed(format!("storage: {e}"))),
         }
+    }
+}
+
+fn document_key(namespace: &str, collection: &str, id: &str) -> ResourceKey {
+    ResourceKey {
+        kind: Kind::Document,
+        namespace: namespace.to_string(),
+        collection: Some(collection.to_string()),
+        name: id.to_string(),
     }
 }
 
@@ -94,85 +48,61 @@ fn to_document(r: Resource) -> Option<Document> {
     }
 }
 
+/// The one mapping of the cluster's refusals to what a module is told.
 fn host_error(e: Rejected) -> HostError {
     match e {
-        Rejected::Invalid(i) => HostError::Invalid(i.to_string()),
-        Rejected::NotFound(k) => HostError::NotFound(format!("{k} not found")),
-        Rejected::MissingReference(m) => HostError::NotFound(m),
-        Rejected::Conflict(m) => HostError::Invalid(m),
-        Rejected::Refused { kind, message } => match kind {
-            RefusalKind::NotFound | RefusalKind::MissingReference => HostError::NotFound(message),
-            RefusalKind::Invalid | RefusalKind::Conflict => HostError::Invalid(message),
-        },
+        Rejected::Refused(Refusal::NotFound(m) | Refusal::MissingReference(m)) => {
+            HostError::NotFound(m)
+        }
+        Rejected::Refused(Refusal::Invalid(m) | Refusal::Conflict(m)) => HostError::Invalid(m),
         Rejected::Storage(s) => HostError::Failed(format!("storage: {s}")),
-        Rejected::Internal(m) | Rejected::Unavailable(m) => HostError::Failed(m),
+        e @ (Rejected::Internal(_) | Rejected::Unavailable(_)) => HostError::Failed(e.to_string()),
     }
 }
 
+fn ready<T: Send + 'static>(v: T) -> BoxFuture<T> {
+    Box::pin(std::future::ready(v))
+}
+
 impl Services for GatewayServices {
-    fn log(&self, level: LogLevel, route: Option<&str>, message: &str) {
-        let (ns, module, route) = (&self.namespace, &self.module, route.unwrap_or(""));
-        match level {
-            LogLevel::Debug => {
-                tracing::debug!(namespace = %ns, module = %module, route = %route, "{message}")
-            }
-            LogLevel::Info => {
-                tracing::info!(namespace = %ns, module = %module, route = %route, "{message}")
-            }
-            LogLevel::Warn => {
-                tracing::warn!(namespace = %ns, module = %module, route = %route, "{message}")
-            }
-            LogLevel::Error => {
-                tracing::error!(namespace = %ns, module = %module, route = %route, "{message}")
-            }
-        }
-    }
-
-    fn fetch(&self, req: FetchRequest) -> BoxFuture<Result<FetchResponse, HostError>> {
-        Box::pin(crate::modules::host::fetch_with_timeout(
-            req,
-            self.fetch_timeout,
-        ))
-    }
-
     fn get_document(
         &self,
-        collection: String,
-        id: String,
+        namespace: &str,
+        collection: &str,
+        id: &str,
     ) -> BoxFuture<Result<Option<Document>, HostError>> {
-        let result = self.collection_exists(&collection).and_then(|()| {
-            self.cluster
-                .store()
-                .get(&self.document_key(&collection, &id))
-                .map(|r| r.and_then(to_document))
-                .map_err(|e| HostError::Failed(format!("storage: {e}")))
-        });
-        Box::pin(std::future::ready(result))
+        let result = self
+            .collection_exists(namespace, collection)
+            .and_then(|()| {
+                self.cluster
+                    .get(&document_key(namespace, collection, id))
+                    .map(|r| r.and_then(to_document))
+                    .map_err(|e| HostError::Failed(format!("storage: {e}")))
+            });
+        ready(result)
     }
 
     fn set_document(
         &self,
-        collection: String,
-        id: String,
-        data: String,
+        namespace: &str,
+        collection: &str,
+        id: &str,
+        data: serde_json::Value,
     ) -> BoxFuture<Result<(), HostError>> {
+        let now = crate::resources::now_rfc3339();
+        let mut resource = Resource::Document(crate::resources::Document {
+            id: id.to_string(),
+            namespace: namespace.to_string(),
+            collection: collection.to_string(),
+            data,
+            created_at: Some(now.clone()),
+            updated_at: Some(now),
+        });
+        if let Err(e) = crate::resources::validate::resource(&mut resource) {
+            return ready(Err(HostError::Invalid(e.to_string())));
+        }
         let cluster = self.cluster.clone();
-        let namespace = self.namespace.clone();
         Box::pin(async move {
-            let data: serde_json::Value = serde_json::from_str(&data)
-                .map_err(|e| HostError::Invalid(format!("document data is not JSON: {e}")))?;
-            let now = crate::resources::now_rfc3339();
-            let doc = crate::resources::Document {
-                id,
-                namespace,
-                collection,
-                data,
-                created_at: Some(now.clone()),
-                updated_at: Some(now),
-            };
-            let mut resource = Resource::Document(doc);
-            crate::resources::validate::resource(&mut resource)
-                .map_err(|e| HostError::Invalid(e.to_string()))?;
             cluster
                 .write(ChangeCommand::put(resource))
                 .await
@@ -183,20 +113,16 @@ impl Services for GatewayServices {
 
     fn delete_document(
         &self,
-        collection: String,
-        id: String,
+        namespace: &str,
+        collection: &str,
+        id: &str,
     ) -> BoxFuture<Result<bool, HostError>> {
         let cluster = self.cluster.clone();
-        let key = self.document_key(&collection, &id);
+        let key = document_key(namespace, collection, id);
         Box::pin(async move {
             match cluster.write(ChangeCommand::delete(key)).await {
-                Ok(ChangeOutcome::Deleted(_)) => Ok(true),
                 Ok(_) => Ok(true),
-                Err(Rejected::NotFound(_))
-                | Err(Rejected::Refused {
-                    kind: RefusalKind::NotFound,
-                    ..
-                }) => Ok(false),
+                Err(Rejected::Refused(Refusal::NotFound(_))) => Ok(false),
                 Err(e) => Err(host_error(e)),
             }
         })
@@ -204,28 +130,26 @@ impl Services for GatewayServices {
 
     fn list_documents(
         &self,
-        collection: String,
-        limit: u32,
-        offset: u32,
+        namespace: &str,
+        collection: &str,
+        limit: usize,
+        offset: usize,
     ) -> BoxFuture<Result<Vec<Document>, HostError>> {
-        let result = self.collection_exists(&collection).and_then(|()| {
-            self.cluster
-                .store()
-                .list(Kind::Document, &self.namespace, Some(&collection))
-                .map(|all| {
-                    all.into_iter()
-                        .skip(offset as usize)
-                        .take(limit.min(1000) as usize)
-                        .filter_map(to_document)
-                        .collect()
-                })
-                .map_err(|e| HostError::Failed(format!("storage: {e}")))
-        });
-        Box::pin(std::future::ready(result))
-    }
-
-    fn cache(&self) -> &Cache {
-        &self.cache
+        let result = self
+            .collection_exists(namespace, collection)
+            .and_then(|()| {
+                self.cluster
+                    .list(Kind::Document, namespace, Some(collection))
+                    .map(|all| {
+                        all.into_iter()
+                            .skip(offset)
+                            .take(limit)
+                            .filter_map(to_document)
+                            .collect()
+                    })
+                    .map_err(|e| HostError::Failed(format!("storage: {e}")))
+            });
+        ready(result)
     }
 }
 

@@ -4,11 +4,30 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
-use crate::modules::{CallInfo, Engine, EngineOptions, Io, Limits, RouteInfo};
+use crate::cluster::Cluster;
+use crate::config::ModulesConfig;
+use crate::modules::{
+    CallInfo, Engine, EngineOptions, Host, HostEnv, HostError, Io, Limits, LogTo, ModuleSet,
+    ModuleSource, RouteInfo,
+};
+use crate::resources::{ChangeCommand, Kind, Resource, ResourceKey};
 use crate::storage::Store;
 
 fn res(kind: Kind, v: serde_json::Value) -> Resource {
     Resource::from_json(kind, v.to_string().as_bytes()).unwrap()
+}
+
+/// Module hosts whose documents go through `c`, with a one-second fetch timeout.
+fn env(c: &Cluster) -> Arc<HostEnv> {
+    let config = ModulesConfig {
+        fetch_timeout: crate::units::Millis(1000),
+        ..ModulesConfig::default()
+    };
+    HostEnv::new(
+        Arc::new(GatewayServices::new(c.clone())),
+        &config,
+        LogTo::Tracing,
+    )
 }
 
 async fn cluster() -> Cluster {
@@ -40,8 +59,8 @@ async fn cluster() -> Cluster {
 #[tokio::test]
 async fn documents_go_through_the_state_machine_and_stay_in_the_namespace() {
     let c = cluster().await;
-    let caches = Caches::default();
-    let s = GatewayServices::new(c.clone(), "default", "m", &caches, Duration::from_secs(1));
+    let env = env(&c);
+    let s = env.host("default", "m");
     let col = || "short_link".to_string();
     s.set_document(col(), "a".into(), r#"{"url":"https://a.test/"}"#.into())
         .await
@@ -74,7 +93,7 @@ async fn documents_go_through_the_state_machine_and_stay_in_the_namespace() {
     assert!(s.delete_document(col(), "a".into()).await.unwrap());
     assert!(!s.delete_document(col(), "a".into()).await.unwrap());
     // The other namespace's document is untouched.
-    let theirs = GatewayServices::new(c, "other", "m", &caches, Duration::from_secs(1));
+    let theirs = env.host("other", "m");
     assert!(
         theirs
             .get_document(col(), "theirs".into())
@@ -85,15 +104,7 @@ async fn documents_go_through_the_state_machine_and_stay_in_the_namespace() {
     // One cache per namespace.
     s.cache().set("k", b"v".to_vec(), None);
     assert_eq!(
-        GatewayServices::new(
-            s.cluster.clone(),
-            "default",
-            "n",
-            &caches,
-            Duration::from_secs(1)
-        )
-        .cache()
-        .get("k"),
+        env.host("default", "n").cache().get("k"),
         Some(b"v".to_vec())
     );
     assert_eq!(theirs.cache().get("k"), None);
@@ -111,13 +122,7 @@ async fn the_url_shortener_example_writes_real_documents() {
     let component = crate::build::build("url-shortener.ts", &source).unwrap();
     let engine = Engine::new(EngineOptions::default()).unwrap();
     let module = engine.load(&component).await.unwrap();
-    let services = Arc::new(GatewayServices::new(
-        c.clone(),
-        "default",
-        "url-shortener",
-        &Caches::default(),
-        Duration::from_secs(1),
-    ));
+    let services: Arc<Host> = env(&c).host("default", "url-shortener");
     let limits = Limits {
         wall: Duration::from_secs(2),
         ..Limits::default()
@@ -167,12 +172,16 @@ async fn the_url_shortener_example_writes_real_documents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hooks_drop_modules_no_longer_served() {
     let c = cluster().await;
-    let hooks =
-        crate::proxy::hooks::Hooks::new(c, None, None, &crate::config::ModulesConfig::default())
-            .unwrap();
+    let hooks = ModuleSet::new(
+        Arc::new(GatewayServices::new(c)),
+        None,
+        None,
+        &ModulesConfig::default(),
+    )
+    .unwrap();
     let component =
         crate::build::build("m.js", "export const requestModifier = () => {};").unwrap();
-    let src = Arc::new(crate::proxy::snapshot::ModuleSource {
+    let src = Arc::new(ModuleSource {
         namespace: "default".into(),
         name: "m".into(),
         hash: crate::modules::content_hash(&component),

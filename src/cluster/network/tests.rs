@@ -1,0 +1,128 @@
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::*;
+use crate::cluster::StateMachine;
+use crate::cluster::raft_store::{ApplyResponse, LogStore, SmStore};
+use crate::resources::{ChangeCommand, Kind, Namespace, Resource, ResourceKey};
+use crate::storage::Store;
+
+struct Node {
+    raft: Raft<TypeConfig>,
+    sm: Arc<StateMachine>,
+    url: String,
+}
+
+async fn start_node(id: NodeId, config: Arc<openraft::Config>, key: &str) -> Node {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sm = Arc::new(StateMachine::new(Store::open_memory().unwrap()));
+    let raft = Raft::new(
+        id,
+        config,
+        HttpNetwork::new(key),
+        LogStore::new(sm.clone()),
+        SmStore::new(sm.clone()),
+    )
+    .await
+    .unwrap();
+    let rpc = rpc_router(raft.clone(), key, axum::Router::new());
+    let app = axum::Router::new().nest("/api/v1/raft", rpc);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Node { raft, sm, url }
+}
+
+fn put_namespace(name: &str) -> ChangeCommand {
+    ChangeCommand::put(Resource::Namespace(Namespace {
+        name: name.into(),
+        tags: vec![],
+    }))
+}
+
+async fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_replicate_over_http_and_refuse_a_wrong_key() {
+    let config = Arc::new(
+        openraft::Config {
+            heartbeat_interval: 100,
+            election_timeout_min: 400,
+            election_timeout_max: 800,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap(),
+    );
+    let mut nodes = Vec::new();
+    for id in 1..=3 {
+        nodes.push(start_node(id, config.clone(), "s3cret").await);
+    }
+    let members: BTreeMap<NodeId, BasicNode> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i as NodeId + 1, BasicNode::new(&n.url)))
+        .collect();
+    nodes[0].raft.initialize(members).await.unwrap();
+
+    let mut leader = None;
+    eventually("a leader", || {
+        leader = nodes[0].raft.metrics().borrow().current_leader;
+        leader.is_some()
+    })
+    .await;
+    let leader = &nodes[(leader.unwrap() - 1) as usize];
+
+    let written = leader
+        .raft
+        .client_write(put_namespace("replicated"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(written.data, ApplyResponse::Created(_)),
+        "{:?}",
+        written.data
+    );
+    // A command the state machine refuses is answered as such, on every node alike.
+    let refused = leader
+        .raft
+        .client_write(ChangeCommand::delete(ResourceKey::namespace("missing")))
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused.data, ApplyResponse::Refused { .. }),
+        "{:?}",
+        refused.data
+    );
+
+    for (i, n) in nodes.iter().enumerate() {
+        eventually(&format!("node {} to apply the write", i + 1), || {
+            n.sm.store()
+                .get(&ResourceKey::namespace("replicated"))
+                .is_ok_and(|r| r.is_some())
+        })
+        .await;
+        assert_eq!(
+            n.sm.store().list(Kind::Namespace, "", None).unwrap().len(),
+            1
+        );
+    }
+
+    // A peer that does not know the key is refused before Raft sees the request.
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/raft/vote", nodes[1].url))
+        .header(KEY_HEADER, "wrong")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    for n in &nodes {
+        n.raft.shutdown().await.unwrap();
+    }
+}

@@ -1,0 +1,265 @@
+//! The module road of the pipeline: requestModifier → fetchUpstream → upstream →
+//! responseModifier, or requestHandler on a route without a service; errorHandler when the
+//! upstream or a hook fails. Each hook call holds an instance only for that call.
+
+use std::sync::Arc;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::Either;
+use hyper::body::Incoming;
+
+use super::Proxy;
+use super::body::{RespBody, full};
+use super::error::{ErrorKind, ProxyError};
+use super::pipeline::{Ctx, strip_hop_by_hop, to_client};
+use super::pool::UpstreamBody;
+use super::snapshot::RouteTarget;
+use super::upstream::Upstream;
+use crate::modules::{CallError, CallInfo, Hook, Io, LazyBody, Lease, Loaded};
+
+/// Runs one hook call on an instance of `$loaded` held only for that call: an instance is not
+/// kept while the request waits on its upstream, so a few warm instances serve many requests.
+/// A macro rather than a function taking a closure: each level of nesting copied the call's
+/// large future once more.
+macro_rules! on_instance {
+    ($loaded:expr, $hook:ident($($arg:expr),*)) => {{
+        let mut lease = lease($loaded).await?;
+        let out = lease.instance.$hook($($arg),*).await;
+        $loaded.give_back(lease);
+        out
+    }};
+}
+
+impl Proxy {
+    /// A route with modules: requestModifier → fetchUpstream → upstream → responseModifier, or
+    /// requestHandler on a route without a service; errorHandler when the upstream or a hook
+    /// fails. Bodies are read into memory (up to `modules.max_body_size`) so hooks can use them.
+    pub(super) async fn run_modules(
+        &self,
+        req: Request<Incoming>,
+        ctx: &mut Ctx,
+        target: Arc<RouteTarget>,
+        path: String,
+    ) -> Result<Response<RespBody>, ProxyError> {
+        let modules = self
+            .modules
+            .get()
+            .ok_or_else(|| ProxyError::new(ErrorKind::Internal, "modules are not enabled"))?;
+        let source = &target.modules[0];
+        let loaded = modules.get(source).await.map_err(|e| {
+            ProxyError::new(
+                ErrorKind::ModuleFailed,
+                format!("module {:?} cannot be loaded: {e}", source.name),
+            )
+        })?;
+        let (mut parts, body) = req.into_parts();
+        let call = CallInfo {
+            route: target.info.clone(),
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            remote_address: Some(ctx.conn.peer.ip()),
+            // Routing was the last use of the host.
+            host: std::mem::take(&mut ctx.host),
+            tls: ctx.conn.tls,
+            path_params: ctx.params.clone(),
+            error_message: None,
+        };
+        let defined = &loaded.module.defined;
+        // An errorHandler sees the request as the client sent it.
+        let original = defined
+            .contains(&Hook::ErrorHandler)
+            .then(|| (call.clone(), parts.headers.clone()));
+        // The body stays on the connection unless a hook reads it; the headers and the rest of
+        // the call cross into the sandbox only if a hook reads them.
+        let io = Box::new(Io {
+            request_source: Some(LazyBody::new(body)),
+            body_limit: modules.max_body(),
+            route: Some(target.label.clone()),
+            request_headers: std::mem::take(&mut parts.headers),
+            call,
+            ..Io::default()
+        });
+        match target.upstream.clone() {
+            None if defined.contains(&Hook::RequestHandler) => {
+                let (r, io) = on_instance!(&loaded, request_handler(io));
+                match r {
+                    Ok(status) => module_response(status, io),
+                    Err(e) => Err(module_failed(&target, e)),
+                }
+            }
+            None => Err(ProxyError::new(
+                ErrorKind::NoHandler,
+                format!(
+                    "route {:?} has no service and its module no requestHandler",
+                    target.name
+                ),
+            )),
+            Some(upstream) => {
+                let outcome = self
+                    .forward_with_modules(
+                        &loaded,
+                        defined,
+                        io,
+                        &mut parts,
+                        path,
+                        &target,
+                        upstream,
+                        ctx,
+                        modules.max_body(),
+                    )
+                    .await;
+                match (outcome, original) {
+                    (Ok(res), _) => Ok(res),
+                    (Err(e), Some((mut call, headers))) => {
+                        let status = e.status().as_u16();
+                        call.error_message = Some(e.context.clone());
+                        let io = Box::new(Io {
+                            route: Some(target.label.clone()),
+                            request_headers: headers,
+                            call,
+                            ..Io::default()
+                        });
+                        let (r, io) = on_instance!(&loaded, error_handler(status, io));
+                        match r {
+                            Ok(status) => module_response(status, io),
+                            Err(he) => {
+                                tracing::warn!(route = %target.name, error = %he, "errorHandler failed");
+                                Err(e)
+                            }
+                        }
+                    }
+                    (Err(e), None) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// requestModifier, fetchUpstream, the upstream call and responseModifier. The request's
+    /// headers come in `io.request_headers`, its method and URI in `io.call`.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward_with_modules(
+        &self,
+        loaded: &Loaded,
+        defined: &[Hook],
+        mut io: Box<Io>,
+        parts: &mut http::request::Parts,
+        mut path: String,
+        target: &RouteTarget,
+        mut upstream: Arc<Upstream>,
+        ctx: &Ctx,
+        max_body: usize,
+    ) -> Result<Response<RespBody>, ProxyError> {
+        if defined.contains(&Hook::RequestModifier) {
+            let (r, io2) = on_instance!(loaded, request_modifier(io));
+            io = io2;
+            r.map_err(|e| module_failed(target, e))?;
+            parts.method = io.call.method.clone();
+            if io.call.uri != parts.uri {
+                parts.uri = io.call.uri.clone();
+                path = parts.uri.path().to_string();
+            }
+        }
+        if defined.contains(&Hook::FetchUpstream) {
+            let (r, io2) = on_instance!(loaded, fetch_upstream(io));
+            io = io2;
+            let url = r.map_err(|e| module_failed(target, e))?;
+            upstream = Arc::new(upstream.with_url(&url).ok_or_else(|| {
+                ProxyError::new(
+                    ErrorKind::ModuleFailed,
+                    format!("fetchUpstream returned {url:?}, not an http(s) URL"),
+                )
+            })?);
+        }
+        parts.headers = std::mem::take(&mut io.request_headers);
+        // responseModifier may read the request's headers, as they went upstream.
+        let sent_headers = if defined.contains(&Hook::ResponseModifier) {
+            parts.headers.clone()
+        } else {
+            HeaderMap::new()
+        };
+        // Unread and unchanged, the client's body streams to the upstream as it came.
+        let unread = io.take_unread_request::<Incoming>();
+        let head = std::mem::replace(parts, Request::new(()).into_parts().0);
+        let mut out = self.upstream_request(head, path, target, upstream.disable_query_params, ctx);
+        let res = match unread {
+            Some(stream) => upstream.send(out, stream).await?,
+            None => {
+                let body = bytes::Bytes::from(std::mem::take(&mut io.request_body));
+                out.headers.remove(header::CONTENT_LENGTH);
+                if !body.is_empty() {
+                    out.headers
+                        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                }
+                upstream.send_bytes(out, body).await?
+            }
+        };
+        let (mut rparts, rbody) = res.into_parts();
+        to_client(&mut rparts, upstream.hide_dgate_headers);
+        if !defined.contains(&Hook::ResponseModifier) {
+            return Ok(Response::from_parts(rparts, Either::Left(rbody)));
+        }
+        // Read only if the hook asks for it.
+        let call = std::mem::take(&mut io.call);
+        *io = Io {
+            response_source: Some(LazyBody::new(rbody)),
+            body_limit: max_body,
+            route: Some(target.label.clone()),
+            request_headers: sent_headers,
+            response_headers: std::mem::take(&mut rparts.headers),
+            call,
+            ..Io::default()
+        };
+        let status = rparts.status.as_u16();
+        let (r, mut io) = on_instance!(loaded, response_modifier(status, io));
+        let status = r.map_err(|e| module_failed(target, e))?;
+        if let Some(stream) = io.take_unread_response::<UpstreamBody>() {
+            // Body untouched: it streams from the upstream, under the hook's status and headers.
+            let (status, headers) = module_head(status, std::mem::take(&mut io.response_headers))?;
+            let mut out = Response::new(Either::Left(stream));
+            *out.status_mut() = status;
+            *out.headers_mut() = headers;
+            return Ok(out);
+        }
+        module_response(status, io)
+    }
+}
+
+/// An instance of `loaded` for one hook call (see [`on_instance!`]).
+async fn lease(loaded: &Loaded) -> Result<Lease, ProxyError> {
+    loaded
+        .take()
+        .await
+        .map_err(|e| ProxyError::new(ErrorKind::ModuleFailed, e.to_string()))
+}
+
+fn module_failed(target: &RouteTarget, e: CallError) -> ProxyError {
+    let module = target.modules.first().map_or("", |m| m.name.as_str());
+    tracing::warn!(namespace = %target.namespace, route = %target.name, module, error = %e, "module failed");
+    target.metrics.module_failure();
+    ProxyError::new(ErrorKind::ModuleFailed, format!("module {module:?}: {e}"))
+}
+
+/// A response a hook made: its status, and its headers and body from `io`.
+fn module_response(status: u16, mut io: Box<Io>) -> Result<Response<RespBody>, ProxyError> {
+    let body = bytes::Bytes::from(std::mem::take(&mut io.response_body));
+    let (status, mut headers) = module_head(status, std::mem::take(&mut io.response_headers))?;
+    headers.remove(header::CONTENT_LENGTH);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    let mut out = Response::new(full(body));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    Ok(out)
+}
+
+/// The status a hook answered, checked, and its headers without hop-by-hop ones.
+fn module_head(status: u16, mut headers: HeaderMap) -> Result<(StatusCode, HeaderMap), ProxyError> {
+    let status = StatusCode::from_u16(status).map_err(|_| {
+        ProxyError::new(
+            ErrorKind::ModuleFailed,
+            format!("a module answered status {status}"),
+        )
+    })?;
+    strip_hop_by_hop(&mut headers);
+    Ok((status, headers))
+}
