@@ -3,8 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -13,6 +13,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_dgate");
 /// A running `dgate server`.
 pub struct Gateway {
     child: Child,
+    /// Everything the process has logged on stderr so far (a thread drains the pipe).
+    logs: Arc<Mutex<String>>,
     pub admin: String,
     pub proxy: String,
     /// `https://addr` when `proxy.tls` is configured.
@@ -44,6 +46,17 @@ impl Gateway {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| e.to_string())?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let logs = Arc::new(Mutex::new(String::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut logs = sink.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -67,6 +80,7 @@ impl Gateway {
                     field("proxy=").ok_or_else(|| format!("no proxy address in {ready:?}"))?;
                 Ok(Gateway {
                     child,
+                    logs,
                     admin,
                     proxy,
                     proxy_tls: field("proxy_tls="),
@@ -74,11 +88,11 @@ impl Gateway {
             }
             Err(_) => {
                 let _ = child.kill();
-                let out = child.wait_with_output().map_err(|e| e.to_string())?;
+                let status = child.wait().map_err(|e| e.to_string())?;
                 Err(format!(
                     "no ready line; exit {:?}, stderr: {}",
-                    out.status.code(),
-                    String::from_utf8_lossy(&out.stderr)
+                    status.code(),
+                    logs.lock().unwrap()
                 ))
             }
         }
@@ -100,14 +114,20 @@ impl Gateway {
 
     /// SIGTERM, wait, and return what the process logged on stderr.
     pub fn stop_and_logs(mut self) -> String {
-        use std::io::Read as _;
-        let mut err = self.child.stderr.take().expect("stderr is piped");
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let mut logs = String::new();
-        let _ = err.read_to_string(&mut logs);
         let _ = self.child.wait();
-        logs
+        // The drain thread ends with the pipe; give it the moment it needs to read the rest.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.logs) > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.logs()
+    }
+
+    /// What the process has logged on stderr so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
     }
 
     pub fn pid(&self) -> u32 {
@@ -241,4 +261,18 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write file");
     p
+}
+
+/// Polls `check` until it holds, failing the test after `limit` with `what`. Conditions on a busy
+/// machine take as long as they take: never a fixed sleep.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -6,6 +6,8 @@ mod cli;
 mod cluster;
 mod config;
 mod helpers;
+mod layering;
+mod module_cases;
 mod modules;
 mod persistence;
 mod proxy;

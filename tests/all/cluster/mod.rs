@@ -1,0 +1,105 @@
+//! Several real `dgate` processes forming one Raft cluster on loopback: forming and changing
+//! membership (`formation`), losing the leader (`failover`), catching up by snapshot
+//! (`catch_up`), and a five-node cluster run from the CLI (`five_nodes`). The helpers here start
+//! nodes and wait for the cluster to settle; no test sleeps for a fixed time.
+
+mod catch_up;
+mod failover;
+mod five_nodes;
+mod formation;
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{Api, Gateway, write_file};
+
+fn node(
+    dir: &std::path::Path,
+    name: &str,
+    bootstrap: bool,
+    join: Option<&str>,
+    key: &str,
+) -> Gateway {
+    node_on(dir, name, bootstrap, join, key, &[], "")
+}
+
+/// A cluster node; `ports` are extra server flags (fixed ports survive a restart) and
+/// `raft_extra` more `raft_config` entries.
+fn node_on(
+    dir: &std::path::Path,
+    name: &str,
+    bootstrap: bool,
+    join: Option<&str>,
+    key: &str,
+    ports: &[&str],
+    raft_extra: &str,
+) -> Gateway {
+    let join = join.map_or(String::new(), |j| format!("[\"{j}\"]"));
+    let join = if join.is_empty() {
+        "[]".to_string()
+    } else {
+        join
+    };
+    let config = write_file(
+        dir,
+        &format!("{name}.yaml"),
+        &format!(
+            "node_id: {name}\nadmin:\n  replication:\n    bootstrap_cluster: {bootstrap}\n    cluster_address: {join}\n    shared_key: {key}\n    raft_config: {{heartbeat_interval: 100ms, election_timeout_min: 1000ms, election_timeout_max: 2000ms{raft_extra}}}\n"
+        ),
+    );
+    let mut args = vec!["--config", config.to_str().unwrap()];
+    args.extend_from_slice(ports);
+    Gateway::start(&dir.join(name), &args)
+}
+
+/// (admin, proxy) loopback ports for `n` nodes, fixed so a node keeps its address across a restart.
+fn fixed_ports(n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|_| {
+            (
+                crate::helpers::free_port().to_string(),
+                crate::helpers::free_port().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn port_flags(p: &(String, String)) -> [&str; 4] {
+    ["--admin-port", p.0.as_str(), "--proxy-port", p.1.as_str()]
+}
+
+/// Polls `check` until it holds, for up to 30 s (a cluster settling on a loaded machine).
+async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    crate::helpers::eventually(what, Duration::from_secs(30), check).await
+}
+
+async fn cluster_status(gw: &Gateway) -> Value {
+    gw.client().get("/api/v1/cluster").await.1["data"].clone()
+}
+
+/// PUT `body` as a `kind`, sent again while the cluster answers 503 (on a loaded machine a
+/// commit may take longer than the node waits for it). Returns the status and body, and whether
+/// an earlier try got 503: that try may have been committed after all, and then the one that
+/// answers finds the resource there already (200 rather than 201).
+async fn put_committed(api: &Api, kind: &str, body: Value) -> (u16, Value, bool) {
+    let mut retried = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (s, v) = api.put(kind, body.clone()).await;
+        if s != 503 || std::time::Instant::now() > deadline {
+            return (s, v, retried);
+        }
+        retried = true;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The status of a create through [`put_committed`]: 201, or 200 after a retried 503.
+fn created(status: u16, retried: bool) -> bool {
+    status == 201 || (retried && status == 200)
+}

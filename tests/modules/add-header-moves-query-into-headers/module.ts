@@ -1,0 +1,1 @@
+../../../sdk-ts/examples/add-header.ts
