@@ -8,6 +8,7 @@
 #   bench/run.sh                 # 10 s per point, 3 pairs
 #   DURATION=3s bench/run.sh     # quicker, noisier
 #   PAIRS=5 bench/run.sh         # more plain/module pairs
+#   DGATE=/tmp/dgate-old bench/run.sh   # measure another dgate binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -34,7 +35,8 @@ fi
 ./scripts/setup.sh
 cargo build --release --locked --bin dgate --example bench-upstream >&2
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-DGATE="$target/release/dgate"
+# DGATE=/path/to/dgate measures another build (an older commit, say) against the same upstream.
+DGATE=${DGATE:-"$target/release/dgate"}
 UPSTREAM="$target/release/examples/bench-upstream"
 
 work=$(mktemp -d)

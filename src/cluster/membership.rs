@@ -7,7 +7,7 @@ use openraft::BasicNode;
 use openraft::error::{ClientWriteError, RaftError};
 
 use super::raft_store::NodeId;
-use super::{Cluster, Refusal, Rejected, network, node_id};
+use super::{COMMIT_TIMEOUT, Cluster, Refusal, Rejected, network, node_id};
 
 /// A join request: who wants in, where it listens, and whether it votes.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -131,14 +131,24 @@ impl Cluster {
             (false, true) => openraft::ChangeMembers::RemoveVoters([id].into()),
             (false, false) => openraft::ChangeMembers::RemoveNodes([id].into()),
         };
-        match self.raft.change_membership(members, false).await {
-            Ok(_) => Ok(()),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                self.to_leader(f.leader_node, "membership", &change).await
+        // Sent during an election, it waits for the election's outcome, as a write does.
+        let deadline = tokio::time::Instant::now() + COMMIT_TIMEOUT;
+        loop {
+            match self.raft.change_membership(members.clone(), false).await {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    if f.leader_node.is_some() {
+                        return self.to_leader(f.leader_node, "membership", &change).await;
+                    }
+                    self.wait_for_leader(deadline).await?;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => {
+                    return Err(Rejected::Unavailable(format!(
+                        "cannot change the membership: {e}"
+                    )));
+                }
             }
-            Err(e) => Err(Rejected::Unavailable(format!(
-                "cannot change the membership: {e}"
-            ))),
         }
     }
 }

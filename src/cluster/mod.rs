@@ -155,11 +155,23 @@ impl Cluster {
 
     /// Commits `cmd` through Raft (on the leader, forwarding it there from a follower); returns
     /// once it is applied on this node, so a read here right after sees it.
+    /// A write that arrives during an election waits for its outcome (up to
+    /// [`COMMIT_TIMEOUT`]) rather than failing at once.
     pub async fn write(&self, cmd: ChangeCommand) -> Result<ChangeOutcome, Rejected> {
-        let forwarded: Forwarded = match self.write_here(cmd.clone()).await {
-            Ok(f) => return outcome(f.response),
-            Err(WriteError::NotLeader(leader)) => self.to_leader(leader, "write", &cmd).await?,
-            Err(WriteError::Other(e)) => return Err(e),
+        let deadline = tokio::time::Instant::now() + COMMIT_TIMEOUT;
+        let forwarded: Forwarded = loop {
+            match self.write_here(cmd.clone()).await {
+                Ok(f) => return outcome(f.response),
+                Err(WriteError::NotLeader(Some(leader))) => {
+                    break self.to_leader(Some(leader), "write", &cmd).await?;
+                }
+                Err(WriteError::NotLeader(None)) => {
+                    self.wait_for_leader(deadline).await?;
+                    // A leader this node knows by id but not yet by address: a moment more.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(WriteError::Other(e)) => return Err(e),
+            }
         };
         self.raft
             .wait(Some(Duration::from_secs(10)))
@@ -169,6 +181,24 @@ impl Cluster {
                 Rejected::Unavailable(format!("the write did not reach this node: {e}"))
             })?;
         outcome(forwarded.response)
+    }
+
+    /// Waits until this node knows a leader, or `deadline`.
+    pub(super) async fn wait_for_leader(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), Rejected> {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let no_leader = || Rejected::Unavailable("the cluster has no leader".into());
+        if left.is_zero() {
+            return Err(no_leader());
+        }
+        self.raft
+            .wait(Some(left))
+            .metrics(|m| m.current_leader.is_some(), "a leader")
+            .await
+            .map(drop)
+            .map_err(|_| no_leader())
     }
 
     /// Sends a request this node cannot serve to the leader's `/api/v1/raft/{path}`.

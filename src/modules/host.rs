@@ -113,7 +113,8 @@ pub struct Host {
     cache: Arc<Cache>,
 }
 
-fn ready<T: Send + 'static>(v: T) -> BoxFuture<T> {
+/// A future that is ready with `v`: what a [`Services`] answers when it needs no waiting.
+pub fn ready<T: Send + 'static>(v: T) -> BoxFuture<T> {
     Box::pin(std::future::ready(v))
 }
 
@@ -239,7 +240,7 @@ impl Host {
     }
 }
 
-pub fn level_name(level: LogLevel) -> &'static str {
+fn level_name(level: LogLevel) -> &'static str {
     match level {
         LogLevel::Debug => "debug",
         LogLevel::Info => "info",

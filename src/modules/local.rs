@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::bindings::{Document, HostError};
-use super::host::{BoxFuture, Services};
+use super::host::{BoxFuture, Services, ready};
 
 /// Why seed documents were refused.
 #[derive(Debug, thiserror::Error)]
@@ -16,10 +16,6 @@ pub struct SeedError(String);
 #[derive(Default)]
 pub struct LocalDocuments {
     documents: Mutex<BTreeMap<(String, String, String), String>>,
-}
-
-fn ready<T: Send + 'static>(v: T) -> BoxFuture<T> {
-    Box::pin(std::future::ready(v))
 }
 
 impl LocalDocuments {

@@ -39,7 +39,7 @@ pub use check::check_component;
 pub use compile::compiler_main;
 pub use engine::{Engine, EngineOptions, content_hash};
 pub use error::{CallError, LoadError};
-pub use host::{BoxFuture, Host, HostEnv, LogTo, MAX_LIST, Services, level_name};
+pub use host::{BoxFuture, Host, HostEnv, LogTo, MAX_LIST, Services, ready};
 pub use instance::{Instance, Module};
 pub use limits::Limits;
 pub use local::{LocalDocuments, SeedError};

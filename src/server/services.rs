@@ -3,7 +3,7 @@
 //! the module's host; nothing here reaches another namespace or any secret.
 
 use crate::cluster::{Cluster, Refusal, Rejected};
-use crate::modules::{BoxFuture, Document, HostError, Services};
+use crate::modules::{BoxFuture, Document, HostError, Services, ready};
 use crate::resources::{ChangeCommand, Kind, Resource, ResourceKey};
 
 /// Documents of every namespace, through `cluster`.
@@ -58,10 +58,6 @@ fn host_error(e: Rejected) -> HostError {
         Rejected::Storage(s) => HostError::Failed(format!("storage: {s}")),
         e @ (Rejected::Internal(_) | Rejected::Unavailable(_)) => HostError::Failed(e.to_string()),
     }
-}
-
-fn ready<T: Send + 'static>(v: T) -> BoxFuture<T> {
-    Box::pin(std::future::ready(v))
 }
 
 impl Services for GatewayServices {

@@ -321,7 +321,9 @@ async fn module_limits_and_clients_that_leave() {
         api,
         http,
     } = gateway_with_service().await;
-    // About 200,000 loop iterations: well within the config's fuel, not within 1,000,000.
+    // About 200,000 loop iterations: well within the config's fuel, not within 1,000,000. The
+    // wall-time limit is generous where the config's fuel is what is checked: on a loaded
+    // machine the loop can outlast the default 50 ms.
     let spin = r#"
 export function requestModifier(ctx) {
   let x = 0;
@@ -330,7 +332,7 @@ export function requestModifier(ctx) {
 }
 "#;
     let module = |limits: Value| json!({"name": "spin", "payload": B64.encode(spin), "moduleType": "javascript", "limits": limits});
-    ok_put(&api, "module", module(json!({}))).await;
+    ok_put(&api, "module", module(json!({"timeout": "10s"}))).await;
     ok_put(
         &api,
         "route",
@@ -356,8 +358,13 @@ export function requestModifier(ctx) {
     let res = http.get(format!("{}/x", gw.proxy)).send().await.unwrap();
     assert_eq!(res.status(), 502);
 
-    // Back to the config's limits: the same payload works again.
-    ok_put(&api, "module", module(json!({"maxFetches": 2}))).await;
+    // Back to the config's fuel and memory: the same payload works again.
+    ok_put(
+        &api,
+        "module",
+        module(json!({"maxFetches": 2, "timeout": "10s"})),
+    )
+    .await;
     let v = get_json(&http, format!("{}/x", gw.proxy)).await;
     assert_eq!(v["headers"]["x-spin"], "19999900000", "{v}");
 
@@ -392,6 +399,9 @@ export function requestModifier(ctx) {
         json!({"name": "w", "paths": ["/w/*"], "methods": ["*"], "service": "s", "modules": ["waits"]}),
     )
     .await;
+    // The first request also waits for the module's compile; the second measures the limit.
+    let res = http.get(format!("{}/w/x", gw.proxy)).send().await.unwrap();
+    assert_eq!(res.status(), 502);
     let started = std::time::Instant::now();
     let res = http.get(format!("{}/w/x", gw.proxy)).send().await.unwrap();
     assert_eq!(res.status(), 502);

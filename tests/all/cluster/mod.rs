@@ -82,20 +82,29 @@ async fn cluster_status(gw: &Gateway) -> Value {
     gw.client().get("/api/v1/cluster").await.1["data"].clone()
 }
 
-/// PUT `body` as a `kind`, sent again while the cluster answers 503 (on a loaded machine a
-/// commit may take longer than the node waits for it). Returns the status and body, and whether
-/// an earlier try got 503: that try may have been committed after all, and then the one that
-/// answers finds the resource there already (200 rather than 201).
+/// PUT `body` as a `kind` through a cluster that may answer 503: on a loaded machine a commit
+/// (a module's megabytes, say) can outlast the node's wait, and the answer says the change may
+/// still be applied. So after a 503 this waits for the resource to appear (it was committed
+/// after all: 200 and the stored resource) before sending it again. Returns the status, the
+/// body, and whether a 503 came first.
 async fn put_committed(api: &Api, kind: &str, body: Value) -> (u16, Value, bool) {
+    let name = body["name"].as_str().expect("a named resource").to_string();
     let mut retried = false;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
         let (s, v) = api.put(kind, body.clone()).await;
         if s != 503 || std::time::Instant::now() > deadline {
             return (s, v, retried);
         }
         retried = true;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let settle = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < settle {
+            let (s, v) = api.get(&format!("/api/v1/{kind}/{name}")).await;
+            if s == 200 {
+                return (200, v, retried);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 
