@@ -207,20 +207,12 @@ pub fn apply_edits(map: &mut ::http::HeaderMap, edits: Vec<HeaderEdit>) -> Resul
 impl Io {
     /// The client's request body, if no hook read or replaced it: a `B` as it was given.
     pub fn take_unread_request<B: 'static>(&mut self) -> Option<B> {
-        let source = self.request_source.take()?;
-        if self.request_body_set {
-            return None;
-        }
-        source.take()
+        unread(&mut self.request_source, self.request_body_set)
     }
 
     /// The upstream's response body, if no hook read or replaced it: a `B` as it was given.
     pub fn take_unread_response<B: 'static>(&mut self) -> Option<B> {
-        let source = self.response_source.take()?;
-        if self.response_body_set {
-            return None;
-        }
-        source.take()
+        unread(&mut self.response_source, self.response_body_set)
     }
 
     /// The same bodies, for a call of `hook`.
@@ -228,4 +220,13 @@ impl Io {
         self.hook = Some(hook);
         self
     }
+}
+
+/// Takes `source` out; the body as it was given if it is a `B` and no hook `replaced` it.
+fn unread<B: 'static>(source: &mut Option<LazyBody>, replaced: bool) -> Option<B> {
+    let source = source.take()?;
+    if replaced {
+        return None;
+    }
+    source.take()
 }

@@ -32,8 +32,6 @@ pub enum ErrorKind {
     UpstreamProtocol,
     /// A module hook failed (threw, trapped, ran out of a budget) and no errorHandler answered.
     ModuleFailed,
-    /// A body a module would have to read is larger than the limit.
-    BodyTooLarge,
     Internal,
 }
 
@@ -53,8 +51,7 @@ impl ProxyError {
             | ErrorKind::NoNamespace
             | ErrorKind::NoRoute
             | ErrorKind::NoHandler
-            | ErrorKind::BadRequest
-            | ErrorKind::BodyTooLarge => Side::Downstream,
+            | ErrorKind::BadRequest => Side::Downstream,
             ErrorKind::UpstreamConnect
             | ErrorKind::UpstreamTimeout
             | ErrorKind::UpstreamProtocol => Side::Upstream,
@@ -91,7 +88,6 @@ impl ProxyError {
             ErrorKind::NoNamespace | ErrorKind::NoRoute => StatusCode::NOT_FOUND,
             ErrorKind::NoHandler => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
-            ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::ModuleFailed => StatusCode::BAD_GATEWAY,
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamProtocol => StatusCode::BAD_GATEWAY,
             ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
