@@ -19,7 +19,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, Raft};
+use openraft::{BasicNode, LogId, Raft, Vote};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -56,18 +56,53 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
             target,
             base: node_url(node).trim_end_matches('/').to_string(),
             net: self.clone(),
+            in_flight: None,
         }
     }
 }
+
+/// How long one append may take on the wire. openraft gives each append only the heartbeat
+/// interval, which a large entry (a module's component is megabytes) can outlast on a loaded
+/// node; the request goes on past that, and openraft's retry of the same entries joins it.
+const APPEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One remote node.
 pub struct Peer {
     target: NodeId,
     base: String,
     net: HttpNetwork,
+    /// The append still on the wire after openraft stopped waiting for it.
+    in_flight: Option<InFlight>,
 }
 
 type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
+type AppendResult = RpcResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible>;
+
+/// An append request sent in its own task, and the entries it carries.
+struct InFlight {
+    vote: Vote<NodeId>,
+    prev: Option<LogId<NodeId>>,
+    last: Option<LogId<NodeId>>,
+    answer: tokio::task::JoinHandle<AppendResult>,
+}
+
+impl InFlight {
+    /// Whether `rpc` asks for what this request already carries, and maybe more after it: the
+    /// same leader, the same starting point, and this request's entries a prefix of its own.
+    fn covers_start_of(&self, rpc: &AppendEntriesRequest<TypeConfig>) -> bool {
+        self.vote == rpc.vote && self.prev == rpc.prev_log_id && self.last <= last_log_id(rpc)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.answer.abort();
+    }
+}
+
+fn last_log_id(rpc: &AppendEntriesRequest<TypeConfig>) -> Option<LogId<NodeId>> {
+    rpc.entries.last().map(|e| e.log_id).or(rpc.prev_log_id)
+}
 
 impl Peer {
     async fn call<Req, Resp, E>(
@@ -81,35 +116,97 @@ impl Peer {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let res = self
-            .net
-            .http
-            .post(format!("{}/api/v1/raft/{path}", self.base))
-            .header(KEY_HEADER, &*self.net.key)
-            .timeout(option.hard_ttl())
-            .json(req)
-            .send()
-            .await
-            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
-        if !res.status().is_success() {
-            let err = std::io::Error::other(format!("{} answered {}", self.base, res.status()));
-            return Err(RPCError::Network(NetworkError::new(&err)));
-        }
-        let answer: Result<Resp, RaftError<NodeId, E>> = res
-            .json()
-            .await
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+        send(
+            &self.net,
+            &self.base,
+            self.target,
+            path,
+            req,
+            option.hard_ttl(),
+        )
+        .await
     }
 }
 
+async fn send<Req, Resp, E>(
+    net: &HttpNetwork,
+    base: &str,
+    target: NodeId,
+    path: &str,
+    req: &Req,
+    timeout: Duration,
+) -> RpcResult<Resp, E>
+where
+    Req: Serialize,
+    Resp: DeserializeOwned,
+    E: std::error::Error + DeserializeOwned,
+{
+    let res = net
+        .http
+        .post(format!("{base}/api/v1/raft/{path}"))
+        .header(KEY_HEADER, &*net.key)
+        .timeout(timeout)
+        .json(req)
+        .send()
+        .await
+        .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+    if !res.status().is_success() {
+        let err = std::io::Error::other(format!("{base} answered {}", res.status()));
+        return Err(RPCError::Network(NetworkError::new(&err)));
+    }
+    let answer: Result<Resp, RaftError<NodeId, E>> = res
+        .json()
+        .await
+        .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+    answer.map_err(|e| RPCError::RemoteError(RemoteError::new(target, e)))
+}
+
 impl RaftNetwork<TypeConfig> for Peer {
+    /// Entries are sent from their own task, so that openraft's timeout (the heartbeat
+    /// interval) abandons the wait but not the request. A later call for the same entries, or
+    /// for those and more, waits for that request instead of sending the entries again: a
+    /// follower then gets a large entry once, however long it takes, rather than never within
+    /// any one timeout.
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> RpcResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
-        self.call("append", &rpc, &option).await
+    ) -> AppendResult {
+        if rpc.entries.is_empty() {
+            // A heartbeat goes on its own and leaves a request with entries on the wire.
+            return self.call("append", &rpc, &option).await;
+        }
+        let last = last_log_id(&rpc);
+        // If openraft moved on (a new term, or a conflict found), the request in flight is
+        // stale; replacing it aborts it.
+        let sent = match &mut self.in_flight {
+            Some(sent) if sent.covers_start_of(&rpc) => sent,
+            slot => {
+                let (net, base, target) = (self.net.clone(), self.base.clone(), self.target);
+                let (vote, prev) = (rpc.vote, rpc.prev_log_id);
+                let answer = tokio::spawn(async move {
+                    send(&net, &base, target, "append", &rpc, APPEND_TIMEOUT).await
+                });
+                slot.insert(InFlight {
+                    vote,
+                    prev,
+                    last,
+                    answer,
+                })
+            }
+        };
+        // Cancel-safe: if openraft's timeout drops this future, the task and its handle stay.
+        let answer = (&mut sent.answer).await;
+        let sent_last = sent.last;
+        self.in_flight = None;
+        let answer = answer.map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        Ok(match answer? {
+            // The request carried a prefix of what was asked: only that prefix is matched.
+            AppendEntriesResponse::Success if sent_last != last => {
+                AppendEntriesResponse::PartialSuccess(sent_last)
+            }
+            other => other,
+        })
     }
 
     async fn install_snapshot(

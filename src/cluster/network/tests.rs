@@ -47,11 +47,12 @@ async fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_nodes_replicate_over_http_and_refuse_a_wrong_key() {
+/// Three nodes on loopback with `heartbeat_interval` (which openraft also uses as each append's
+/// timeout), and the index of their leader.
+async fn three_nodes(heartbeat_interval: u64) -> (Vec<Node>, usize) {
     let config = Arc::new(
         openraft::Config {
-            heartbeat_interval: 100,
+            heartbeat_interval,
             election_timeout_min: 400,
             election_timeout_max: 800,
             ..Default::default()
@@ -76,8 +77,14 @@ async fn three_nodes_replicate_over_http_and_refuse_a_wrong_key() {
         leader.is_some()
     })
     .await;
-    let leader = &nodes[(leader.unwrap() - 1) as usize];
+    let leader = (leader.unwrap() - 1) as usize;
+    (nodes, leader)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_replicate_over_http_and_refuse_a_wrong_key() {
+    let (nodes, leader) = three_nodes(100).await;
+    let leader = &nodes[leader];
     let written = leader
         .raft
         .client_write(put_namespace("replicated"))
@@ -122,6 +129,49 @@ async fn three_nodes_replicate_over_http_and_refuse_a_wrong_key() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+    for n in &nodes {
+        n.raft.shutdown().await.unwrap();
+    }
+}
+
+/// openraft gives each append the heartbeat interval; an entry that takes longer to send (a
+/// module's component, megabytes of JSON) used to time out on every try and never commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_slower_to_send_than_the_heartbeat_still_commits() {
+    let (nodes, leader) = three_nodes(20).await;
+    nodes[leader]
+        .raft
+        .client_write(put_namespace("default"))
+        .await
+        .unwrap();
+    // Megabytes of JSON in a debug build take far longer than 20 ms to encode, send and store.
+    let module = Resource::Module(crate::resources::Module {
+        name: "big".into(),
+        namespace: "default".into(),
+        payload: "AAAA".into(),
+        module_type: crate::resources::ModuleType::Javascript,
+        limits: Default::default(),
+        tags: vec![],
+        component: Some("A".repeat(8 << 20)),
+    });
+    let write = nodes[leader].raft.client_write(ChangeCommand::put(module));
+    let written = tokio::time::timeout(Duration::from_secs(60), write)
+        .await
+        .expect("the write commits")
+        .unwrap();
+    assert!(
+        matches!(written.data, ApplyResponse::Created(_)),
+        "{:?}",
+        written.data
+    );
+    for (i, n) in nodes.iter().enumerate() {
+        eventually(&format!("node {} to apply the write", i + 1), || {
+            n.sm.store()
+                .get(&ResourceKey::new(Kind::Module, "default", "big"))
+                .is_ok_and(|r| r.is_some())
+        })
+        .await;
+    }
     for n in &nodes {
         n.raft.shutdown().await.unwrap();
     }
