@@ -235,34 +235,7 @@ fn module_run_refuses_what_is_not_a_dgate_component() {
     assert!(stderr(&out).contains("unknown hook \"nope\""));
 }
 
-const FAULTY: &str = r#"
-export function requestModifier(ctx) {
-  const mode = ctx.request().headers.get("x-mode");
-  if (mode === "loop") { while (true) {} }
-  if (mode === "alloc") { const a = new Uint8Array(1 << 30); a[1] = 1; }
-  if (mode === "grow") { const parts = []; for (;;) parts.push(new Uint8Array(1 << 20)); }
-  if (mode === "throw") { throw new Error("boom"); }
-  if (mode === "never") { return new Promise(() => {}); }
-  if (mode === "async") { return Promise.resolve().then(() => ctx.request().headers.set("late", "yes")); }
-  if (mode === "edit") {
-    const h = ctx.request().headers;
-    h.append("X-A", "1");
-    h.append("x-a", "2");
-    h.delete("x-mode");
-    h.set("x-b", h.get("x-a"));
-    return;
-  }
-  if (mode === "replace") { ctx.request().headers = { only: "this" }; return; }
-  if (mode === "badheader") { ctx.request().headers.set("bad name", "x"); return; }
-  if (mode === "badpath") { ctx.request().path = "no-slash"; return; }
-  if (mode === "keep") { globalThis.kept = ctx; return; }
-  if (mode === "stale") { return globalThis.kept.request().path; }
-  if (mode === "stalebody") { return globalThis.kept.request().readText(); }
-  if (mode === "badvalue") { ctx.request().headers.set("x-ok", "two\nlines"); return; }
-  if (mode === "spin") { const end = Date.now() + 30; while (Date.now() < end) {} }
-  ctx.request().headers.set("ok", "yes");
-}
-"#;
+const FAULTY: &str = include_str!("../fixtures/faulty.js");
 
 /// `js` built into a component and loaded in an engine with the default options.
 async fn load(name: &str, js: &str) -> Arc<dgate::modules::Module> {
@@ -281,17 +254,7 @@ fn io(mode: &str) -> Box<Io> {
 
 /// Header edits made before the headers are read are recorded as made: names and values that
 /// are not strings are converted when the list is loaded or the hook returns.
-const CONVERTS: &str = r#"
-export function requestModifier(ctx) {
-  const req = ctx.request();
-  const h = req.headers;
-  switch (req.path) {
-    case "/number": h.set("X-Num", 42); h.append("x-obj", { toString: () => "obj" }); return;
-    case "/read": h.append("X-Num", 7); h.set("x-copy", h.get("x-num") + "!"); return;
-    case "/symbol": h.set("x-sym", Symbol("s")); return;
-  }
-}
-"#;
+const CONVERTS: &str = include_str!("../fixtures/converts.js");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_edits_convert_what_is_not_a_string() {
@@ -404,8 +367,14 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
         Err(CallError::Thrown { message, stack }) => {
             assert_eq!(message, "boom");
             // The place is in the source, mapped back through the component's source map.
+            let line = 1 + FAULTY
+                .lines()
+                .position(|l| l.contains("throw new Error(\"boom\")"))
+                .unwrap();
             assert!(
-                stack.as_deref().is_some_and(|s| s.contains("faulty.js:7:")),
+                stack
+                    .as_deref()
+                    .is_some_and(|s| s.contains(&format!("faulty.js:{line}:"))),
                 "{stack:?}"
             );
         }
@@ -513,60 +482,7 @@ async fn the_epoch_ticker_sleeps_when_idle_and_wakes_for_a_call() {
 
 /// A module that tries to carry state from one call to the next through its context objects,
 /// which an instance reuses while nothing else holds them.
-const CARRIER: &str = r#"
-const seen = new WeakMap();
-const marked = new WeakSet();
-export function requestModifier(ctx) {
-  const req = ctx.request();
-  const h = req.headers;
-  switch (h.get("x-mode")) {
-    case "change":
-      req.path = "/changed?q=1";
-      req.method = "put";
-      h.set("x-changed", "1");
-      return;
-    case "extend":
-      ctx.extra = "from an earlier request";
-      return;
-    case "weak":
-      seen.set(ctx, 1);
-      seen.set(req, 1);
-      seen.set(h, 1);
-      marked.add(h);
-      return;
-    case "hold":
-      globalThis.held = h;
-      return;
-    case "readonly":
-      Object.defineProperty(req, "_s", { writable: false });
-      Object.freeze(h);
-      return;
-    default:
-      h.set("x-report", JSON.stringify({
-        seen: seen.has(ctx) || seen.has(req) || seen.has(h),
-        marked: marked.has(h),
-        held: globalThis.held === h,
-        extra: ctx.extra === undefined ? null : ctx.extra,
-        path: req.path,
-        method: req.method,
-      }));
-  }
-}
-export function requestHandler(ctx) {
-  const mode = ctx.request().headers.get("x-mode");
-  if (mode === "teapot") {
-    ctx.response().status(418).setHeader("x-tea", "1");
-    return;
-  }
-  if (mode === "swap") {
-    ctx.response().headers = { "x-swapped": "1" };
-    return;
-  }
-  if (mode === "unicode") return ctx.response().send("héllo ☃");
-  if (mode === "nojson") return ctx.response().json(() => 1);
-  ctx.response().send("plain");
-}
-"#;
+const CARRIER: &str = include_str!("../fixtures/carrier.js");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reused_context_objects_carry_nothing_between_calls() {

@@ -176,16 +176,7 @@ async fn failures_fail_one_request_and_modules_swap_live() {
         api,
         http,
     } = gateway_with_service().await;
-    let faulty = r#"
-export function requestModifier(ctx) {
-  const mode = ctx.request().headers.get("x-mode");
-  if (mode === "loop") { while (true) {} }
-  if (mode === "alloc") { const a = new Uint8Array(1 << 30); a[1] = 1; }
-  if (mode === "throw") { throw new Error("boom"); }
-  if (mode === "log") { console.warn("seen", ctx.request().path); }
-  ctx.request().headers.set("x-version", "1");
-}
-"#;
+    let faulty = include_str!("../fixtures/faulty-route.js");
     put_module(&api, "m", faulty, "javascript").await;
     ok_put(
         &api,
@@ -324,13 +315,7 @@ async fn module_limits_and_clients_that_leave() {
     // About 200,000 loop iterations: well within the config's fuel, not within 1,000,000. The
     // wall-time limit is generous where the config's fuel is what is checked: on a loaded
     // machine the loop can outlast the default 50 ms.
-    let spin = r#"
-export function requestModifier(ctx) {
-  let x = 0;
-  for (let i = 0; i < 200000; i++) x += i;
-  ctx.request().headers.set("x-spin", String(x));
-}
-"#;
+    let spin = include_str!("../fixtures/spin.js");
     let module = |limits: Value| json!({"name": "spin", "payload": B64.encode(spin), "moduleType": "javascript", "limits": limits});
     ok_put(&api, "module", module(json!({"timeout": "10s"}))).await;
     ok_put(

@@ -73,10 +73,13 @@ pub(crate) fn init(
     let state = runtime.context().with(|cx| -> Result<_, String> {
         layout::check(&cx)?;
         natives::register(&cx).map_err(|e| describe(&cx, e, name))?;
-        let mut options = javy::quickjs::context::EvalOptions::default();
-        options.filename = Some("dgate:runtime".into());
-        cx.eval_with_options::<(), _>(include_str!("../js/prelude.js"), options)
-            .map_err(|e| describe(&cx, e, "dgate:runtime"))?;
+        for prelude in PRELUDE {
+            // One file name for both: stack traces leave the runtime's own frames out by it.
+            let mut options = javy::quickjs::context::EvalOptions::default();
+            options.filename = Some("dgate:runtime".into());
+            cx.eval_with_options::<(), _>(prelude, options)
+                .map_err(|e| describe(&cx, e, "dgate:runtime"))?;
+        }
         for (builtin, code) in BUILTINS {
             javy::quickjs::Module::declare(cx.clone(), builtin, code)
                 .map_err(|e| describe(&cx, e, builtin))?;

@@ -68,6 +68,10 @@ const HOOKS: [(Hook, &str); 5] = [
     (Hook::RequestHandler, "requestHandler"),
 ];
 
+/// The JS API prelude, evaluated in this order before the built-ins: the web APIs, then the
+/// hooks' context objects.
+const PRELUDE: [&str; 2] = [include_str!("../js/web.js"), include_str!("../js/hooks.js")];
+
 const BUILTINS: [(&str, &str); 5] = [
     ("dgate/crypto", include_str!("../js/crypto.js")),
     ("dgate/state", include_str!("../js/state.js")),
