@@ -66,7 +66,9 @@ pub fn router(
         )
         .route(
             "/{kind}/{name}",
-            get(resources::get).delete(resources::delete_by_path),
+            get(resources::get)
+                .put(resources::put_by_path)
+                .delete(resources::delete_by_path),
         )
         .route("/cluster", get(cluster_status))
         .route("/cluster/join", axum::routing::post(cluster_join))
@@ -79,6 +81,7 @@ pub fn router(
         api
     };
     Router::new()
+        .route("/", get(root))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
@@ -102,12 +105,45 @@ async fn healthz(State(state): State<AdminState>) -> Response {
     .into_response()
 }
 
+/// `GET /`: what DGate answers there, a line of text and the node's state in headers
+/// (`X-DGate-ChangeHash` is the index of the last change applied on this node).
+async fn root(State(state): State<AdminState>) -> Response {
+    let (raft, _, applied) = state.cluster.raft_state();
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/plain".to_string()),
+            (
+                axum::http::HeaderName::from_static("x-dgate-watchonly"),
+                (raft == "Learner").to_string(),
+            ),
+            (
+                axum::http::HeaderName::from_static("x-dgate-changehash"),
+                applied.to_string(),
+            ),
+            (
+                axum::http::HeaderName::from_static("x-dgate-raft-state"),
+                raft.to_string(),
+            ),
+        ],
+        "DGate Admin API",
+    )
+        .into_response()
+}
+
+/// `GET /readyz`, with DGate's `X-Raft-State` and `X-Raft-Leader` headers.
 async fn readyz(State(state): State<AdminState>) -> Response {
-    if state.cluster.is_ready() {
+    let (raft, leader, _) = state.cluster.raft_state();
+    let mut res = if state.cluster.is_ready() {
         Json(json!({ "status": "ready" })).into_response()
     } else {
         AppError::Unavailable("not ready: the cluster has no leader".into()).into_response()
+    };
+    let headers = res.headers_mut();
+    headers.insert("x-raft-state", axum::http::HeaderValue::from_static(raft));
+    if let Some(v) = leader.and_then(|l| axum::http::HeaderValue::from_str(&l).ok()) {
+        headers.insert("x-raft-leader", v);
     }
+    res
 }
 
 async fn cluster_status(State(state): State<AdminState>) -> Response {

@@ -22,9 +22,8 @@ pub struct Scope {
     collection: Option<String>,
 }
 
-/// The body of `DELETE /api/v1/<kind>`.
+/// The body of `DELETE /api/v1/<kind>`; other fields (the whole resource, say) are ignored.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct DeleteBody {
     #[serde(default)]
     name: Option<String>,
@@ -84,6 +83,44 @@ pub async fn put(
     let mut resource =
         Resource::from_json(kind, &bytes).map_err(|e| json_error(kind.as_str(), &e))?;
     apply_scope(&mut resource, &scope);
+    store(&state, resource).await
+}
+
+/// `PUT /api/v1/document/{id}?namespace=&collection=` with the document's data as the body
+/// (DGate's form). Other kinds are written with `PUT /api/v1/<kind>`.
+pub async fn put_by_path(
+    State(state): State<AdminState>,
+    Path((kind_s, id)): Path<(String, String)>,
+    q: Result<Query<Scope>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let kind = kind(&kind_s)?;
+    if kind != Kind::Document {
+        return Err(AppError::MethodNotAllowed(format!(
+            "PUT /api/v1/{kind}/{{name}} is only for documents: send the {kind} as JSON to PUT /api/v1/{kind}"
+        )));
+    }
+    let scope = scope(q)?;
+    let collection = scope
+        .collection
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| AppError::BadRequest("collection is required".into()))?;
+    let bytes = body(b, state.max_body_size)?;
+    let data: Value =
+        serde_json::from_slice(&bytes).map_err(|e| json_error("document data", &e))?;
+    let document = crate::resources::Document {
+        id,
+        namespace: scope.namespace.unwrap_or_default(),
+        collection,
+        data,
+        created_at: None,
+        updated_at: None,
+    };
+    store(&state, Resource::Document(document)).await
+}
+
+/// Validates `resource`, builds it if it is a JS/TS module, and writes it through the cluster.
+async fn store(state: &AdminState, mut resource: Resource) -> Result<Response, AppError> {
     validate::resource(&mut resource)?;
     // A JS/TS module is built here; modules that import it are rebuilt against the new source
     // before anything is written, so a change that breaks one of them is refused.
@@ -93,7 +130,7 @@ pub async fn put(
         let others = if m.module_type == crate::resources::ModuleType::Wasm {
             Sources::new()
         } else {
-            namespace_modules(&state, &m.namespace, &m.name)?
+            namespace_modules(state, &m.namespace, &m.name)?
         };
         prepare_module(&state.builder, m, &others).await?;
         dependents = rebuild_dependents(&state.builder, m, others).await?;
@@ -120,7 +157,7 @@ pub async fn put(
     Ok(match outcome {
         ChangeOutcome::Created(r) => ok_json(StatusCode::CREATED, r.to_public_json(), None),
         ChangeOutcome::Updated(r) => ok_json(StatusCode::OK, r.to_public_json(), None),
-        ChangeOutcome::Deleted(_) => {
+        ChangeOutcome::Deleted(_) | ChangeOutcome::DeletedDocuments(_) => {
             return Err(AppError::Internal("a put was applied as a delete".into()));
         }
     })
@@ -329,12 +366,16 @@ pub async fn list(
         }
     }
     let collection = match kind {
-        Kind::Document => scope.collection.filter(|c| !c.is_empty()),
+        Kind::Document => {
+            let c = scope
+                .collection
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| AppError::BadRequest("collection is required".into()))?;
+            readable_collection(&state, &namespace, &c)?;
+            Some(c)
+        }
         _ => None,
     };
-    if let Some(c) = &collection {
-        validate::name("collection", c)?;
-    }
     let items: Vec<Value> = state
         .cluster
         .list(kind, &namespace, collection.as_deref())?
@@ -343,6 +384,30 @@ pub async fn list(
         .collect();
     let n = items.len();
     Ok(ok_json(StatusCode::OK, Value::Array(items), Some(n)))
+}
+
+/// Whether the admin API may read the documents of `collection`: it must exist and not be
+/// private (a private collection's documents are for modules only, as in DGate).
+fn readable_collection(
+    state: &AdminState,
+    namespace: &str,
+    collection: &str,
+) -> Result<(), AppError> {
+    validate::name("collection", collection)?;
+    match state
+        .cluster
+        .get(&ResourceKey::new(Kind::Collection, namespace, collection))?
+    {
+        None => Err(AppError::NotFound(format!(
+            "collection {collection:?} not found in namespace {namespace:?}"
+        ))),
+        Some(Resource::Collection(c)) if c.visibility == crate::resources::Visibility::Private => {
+            Err(AppError::Forbidden(format!(
+                "collection {collection:?} is private: its documents are only for modules"
+            )))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 fn key_from(
@@ -378,6 +443,9 @@ pub async fn get(
     let kind = kind(&kind_s)?;
     let scope = scope(q)?;
     let key = key_from(kind, name, scope.namespace, scope.collection)?;
+    if let Some(c) = &key.collection {
+        readable_collection(&state, &key.namespace, c)?;
+    }
     match state.cluster.get(&key)? {
         Some(r) => Ok(ok_json(StatusCode::OK, r.to_public_json(), None)),
         None => Err(AppError::NotFound(format!("{key} not found"))),
@@ -385,7 +453,7 @@ pub async fn get(
 }
 
 /// `DELETE /api/v1/<kind>` with body `{"name", "namespace"}` (documents: `{"id", "namespace",
-/// "collection"}`).
+/// "collection"}`, or no body and `?namespace=&collection=` for all of a collection's).
 pub async fn delete(
     State(state): State<AdminState>,
     Path(kind_s): Path<String>,
@@ -395,6 +463,19 @@ pub async fn delete(
     let kind = kind(&kind_s)?;
     let scope = scope(q)?;
     let bytes = body(b, state.max_body_size)?;
+    if bytes.is_empty() && kind == Kind::Document {
+        // DGate's `DELETE /document?namespace=&collection=`: all of a collection's documents.
+        let collection = scope
+            .collection
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| AppError::BadRequest("collection is required".into()))?;
+        let namespace = scope.namespace.unwrap_or_default();
+        let command = ChangeCommand::delete_documents(&namespace, &collection);
+        return match state.cluster.write(command).await? {
+            ChangeOutcome::DeletedDocuments(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+            _ => Err(AppError::Internal("a delete was applied as a put".into())),
+        };
+    }
     let del: DeleteBody = if bytes.is_empty() {
         return Err(AppError::BadRequest(format!(
             "request body is empty: send {{\"name\": ..., \"namespace\": ...}} naming the {kind} to delete"

@@ -37,11 +37,13 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     auth: Option<(String, String)>,
+    verbose: bool,
 }
 
 impl Client {
-    /// `auth`: `user:password` becomes basic auth, anything else a key in `auth_header`.
-    pub fn new(base: &str, auth: Option<&str>, auth_header: &str) -> Result<Client, CliError> {
+    /// `--auth`: `user:password` becomes basic auth, anything else a key in `--auth-header`.
+    pub fn new(cli: &super::Cli) -> Result<Client, CliError> {
+        let (base, auth, auth_header) = (&cli.admin, cli.auth.as_deref(), &cli.auth_header);
         let url = url::Url::parse(base)
             .map_err(|e| CliError::Usage(format!("--admin {base:?} is not a URL: {e}")))?;
         if url.scheme() != "http" {
@@ -68,6 +70,7 @@ impl Client {
             http,
             base: base.trim_end_matches('/').to_string(),
             auth,
+            verbose: cli.verbose,
         })
     }
 
@@ -80,6 +83,7 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Option<Value>, CliError> {
         let url = format!("{}/api/v1{path}", self.base);
+        let shown = format!("{method} {url}");
         let mut req = self.http.request(method, &url).query(query);
         if let Some((h, v)) = &self.auth {
             req = req.header(h.as_str(), v.as_str());
@@ -101,6 +105,9 @@ impl Client {
             ))
         })?;
         let status = res.status();
+        if self.verbose {
+            eprintln!("{shown} -> {status}");
+        }
         let text = res
             .text()
             .await

@@ -11,6 +11,18 @@ use crate::resources::Kind;
 
 /// Fields whose value is a list: `key=a,b` and repeated keys both append.
 const LIST_FIELDS: [&str; 6] = ["urls", "paths", "methods", "modules", "patterns", "tags"];
+/// Fields whose `key=value` is read as a boolean (`true`, `false`, `1`, `0`, `t`, `f`), as
+/// dgate-cli reads them.
+const BOOL_FIELDS: [&str; 6] = [
+    "preserveHost",
+    "stripPath",
+    "tlsSkipVerify",
+    "http2Only",
+    "hideDGateHeaders",
+    "disableQueryParams",
+];
+/// Fields whose `key=value` is read as a whole number.
+const INT_FIELDS: [&str; 2] = ["retries", "priority"];
 
 /// Parses `args` for a command on `kind`. `read` reads a file named by `key@=file`.
 pub fn parse(
@@ -50,7 +62,7 @@ pub fn parse(
             };
             (key, v)
         } else {
-            (lhs, Value::String(rhs.to_string()))
+            (lhs, coerce(lhs, rhs)?)
         };
         if key.is_empty() {
             return Err(usage(format!("{arg:?} has no key before '='")));
@@ -64,6 +76,28 @@ pub fn parse(
         map.insert("moduleType".into(), Value::String(t.into()));
     }
     Ok(map)
+}
+
+/// A `key=value` value as the field's type takes it: booleans and numbers for the fields that
+/// are, a string for the rest (lists are split in [`insert`]).
+fn coerce(key: &str, value: &str) -> Result<Value, CliError> {
+    if BOOL_FIELDS.contains(&key) {
+        return match value {
+            "true" | "TRUE" | "True" | "t" | "T" | "1" => Ok(Value::Bool(true)),
+            "false" | "FALSE" | "False" | "f" | "F" | "0" => Ok(Value::Bool(false)),
+            _ => Err(CliError::Usage(format!(
+                "{key} takes true or false, not {value:?}"
+            ))),
+        };
+    }
+    if INT_FIELDS.contains(&key) {
+        return value
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| CliError::Usage(format!("{key} takes a whole number, not {value:?}")));
+    }
+    Ok(Value::String(value.to_string()))
 }
 
 /// The field a bare first argument fills.

@@ -26,6 +26,8 @@ pub use run::run_module;
 #[command(
     name = "dgate",
     version,
+    // `-V` is dgate-cli's --verbose; the version stays at --version.
+    disable_version_flag = true,
     about = "A distributed API gateway programmed with sandboxed JS/TS modules",
     long_about = "A distributed API gateway programmed with sandboxed JS/TS modules.\n\n\
         With no command, runs the server on the defaults (like `dgate server`)."
@@ -40,7 +42,13 @@ pub struct Cli {
     )]
     pub admin: String,
     /// Credentials: `user:password` for basic auth, anything else is sent as the API key.
-    #[arg(long, global = true, env = "DGATE_ADMIN_AUTH", hide_env_values = true)]
+    #[arg(
+        long,
+        short = 'a',
+        global = true,
+        env = "DGATE_ADMIN_AUTH",
+        hide_env_values = true
+    )]
     pub auth: Option<String>,
     /// Header that carries an API key given with --auth.
     #[arg(
@@ -53,6 +61,16 @@ pub struct Cli {
     /// How resource commands print what the server returns.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// Print each admin API request and its status on stderr.
+    #[arg(long, short = 'V', global = true)]
+    pub verbose: bool,
+    /// Follow redirects, as dgate-cli's `-f` asks. Always on: any node takes a write and
+    /// forwards it to the leader, so only a proxy in front of the admin API redirects.
+    #[arg(long, short = 'f', global = true)]
+    pub follow: bool,
+    /// Print the version.
+    #[arg(long, action = clap::ArgAction::Version)]
+    version: Option<bool>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -99,7 +99,7 @@ pub async fn deploy(cli: &Cli, args: &DeployArgs) -> Result<(), CliError> {
         std::fs::read(&args.file)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file.display())))?
     };
-    let client = super::client::Client::new(&cli.admin, cli.auth.as_deref(), &cli.auth_header)?;
+    let client = super::client::Client::new(cli)?;
     let mut limits = serde_json::Map::new();
     if let Some(f) = args.fuel {
         limits.insert("fuel".into(), json!(f));

@@ -9,7 +9,7 @@ use crate::resources::Kind;
 
 /// Runs one resource command against the admin API and prints the result.
 pub async fn run(cli: &Cli, kind: Kind, action: &Action) -> Result<(), CliError> {
-    let client = Client::new(&cli.admin, cli.auth.as_deref(), &cli.auth_header)?;
+    let client = Client::new(cli)?;
     let map = fields::parse(kind, action.fields(), &|p| std::fs::read(p))?;
     let path = format!("/{kind}");
     match action {
@@ -61,7 +61,7 @@ type Lookup = (Option<String>, Vec<(&'static str, String)>);
 
 /// `dgate cluster status`.
 pub async fn run_cluster(cli: &Cli, action: &ClusterAction) -> Result<(), CliError> {
-    let client = Client::new(&cli.admin, cli.auth.as_deref(), &cli.auth_header)?;
+    let client = Client::new(cli)?;
     let data = match action {
         ClusterAction::Status => client.send(Method::GET, "/cluster", &[], None).await?,
         ClusterAction::Join {

@@ -50,6 +50,28 @@ fn field_syntax() {
         parse(Kind::Document, &["d1", "collection=c", "data:={\"a\":1}"]).unwrap(),
         json!({"id": "d1", "collection": "c", "data": {"a": 1}})
     );
+    // dgate-cli's command lines: booleans and numbers from `key=value`.
+    assert_eq!(
+        parse(
+            Kind::Route,
+            &[
+                "name=r",
+                "stripPath=true",
+                "preserveHost=0",
+                "paths=/,/{id}"
+            ]
+        )
+        .unwrap(),
+        json!({"name": "r", "stripPath": true, "preserveHost": false, "paths": ["/", "/{id}"]})
+    );
+    assert_eq!(
+        parse(Kind::Service, &["s", "retries=2", "retryTimeout=1.5s"]).unwrap(),
+        json!({"name": "s", "retries": 2, "retryTimeout": "1.5s"})
+    );
+    assert_eq!(
+        parse(Kind::Domain, &["d", "priority=-3"]).unwrap()["priority"],
+        -3
+    );
     // A value may itself contain '='.
     assert_eq!(
         parse(Kind::Secret, &["s", "data=a=b"]).unwrap()["data"],
@@ -67,6 +89,14 @@ fn field_errors() {
         parse(Kind::Service, &["retries:=three"])
             .unwrap_err()
             .starts_with("retries:= takes JSON")
+    );
+    assert_eq!(
+        parse(Kind::Route, &["stripPath=yes"]).unwrap_err(),
+        "stripPath takes true or false, not \"yes\""
+    );
+    assert_eq!(
+        parse(Kind::Service, &["retries=two"]).unwrap_err(),
+        "retries takes a whole number, not \"two\""
     );
     assert_eq!(
         parse(Kind::Service, &["=x"]).unwrap_err(),
@@ -134,5 +164,13 @@ fn command_line_shapes() {
     }
     let cli = Cli::try_parse_from(["dgate"]).unwrap();
     assert!(cli.command.is_none());
+    // dgate-cli's flags: -V verbose, -f follow, -a auth.
+    let cli = Cli::try_parse_from(["dgate", "-Vf", "-a", "k", "ns", "create", "name=x"]).unwrap();
+    assert!(cli.verbose && cli.follow);
+    assert_eq!(cli.auth.as_deref(), Some("k"));
+    assert!(
+        Cli::try_parse_from(["dgate", "--version"])
+            .is_err_and(|e| e.kind() == clap::error::ErrorKind::DisplayVersion)
+    );
     assert!(Cli::try_parse_from(["dgate", "server", "--admin-port", "x"]).is_err());
 }

@@ -279,6 +279,28 @@ impl Cluster {
         })
     }
 
+    /// This node's Raft state as DGate's headers name it (`Leader`, `Follower`, `Candidate`,
+    /// `Learner`, `Shutdown`), the leader's admin URL if there is one, and the index of the
+    /// last change applied here.
+    pub fn raft_state(&self) -> (&'static str, Option<String>, u64) {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let state = match m.state {
+            openraft::ServerState::Leader => "Leader",
+            openraft::ServerState::Follower => "Follower",
+            openraft::ServerState::Candidate => "Candidate",
+            openraft::ServerState::Learner => "Learner",
+            openraft::ServerState::Shutdown => "Shutdown",
+        };
+        let leader = m.current_leader.and_then(|id| {
+            m.membership_config
+                .membership()
+                .get_node(&id)
+                .map(|n| network::node_url(n).to_string())
+        });
+        (state, leader, m.last_applied.map_or(0, |l| l.index))
+    }
+
     /// Stops the Raft node (on server shutdown).
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
@@ -319,6 +341,7 @@ fn outcome(response: ApplyResponse) -> Result<ChangeOutcome, Rejected> {
         ApplyResponse::Created(r) => Ok(ChangeOutcome::Created(r)),
         ApplyResponse::Updated(r) => Ok(ChangeOutcome::Updated(r)),
         ApplyResponse::Deleted(k) => Ok(ChangeOutcome::Deleted(k)),
+        ApplyResponse::DeletedDocuments(keys) => Ok(ChangeOutcome::DeletedDocuments(keys)),
         ApplyResponse::Refused(r) => Err(r.into()),
         ApplyResponse::Nothing => Err(Rejected::Internal(
             "a command was applied as a blank entry".into(),

@@ -49,6 +49,7 @@ pub enum ApplyResponse {
     Created(Resource),
     Updated(Resource),
     Deleted(ResourceKey),
+    DeletedDocuments(Vec<ResourceKey>),
     /// The command was refused by the state machine's rules (it is still applied: nothing changed).
     Refused(Refusal),
     /// A blank or membership entry.
@@ -259,6 +260,7 @@ fn response(result: Result<ChangeOutcome, Rejected>) -> StorageResult<ApplyRespo
         Ok(ChangeOutcome::Created(r)) => ApplyResponse::Created(r),
         Ok(ChangeOutcome::Updated(r)) => ApplyResponse::Updated(r),
         Ok(ChangeOutcome::Deleted(k)) => ApplyResponse::Deleted(k),
+        Ok(ChangeOutcome::DeletedDocuments(keys)) => ApplyResponse::DeletedDocuments(keys),
         Err(Rejected::Refused(r)) => ApplyResponse::Refused(r),
         // Storage failures are not refusals: the node cannot go on applying.
         Err(e @ (Rejected::Storage(_) | Rejected::Internal(_) | Rejected::Unavailable(_))) => {

@@ -100,16 +100,23 @@ impl StateMachine {
         let result = match cmd {
             ChangeCommand::Put { resource } => self.put(resource, meta_batch()),
             ChangeCommand::Delete { key } => self.delete(key, meta_batch()),
+            ChangeCommand::DeleteDocuments {
+                namespace,
+                collection,
+            } => self.delete_documents(namespace, collection, meta_batch()),
         };
         if result.is_err() && !meta.is_empty() {
             self.store.write(meta_batch())?;
         }
         let outcome = result?;
         if let Some(observe) = self.observer.get() {
-            observe(match &outcome {
-                ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) => Applied::Put(r),
-                ChangeOutcome::Deleted(key) => Applied::Deleted(key),
-            });
+            match &outcome {
+                ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) => observe(Applied::Put(r)),
+                ChangeOutcome::Deleted(key) => observe(Applied::Deleted(key)),
+                ChangeOutcome::DeletedDocuments(keys) => {
+                    keys.iter().for_each(|k| observe(Applied::Deleted(k)))
+                }
+            }
         }
         Ok(outcome)
     }
@@ -258,6 +265,31 @@ impl StateMachine {
         batch.delete(key.clone());
         self.store.write(batch)?;
         Ok(ChangeOutcome::Deleted(key))
+    }
+
+    fn delete_documents(
+        &self,
+        mut namespace: String,
+        collection: String,
+        mut batch: Batch,
+    ) -> Result<ChangeOutcome, Rejected> {
+        let mut key = ResourceKey::new(Kind::Collection, &namespace, &collection);
+        validate::key(&mut key)?;
+        namespace = key.namespace.clone();
+        if self.store.get(&key)?.is_none() {
+            return Err(Refusal::NotFound(format!("{key} not found")).into());
+        }
+        let keys: Vec<ResourceKey> = self
+            .store
+            .list(Kind::Document, &namespace, Some(&collection))?
+            .iter()
+            .map(Resource::key)
+            .collect();
+        for k in &keys {
+            batch.delete(k.clone());
+        }
+        self.store.write(batch)?;
+        Ok(ChangeOutcome::DeletedDocuments(keys))
     }
 
     /// The first resource that still refers to `key`, if any.

@@ -13,6 +13,11 @@ pub enum ChangeCommand {
     Put { resource: Resource },
     /// Remove a resource; refused while something refers to it.
     Delete { key: ResourceKey },
+    /// Remove every document of a collection (DGate's `DELETE /document` without an id).
+    DeleteDocuments {
+        namespace: String,
+        collection: String,
+    },
 }
 
 impl ChangeCommand {
@@ -23,6 +28,13 @@ impl ChangeCommand {
     pub fn delete(key: ResourceKey) -> Self {
         ChangeCommand::Delete { key }
     }
+
+    pub fn delete_documents(namespace: &str, collection: &str) -> Self {
+        ChangeCommand::DeleteDocuments {
+            namespace: namespace.to_string(),
+            collection: collection.to_string(),
+        }
+    }
 }
 
 /// What applying a command did.
@@ -31,6 +43,8 @@ pub enum ChangeOutcome {
     Created(Resource),
     Updated(Resource),
     Deleted(ResourceKey),
+    /// A collection's documents were deleted: these.
+    DeletedDocuments(Vec<ResourceKey>),
 }
 
 /// What an observer is told.

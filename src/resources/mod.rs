@@ -14,8 +14,8 @@ mod tests;
 
 pub use command::{Applied, ChangeCommand, ChangeOutcome, SERVED};
 pub use types::{
-    Collection, DEFAULT_NAMESPACE, Document, Domain, Module, ModuleLimits, ModuleType, Namespace,
-    REDACTED, Resource, ResourceKey, Route, Secret, Service, Visibility,
+    Collection, CollectionType, DEFAULT_NAMESPACE, Document, Domain, Module, ModuleLimits,
+    ModuleType, Namespace, REDACTED, Resource, ResourceKey, Route, Secret, Service, Visibility,
 };
 
 use std::fmt;

@@ -1,4 +1,6 @@
-//! The resource structs. Field names are DGate's JSON names (camelCase); unknown fields are refused.
+//! The resource structs. Field names are DGate's JSON names (camelCase). As in DGate, a field
+//! the struct does not have is ignored; what DGate sends for "none" (`""` for a certificate, a
+//! module type or a visibility) means the default.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,17 +17,48 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// `""` or `null` as the type's default; anything else as the type reads it.
+fn empty_is_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::de::DeserializeOwned,
+{
+    match Value::deserialize(d)? {
+        Value::Null => Ok(T::default()),
+        Value::String(s) if s.is_empty() => Ok(T::default()),
+        v => T::deserialize(v).map_err(serde::de::Error::custom),
+    }
+}
+
+/// `null` (Go's empty slice) as the type's default.
+fn null_is_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `""` or `null` as none.
+fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Namespace {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_is_default"
+    )]
     pub tags: Vec<String>,
 }
 
 /// An upstream: one or more URLs and how to talk to them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Service {
     pub name: String,
     #[serde(default)]
@@ -33,11 +66,23 @@ pub struct Service {
     pub urls: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::nanos"
+    )]
     pub retry_timeout: Option<Millis>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::nanos"
+    )]
     pub connect_timeout: Option<Millis>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::nanos"
+    )]
     pub request_timeout: Option<Millis>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub tls_skip_verify: bool,
@@ -47,12 +92,16 @@ pub struct Service {
     pub hide_dgate_headers: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub disable_query_params: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_is_default"
+    )]
     pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Route {
     pub name: String,
     #[serde(default)]
@@ -65,16 +114,26 @@ pub struct Route {
     pub strip_path: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_is_default"
+    )]
     pub modules: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_is_default"
+    )]
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModuleType {
     Javascript,
+    /// DGate's default: a module whose type is absent or `""`.
+    #[default]
     Typescript,
     Wasm,
 }
@@ -90,19 +149,24 @@ impl ModuleType {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Module {
     pub name: String,
     #[serde(default)]
     pub namespace: String,
     /// Base64 of the module's source (JS/TS) or of a compiled component (wasm).
     pub payload: String,
+    #[serde(default, deserialize_with = "empty_is_default")]
     pub module_type: ModuleType,
     /// Per-call limits for this module's hooks; what it leaves out comes from the gateway's
     /// `modules:` config.
     #[serde(default, skip_serializing_if = "ModuleLimits::is_empty")]
     pub limits: ModuleLimits,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_is_default"
+    )]
     pub tags: Vec<String>,
     /// Base64 of the component built from a JS/TS payload by the node that took the write; it is
     /// what the cluster replicates and the proxies run. Set by the server, never shown by the API.
@@ -135,7 +199,7 @@ impl ModuleLimits {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Domain {
     pub name: String,
     #[serde(default)]
@@ -143,36 +207,64 @@ pub struct Domain {
     pub patterns: Vec<String>,
     #[serde(default)]
     pub priority: i64,
-    /// PEM certificate chain for TLS on this domain's hosts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// PEM certificate chain for TLS on this domain's hosts; `""` is none.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "empty_is_none"
+    )]
     pub cert: Option<String>,
-    /// PEM private key; shown as [`REDACTED`] by the API.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// PEM private key, shown as [`REDACTED`] by the API; `""` is none.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "empty_is_none"
+    )]
     pub key: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_is_default"
+    )]
     pub tags: Vec<String>,
 }
 
+/// Who may read a collection's documents: `private` ones only modules, not the admin API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
-    Public,
+    /// DGate's default: a visibility that is absent or `""`.
     #[default]
+    Public,
     Private,
 }
 
+/// What a collection holds; DGate's only working kind is `document`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CollectionType {
+    #[default]
+    Document,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Collection {
     pub name: String,
     #[serde(default)]
     pub namespace: String,
     /// A JSON Schema every document of the collection must satisfy. `{}` accepts anything.
-    #[serde(default = "empty_schema")]
+    #[serde(default = "empty_schema", deserialize_with = "null_is_empty_schema")]
     pub schema: Value,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "empty_is_default")]
     pub visibility: Visibility,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, rename = "type", deserialize_with = "empty_is_default")]
+    pub kind: CollectionType,
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_is_default"
+    )]
     pub tags: Vec<String>,
 }
 
@@ -180,8 +272,16 @@ fn empty_schema() -> Value {
     Value::Object(Default::default())
 }
 
+/// `null` (DGate's "no schema") as the schema that accepts anything.
+fn null_is_empty_schema<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Null => empty_schema(),
+        v => v,
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Document {
     pub id: String,
     #[serde(default)]
@@ -197,14 +297,18 @@ pub struct Document {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Secret {
     pub name: String,
     #[serde(default)]
     pub namespace: String,
     /// The secret value; shown as [`REDACTED`] by the API.
     pub data: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_is_default"
+    )]
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,

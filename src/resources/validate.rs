@@ -1,7 +1,7 @@
 //! Field rules for each resource kind: pure checks on one resource, with one message per rule.
 //!
 //! [`resource`] also normalizes what has one obvious spelling: an empty namespace becomes
-//! [`DEFAULT_NAMESPACE`], methods become upper case.
+//! [`DEFAULT_NAMESPACE`], methods become upper case, a module's base64 loses its line breaks.
 
 use std::fmt;
 
@@ -70,6 +70,8 @@ pub fn resource(r: &mut Resource) -> Result {
         }
         Resource::Module(m) => {
             common(&m.name, &mut m.namespace, &m.tags)?;
+            // Base64 as `base64 < file` prints it, in lines.
+            m.payload.retain(|c| !c.is_ascii_whitespace());
             module(m)
         }
         Resource::Domain(d) => {
@@ -318,6 +320,10 @@ pub fn path_pattern(field: &str, p: &str) -> Result {
                         "{p:?}: a parameter must be a whole segment such as {{id}}"
                     ))
                 })?;
+            // `{}` (as DGate, after chi, allows): one segment, not named.
+            if inner.is_empty() {
+                continue;
+            }
             let ident_ok = inner
                 .chars()
                 .next()
@@ -358,7 +364,7 @@ fn module(m: &Module) -> Result {
         return Err(Invalid::new("payload", "must not be empty"));
     }
     let bytes = BASE64
-        .decode(m.payload.trim())
+        .decode(&m.payload)
         .map_err(|e| Invalid::new("payload", format!("is not valid base64: {e}")))?;
     match m.module_type {
         ModuleType::Javascript | ModuleType::Typescript => {

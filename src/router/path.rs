@@ -305,6 +305,8 @@ fn matched<'a, 'p, T>(
             .iter()
             .map(|n| &**n)
             .zip(captured.iter().copied())
+            // `{}` matches a segment without naming it.
+            .filter(|(n, _)| !n.is_empty())
             .collect(),
         rest,
     })

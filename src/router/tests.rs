@@ -72,6 +72,17 @@ fn params_and_rest_are_captured() {
 }
 
 #[test]
+fn an_unnamed_parameter_matches_a_segment_as_dgate_does() {
+    let r = router(&[("/{}", &["GET"], "any"), ("/x/{}/{id}", &["GET"], "two")]);
+    let m = r.lookup(&Method::GET, "/abc").unwrap();
+    assert_eq!(*m.value, "any");
+    assert!(m.params.is_empty());
+    let m = r.lookup(&Method::GET, "/x/a/b").unwrap();
+    assert_eq!(m.params, vec![("id", "b")]);
+    assert_eq!(r.lookup(&Method::GET, "/abc/def").map(|m| *m.value), None);
+}
+
+#[test]
 fn most_specific_wins_then_backtracks_on_method() {
     let r = router(&[
         ("/api/*", &["*"], "catch-all"),

@@ -3,6 +3,7 @@
 //! no other part of dgate: both sides depend on this, never on each other for it.
 
 mod duration;
+pub mod nanos;
 mod size;
 
 #[cfg(test)]
