@@ -241,7 +241,7 @@ fn domain_patterns_and_tls() {
     );
     assert_eq!(
         invalid(Kind::Domain, d(json!(["a.*.com"]))),
-        "patterns[0]: \"a.*.com\": '*' is only allowed at the start or the end (or use /regex/)"
+        "patterns[0]: \"a.*.com\": '*' is only allowed at the start and the end (or use /regex/)"
     );
     assert_eq!(
         invalid(Kind::Domain, d(json!(["/(/"])))

@@ -466,16 +466,18 @@ pub fn domain_pattern(field: &str, p: &str) -> Result {
             .map(|_| ())
             .map_err(|e| bad(format!("{p:?} is not a valid regular expression: {e}")));
     }
-    if p == "*" {
+    let mut glob = p.to_string();
+    while glob.contains("**") {
+        glob = glob.replace("**", "*");
+    }
+    if glob == "*" {
         return Ok(());
     }
-    let host = p
-        .strip_prefix('*')
-        .or_else(|| p.strip_suffix('*'))
-        .unwrap_or(p);
+    let host = glob.strip_prefix('*').unwrap_or(&glob);
+    let host = host.strip_suffix('*').unwrap_or(host);
     if host.contains('*') {
         return Err(bad(format!(
-            "{p:?}: '*' is only allowed at the start or the end (or use /regex/)"
+            "{p:?}: '*' is only allowed at the start and the end (or use /regex/)"
         )));
     }
     if host.is_empty()

@@ -11,6 +11,8 @@ pub enum DomainPattern {
     Suffix(String),
     /// `api.*`: the host starts with the text before `*`.
     Prefix(String),
+    /// `*local*`: the host contains the text between the two `*`.
+    Contains(String),
     /// `/regex/`
     Regex(Regex),
     /// `example.com`
@@ -28,9 +30,15 @@ impl DomainPattern {
                 .ok()
                 .map(DomainPattern::Regex);
         }
-        let p = p.to_ascii_lowercase();
+        let mut p = p.to_ascii_lowercase();
+        // As DGate reads them, `**` is `*`.
+        while p.contains("**") {
+            p = p.replace("**", "*");
+        }
         Some(if p == "*" {
             DomainPattern::Any
+        } else if let Some(s) = p.strip_prefix('*').and_then(|s| s.strip_suffix('*')) {
+            DomainPattern::Contains(s.to_string())
         } else if let Some(s) = p.strip_prefix('*') {
             DomainPattern::Suffix(s.to_string())
         } else if let Some(s) = p.strip_suffix('*') {
@@ -46,6 +54,7 @@ impl DomainPattern {
             DomainPattern::Any => true,
             DomainPattern::Suffix(s) => host.len() > s.len() && host.ends_with(s.as_str()),
             DomainPattern::Prefix(s) => host.len() > s.len() && host.starts_with(s.as_str()),
+            DomainPattern::Contains(s) => host.contains(s.as_str()),
             DomainPattern::Regex(r) => r.is_match(host),
             DomainPattern::Exact(s) => host == s,
         }

@@ -139,6 +139,11 @@ fn domain_patterns() {
     assert!(p("/^(a|b)\\.test$/").matches("A.TEST".to_ascii_lowercase().as_str()));
     assert!(!p("/^(a|b)\\.test$/").matches("c.test"));
     assert!(DomainPattern::parse("/(/").is_none());
+    // DGate's forms: `*x*` is "contains", `**` is `*`.
+    assert!(p("*local*").matches("localhost"));
+    assert!(p("*local*").matches("my.local.dev"));
+    assert!(!p("*local*").matches("example.com"));
+    assert!(p("**.dgate.dev").matches("a.dgate.dev"));
 }
 
 #[test]
