@@ -25,6 +25,7 @@ use serde_json::json;
 pub use auth::AccessPolicy;
 pub use error::AppError;
 pub use metrics::Metrics;
+pub use resources::write;
 
 use crate::cluster::{Cluster, MembershipChange};
 use crate::config::Config;
@@ -38,6 +39,26 @@ pub struct AdminState {
     pub max_body_size: u64,
     /// Where JS/TS modules written through the API are built.
     pub builder: crate::build::Builder,
+    /// `disable_default_namespace`: a request that names no namespace is refused.
+    pub namespace_required: bool,
+}
+
+impl AdminState {
+    pub fn new(
+        config: &Config,
+        cluster: Cluster,
+        metrics: Arc<Metrics>,
+        builder: crate::build::Builder,
+    ) -> AdminState {
+        AdminState {
+            cluster,
+            metrics,
+            node_name: config.node_name().into(),
+            max_body_size: config.admin.max_body_size.0,
+            builder,
+            namespace_required: config.disable_default_namespace,
+        }
+    }
 }
 
 /// Builds the admin Router for `cluster` under `config`'s access policy and body cap; modules
@@ -48,14 +69,13 @@ pub fn router(
     metrics: Arc<Metrics>,
     builder: crate::build::Builder,
 ) -> Router {
-    let max_body_size = config.admin.max_body_size.0;
-    let state = AdminState {
-        cluster,
-        metrics: metrics.clone(),
-        node_name: config.node_name().into(),
-        max_body_size,
-        builder,
-    };
+    routes(config, AdminState::new(config, cluster, metrics, builder))
+}
+
+/// The admin Router over `state`, under `config`'s access policy and body cap.
+pub fn routes(config: &Config, state: AdminState) -> Router {
+    let max_body_size = state.max_body_size;
+    let metrics = state.metrics.clone();
     let policy = Arc::new(AccessPolicy::from_config(config));
     let api = Router::new()
         .route(

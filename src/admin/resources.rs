@@ -83,7 +83,18 @@ pub async fn put(
     let mut resource =
         Resource::from_json(kind, &bytes).map_err(|e| json_error(kind.as_str(), &e))?;
     apply_scope(&mut resource, &scope);
+    if kind != Kind::Namespace {
+        require_namespace(&state, Some(&resource.key().namespace))?;
+    }
     store(&state, resource).await
+}
+
+/// `disable_default_namespace`: a request must name its namespace, as in DGate.
+fn require_namespace(state: &AdminState, namespace: Option<&str>) -> Result<(), AppError> {
+    if state.namespace_required && namespace.is_none_or(str::is_empty) {
+        return Err(AppError::BadRequest("namespace is required".into()));
+    }
+    Ok(())
 }
 
 /// `PUT /api/v1/document/{id}?namespace=&collection=` with the document's data as the body
@@ -101,6 +112,7 @@ pub async fn put_by_path(
         )));
     }
     let scope = scope(q)?;
+    require_namespace(&state, scope.namespace.as_deref())?;
     let collection = scope
         .collection
         .filter(|c| !c.is_empty())
@@ -119,8 +131,19 @@ pub async fn put_by_path(
     store(&state, Resource::Document(document)).await
 }
 
-/// Validates `resource`, builds it if it is a JS/TS module, and writes it through the cluster.
-async fn store(state: &AdminState, mut resource: Resource) -> Result<Response, AppError> {
+async fn store(state: &AdminState, resource: Resource) -> Result<Response, AppError> {
+    Ok(match write(state, resource).await? {
+        ChangeOutcome::Created(r) => ok_json(StatusCode::CREATED, r.to_public_json(), None),
+        ChangeOutcome::Updated(r) => ok_json(StatusCode::OK, r.to_public_json(), None),
+        ChangeOutcome::Deleted(_) | ChangeOutcome::DeletedDocuments(_) => {
+            return Err(AppError::Internal("a put was applied as a delete".into()));
+        }
+    })
+}
+
+/// Validates `resource`, builds it if it is a JS/TS module (rebuilding the modules that import
+/// it), and writes it through the cluster: what `PUT` does, also used for `init_resources`.
+pub async fn write(state: &AdminState, mut resource: Resource) -> Result<ChangeOutcome, AppError> {
     validate::resource(&mut resource)?;
     // A JS/TS module is built here; modules that import it are rebuilt against the new source
     // before anything is written, so a change that breaks one of them is refused.
@@ -154,13 +177,7 @@ async fn store(state: &AdminState, mut resource: Resource) -> Result<Response, A
             .write(ChangeCommand::put(Resource::Module(d)))
             .await?;
     }
-    Ok(match outcome {
-        ChangeOutcome::Created(r) => ok_json(StatusCode::CREATED, r.to_public_json(), None),
-        ChangeOutcome::Updated(r) => ok_json(StatusCode::OK, r.to_public_json(), None),
-        ChangeOutcome::Deleted(_) | ChangeOutcome::DeletedDocuments(_) => {
-            return Err(AppError::Internal("a put was applied as a delete".into()));
-        }
-    })
+    Ok(outcome)
 }
 
 /// The other JS/TS modules of a namespace, by name, with their sources: what a module may
@@ -349,6 +366,9 @@ pub async fn list(
 ) -> Result<Response, AppError> {
     let kind = kind(&kind_s)?;
     let scope = scope(q)?;
+    if kind != Kind::Namespace {
+        require_namespace(&state, scope.namespace.as_deref())?;
+    }
     let namespace = scope
         .namespace
         .filter(|n| !n.is_empty())
@@ -442,6 +462,9 @@ pub async fn get(
 ) -> Result<Response, AppError> {
     let kind = kind(&kind_s)?;
     let scope = scope(q)?;
+    if kind != Kind::Namespace {
+        require_namespace(&state, scope.namespace.as_deref())?;
+    }
     let key = key_from(kind, name, scope.namespace, scope.collection)?;
     if let Some(c) = &key.collection {
         readable_collection(&state, &key.namespace, c)?;
@@ -469,6 +492,7 @@ pub async fn delete(
             .collection
             .filter(|c| !c.is_empty())
             .ok_or_else(|| AppError::BadRequest("collection is required".into()))?;
+        require_namespace(&state, scope.namespace.as_deref())?;
         let namespace = scope.namespace.unwrap_or_default();
         let command = ChangeCommand::delete_documents(&namespace, &collection);
         return match state.cluster.write(command).await? {
@@ -493,12 +517,11 @@ pub async fn delete(
             if kind == Kind::Document { "id" } else { "name" }
         ))
     })?;
-    let key = key_from(
-        kind,
-        name,
-        del.namespace.or(scope.namespace),
-        del.collection.or(scope.collection),
-    )?;
+    let namespace = del.namespace.filter(|n| !n.is_empty()).or(scope.namespace);
+    if kind != Kind::Namespace {
+        require_namespace(&state, namespace.as_deref())?;
+    }
+    let key = key_from(kind, name, namespace, del.collection.or(scope.collection))?;
     finish_delete(&state, key).await
 }
 
@@ -510,6 +533,9 @@ pub async fn delete_by_path(
 ) -> Result<Response, AppError> {
     let kind = kind(&kind_s)?;
     let scope = scope(q)?;
+    if kind != Kind::Namespace {
+        require_namespace(&state, scope.namespace.as_deref())?;
+    }
     let key = key_from(kind, name, scope.namespace, scope.collection)?;
     finish_delete(&state, key).await
 }

@@ -757,3 +757,45 @@ async fn dgate_payloads_are_taken_as_dgate_takes_them() {
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&bytes[..], b"DGate Admin API");
 }
+
+/// `disable_default_namespace: true`: every request names its namespace, as in DGate.
+#[tokio::test]
+async fn without_the_default_namespace_requests_name_theirs() {
+    let config = Config {
+        disable_default_namespace: true,
+        ..Config::default()
+    };
+    let app = app_with(config, [127, 0, 0, 1]).await;
+    let (s, _) = put(&app, "namespace", json!({"name": "ns"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    for (method, uri, body) in [
+        (
+            "PUT",
+            "/api/v1/service",
+            Some(json!({"name": "s", "urls": ["http://x"]})),
+        ),
+        ("GET", "/api/v1/service", None),
+        ("GET", "/api/v1/service/s", None),
+        ("DELETE", "/api/v1/service", Some(json!({"name": "s"}))),
+        ("DELETE", "/api/v1/service/s", None),
+    ] {
+        let body = body.map(|b| b.to_string());
+        assert_error(
+            call(&app, method, uri, body.as_deref()).await,
+            StatusCode::BAD_REQUEST,
+            "namespace is required",
+        )
+        .await;
+    }
+    let (s, body) = put(
+        &app,
+        "service",
+        json!({"name": "s", "namespace": "ns", "urls": ["http://x"]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, _) = call(&app, "GET", "/api/v1/service?namespace=ns", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call(&app, "GET", "/api/v1/namespace", None).await;
+    assert_eq!(s, StatusCode::OK, "namespaces themselves are not in one");
+}

@@ -4,6 +4,7 @@
 //! and the reason ([`ConfigError`]).
 
 pub mod defaults;
+mod dgate;
 mod env;
 mod error;
 mod schema;
@@ -70,11 +71,12 @@ impl Config {
                 reason: e.to_string().lines().next().unwrap_or_default().to_string(),
             })?
         };
-        let value = match value {
+        let mut value = match value {
             serde_json::Value::Null => serde_json::Value::Object(Default::default()),
             v => v,
         };
-        serde_path_to_error::deserialize(value).map_err(|e| {
+        let unused = dgate::read_dgate_forms(&mut value);
+        let mut config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             ConfigError::Schema {
                 key: if path == "." {
@@ -84,7 +86,9 @@ impl Config {
                 },
                 reason: e.into_inner().to_string(),
             }
-        })
+        })?;
+        config.unused_dgate_keys = unused;
+        Ok(config)
     }
 
     /// The proxy listener's IP address (validated).
@@ -112,7 +116,7 @@ impl Config {
     }
 }
 
-fn parse_host(key: &'static str, value: &str) -> Result<IpAddr, ConfigError> {
+pub fn parse_host(key: &'static str, value: &str) -> Result<IpAddr, ConfigError> {
     if value == "localhost" {
         return Ok(IpAddr::from([127, 0, 0, 1]));
     }

@@ -1,5 +1,6 @@
 //! The config's shape: every section and key, with its default. Unknown keys are refused
-//! (`deny_unknown_fields`); rules the types cannot say are in `validate`.
+//! (`deny_unknown_fields`), except DGate's that dgate does not use, which `dgate` takes out
+//! first; rules the types cannot say are in `validate`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,6 +29,90 @@ pub struct Config {
     /// Limits for every module hook call on this node.
     #[serde(default)]
     pub modules: ModulesConfig,
+    /// DGate's debug mode: what it turns on here is the `test_server`.
+    #[serde(default)]
+    pub debug: bool,
+    /// As in DGate: the admin API needs a namespace on every request, and the proxy serves no
+    /// host through the `default` namespace.
+    #[serde(default)]
+    pub disable_default_namespace: bool,
+    /// DGate's test server: an upstream that answers every request with what it received.
+    /// Runs only with `debug: true`, as in DGate.
+    #[serde(default)]
+    pub test_server: Option<TestServerConfig>,
+    /// DGate keys in the file that dgate does not use (warned about at start).
+    #[serde(skip)]
+    pub unused_dgate_keys: Vec<String>,
+}
+
+/// `test_server:` DGate's echo upstream for trying routes out.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestServerConfig {
+    #[serde(default = "host")]
+    pub host: String,
+    pub port: u16,
+    /// Headers set on every answer (and shown in it).
+    #[serde(default)]
+    pub global_headers: BTreeMap<String, String>,
+    /// Also show the server's environment variables in each answer.
+    #[serde(default)]
+    pub enable_env_vars: bool,
+    /// DGate's HTTP/2 switches: this server always speaks HTTP/1.1 and h2c.
+    #[serde(default)]
+    pub enable_h2c: bool,
+    #[serde(default)]
+    pub enable_http2: bool,
+}
+
+/// `redirect_https:` `true` for every host, or (DGate's form) the host patterns to redirect.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum RedirectHttps {
+    All(bool),
+    Hosts(Vec<String>),
+}
+
+impl Default for RedirectHttps {
+    fn default() -> Self {
+        RedirectHttps::All(false)
+    }
+}
+
+impl RedirectHttps {
+    pub fn is_on(&self) -> bool {
+        match self {
+            RedirectHttps::All(on) => *on,
+            RedirectHttps::Hosts(h) => !h.is_empty(),
+        }
+    }
+}
+
+/// `proxy.init_resources:` resources written at every start, as DGate does: each list holds
+/// resources as the admin API takes them (a module may give `payload` as source text or
+/// `payload_file`; a domain `cert_file` and `key_file`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitResources {
+    #[serde(default)]
+    pub namespaces: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub services: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub routes: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub modules: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub domains: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub collections: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub documents: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub secrets: Vec<serde_json::Value>,
+    /// DGate's switch for its own cross-checks; every resource is checked here as it is written.
+    #[serde(default)]
+    pub skip_validation: bool,
 }
 
 /// `modules:` the limits of one hook call, and what a module route reads into memory.
@@ -162,9 +247,10 @@ pub struct ProxyConfig {
     /// Host patterns (as in domains) the proxy serves at all; empty serves every host.
     #[serde(default)]
     pub allowed_domains: Vec<String>,
-    /// Answer plain-HTTP requests with a redirect to the TLS port.
+    /// Answer plain-HTTP requests with a redirect to the TLS port: `true` for every host, or a
+    /// list of host patterns (as in domains).
     #[serde(default)]
-    pub redirect_https: bool,
+    pub redirect_https: RedirectHttps,
     /// Do not add X-Forwarded-For/-Host/-Proto and X-Real-IP to upstream requests.
     #[serde(default)]
     pub disable_x_forwarded_headers: bool,
@@ -178,6 +264,8 @@ pub struct ProxyConfig {
     /// a kept-alive connection.
     #[serde(default = "header_read_timeout")]
     pub header_read_timeout: Millis,
+    #[serde(default)]
+    pub init_resources: Option<InitResources>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -223,11 +311,12 @@ impl Default for ProxyConfig {
             global_headers: BTreeMap::new(),
             strict_mode: false,
             allowed_domains: vec![],
-            redirect_https: false,
+            redirect_https: RedirectHttps::default(),
             disable_x_forwarded_headers: false,
             max_header_size: max_header_size(),
             max_headers: max_headers(),
             header_read_timeout: header_read_timeout(),
+            init_resources: None,
         }
     }
 }
@@ -271,7 +360,9 @@ pub struct ReplicationConfig {
     /// The admin URL other nodes reach this one at (default: the bound admin address).
     #[serde(default)]
     pub advert_address: Option<String>,
-    /// Shared by every node; Raft requests without it are refused.
+    /// Shared by every node; Raft requests without it are refused. Optional as in DGate, but
+    /// without it anyone who reaches the admin port can take part in Raft (warned at start).
+    #[serde(default)]
     pub shared_key: String,
     /// Join as a learner and stay one (read scale; never votes).
     #[serde(default)]
@@ -383,6 +474,10 @@ impl Default for Config {
             proxy: ProxyConfig::default(),
             admin: AdminConfig::default(),
             modules: ModulesConfig::default(),
+            debug: false,
+            disable_default_namespace: false,
+            test_server: None,
+            unused_dgate_keys: vec![],
         }
     }
 }

@@ -212,13 +212,18 @@ fn invalid_configs_name_the_key_and_the_reason() {
             "admin.port: port 8080 is already used by proxy.port",
         ),
         (
-            "admin:\n  replication: {bootstrap_cluster: true}",
-            "admin.replication: missing field `shared_key`",
+            "proxy:\n  redirect_https: ['a.*.b']",
+            "proxy.redirect_https[0]: \"a.*.b\": '*' is only allowed at the start and the end (or use /regex/)",
         ),
         (
-            "admin:\n  replication: {shared_key: '', bootstrap_cluster: true}",
-            "admin.replication.shared_key: must not be empty",
+            "debug: true\ntest_server: {host: nowhere, port: 1}",
+            "test_server.host: \"nowhere\" is not an IP address",
         ),
+        (
+            "proxy:\n  init_resources: {widgets: []}",
+            "proxy.init_resources.widgets: unknown field `widgets`",
+        ),
+        ("stat: 1", "stat: unknown field `stat`"),
         (
             "admin:\n  replication: {shared_key: k, cluster_address: ['ftp://x']}",
             "admin.replication.cluster_address: \"ftp://x\" is not an http:// admin URL",
@@ -323,4 +328,69 @@ fn yaml_syntax_errors_are_one_line() {
     let got = error("admin: [unclosed");
     assert!(got.starts_with("dgate.yaml: invalid YAML: "), "{got}");
     assert!(!got.contains('\n'));
+}
+
+/// DGate v0.11's config keys: what DGate has in another form is read with DGate's meaning,
+/// what dgate does not use is named (for a warning) rather than refused.
+#[test]
+fn dgate_config_forms() {
+    let c = parse_with(
+        r#"
+version: v1
+debug: true
+log_level: ${LOG_LEVEL:-info}
+tags: [a, b]
+disable_default_namespace: true
+"stats?": {enable_request_stats: true}
+test_server: {port: 18888, host: 0.0.0.0, global_headers: {X-Test: "1"}}
+proxy:
+  port: 8081
+  console_log_level: info
+  transport: {dns_prefer_go: true}
+  redirect_https: [/^(.+\.)?example\.net$/, "*local*"]
+  allowed_domains: ["*local*", "*dgate.dev"]
+  init_resources:
+    namespaces: [{name: admin}]
+admin:
+  port: 9081
+  watch_only: true
+  replication:
+    id: test1
+    bootstrap_cluster: true
+    advert_address: "localhost:9081"
+    cluster_address: ["localhost:9082", "http://localhost:9083"]
+    raft_config: {heartbeat_timeout: 100ms, election_timeout: 1s}
+"#,
+        &[],
+    )
+    .unwrap();
+    assert!(c.debug && c.disable_default_namespace);
+    assert_eq!(c.test_server.as_ref().unwrap().port, 18888);
+    assert_eq!(
+        c.proxy.redirect_https,
+        RedirectHttps::Hosts(vec![r"/^(.+\.)?example\.net$/".into(), "*local*".into()])
+    );
+    let r = c.admin.replication.as_ref().unwrap();
+    assert!(
+        r.shared_key.is_empty(),
+        "shared_key is optional, as in DGate"
+    );
+    assert!(r.watch_only, "admin.watch_only is DGate's place for it");
+    assert_eq!(r.advert_address.as_deref(), Some("http://localhost:9081"));
+    assert_eq!(
+        r.cluster_address,
+        ["http://localhost:9082", "http://localhost:9083"]
+    );
+    assert_eq!(c.proxy.init_resources.as_ref().unwrap().namespaces.len(), 1);
+    assert_eq!(
+        c.unused_dgate_keys,
+        [
+            "tags",
+            "stats?",
+            "proxy.console_log_level",
+            "proxy.transport",
+            "admin.replication.raft_config.heartbeat_timeout",
+            "admin.replication.raft_config.election_timeout",
+        ]
+    );
 }

@@ -87,8 +87,22 @@ impl Config {
                     });
                 }
             }
-        } else if self.proxy.redirect_https {
+        } else if self.proxy.redirect_https == RedirectHttps::All(true) {
+            // DGate's list form redirects to https's own port (443) when there is no TLS here.
             return Err(ConfigError::RedirectWithoutTls);
+        }
+        if let Some(t) = &self.test_server {
+            parse_host("test_server.host", &t.host)?;
+        }
+        if let RedirectHttps::Hosts(hosts) = &self.proxy.redirect_https {
+            for (index, pattern) in hosts.iter().enumerate() {
+                crate::resources::validate::domain_pattern("", pattern).map_err(|e| {
+                    ConfigError::Schema {
+                        key: format!("proxy.redirect_https[{index}]"),
+                        reason: e.reason,
+                    }
+                })?;
+            }
         }
         for (name, value) in &self.proxy.global_headers {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
@@ -146,9 +160,6 @@ impl Config {
                 && let Err(e) = crate::resources::validate::name("id", id)
             {
                 return bad("id", &e.reason);
-            }
-            if r.shared_key.is_empty() {
-                return bad("shared_key", "must not be empty");
             }
             let http_url = |u: &str| {
                 url::Url::parse(u).is_ok_and(|u| u.scheme() == "http" && u.host().is_some())

@@ -50,12 +50,18 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Settings {
     pub strict_mode: bool,
     pub allowed_domains: Vec<DomainPattern>,
-    /// The TLS port to redirect plain HTTP to, when `redirect_https` is on.
-    pub redirect_https: Option<u16>,
+    /// Where plain HTTP is redirected, when `redirect_https` is on.
+    pub redirect_https: Option<Redirect>,
     pub disable_x_forwarded_headers: bool,
     pub global_headers: HeaderMap,
     /// Also bounds the wait for a new connection's first byte and its TLS handshake.
     pub header_read_timeout: Duration,
+}
+
+/// `redirect_https`: the TLS port, and the hosts it is for (`None`: every host).
+pub struct Redirect {
+    pub port: u16,
+    pub hosts: Option<Vec<DomainPattern>>,
 }
 
 pub struct Proxy {
@@ -108,7 +114,21 @@ impl Proxy {
                 .iter()
                 .filter_map(|p| DomainPattern::parse(p))
                 .collect(),
-            redirect_https: tls_port.filter(|_| config.redirect_https),
+            redirect_https: match &config.redirect_https {
+                crate::config::RedirectHttps::All(false) => None,
+                crate::config::RedirectHttps::All(true) => {
+                    tls_port.map(|port| Redirect { port, hosts: None })
+                }
+                crate::config::RedirectHttps::Hosts(hosts) => Some(Redirect {
+                    port: tls_port.unwrap_or(443),
+                    hosts: Some(
+                        hosts
+                            .iter()
+                            .filter_map(|p| DomainPattern::parse(p))
+                            .collect(),
+                    ),
+                }),
+            },
             disable_x_forwarded_headers: config.disable_x_forwarded_headers,
             global_headers,
             header_read_timeout: config.header_read_timeout.as_duration(),

@@ -156,9 +156,14 @@ impl Proxy {
                 format!("host {:?} is not served here", ctx.host),
             ));
         }
-        if let Some(port) = s.redirect_https
+        if let Some(redirect) = &s.redirect_https
             && !ctx.conn.tls
+            && redirect
+                .hosts
+                .as_ref()
+                .is_none_or(|hosts| hosts.iter().any(|p| p.matches(&ctx.host)))
         {
+            let port = redirect.port;
             let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
             let location = if port == 443 {
                 format!("https://{}{pq}", ctx.host)

@@ -2,7 +2,9 @@
 //! wires the proxy to it (applied changes in, module documents through [`GatewayServices`]), and
 //! serves the proxy and the admin API until SIGINT/SIGTERM.
 
+mod init;
 mod services;
+mod test_server;
 
 pub use services::GatewayServices;
 
@@ -17,6 +19,7 @@ use crate::admin::{self, Metrics};
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::config::{Config, ConfigError, StorageKind};
 use crate::proxy::{self, Proxy};
+use crate::resources::Resource;
 use crate::storage::Store;
 use crate::worker::Worker;
 
@@ -43,6 +46,8 @@ impl std::fmt::Display for Bound {
 pub struct Prepared {
     pub config: Config,
     pub tls_key: Option<rustls::sign::CertifiedKey>,
+    /// `proxy.init_resources`, read and checked.
+    pub init: Vec<Resource>,
 }
 
 impl Prepared {
@@ -53,7 +58,15 @@ impl Prepared {
             .as_ref()
             .map(proxy::load_tls_files)
             .transpose()?;
-        Ok(Prepared { config, tls_key })
+        let init = match &config.proxy.init_resources {
+            Some(i) => init::read(i)?,
+            None => vec![],
+        };
+        Ok(Prepared {
+            config,
+            tls_key,
+            init,
+        })
     }
 }
 
@@ -86,7 +99,12 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 /// Runs the server until a shutdown signal. `on_ready` is called once the listeners are bound.
 pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Result<()> {
-    let Prepared { config, tls_key } = prepared;
+    let Prepared {
+        config,
+        tls_key,
+        init,
+    } = prepared;
+    warn_about(&config);
     let store = open_store(&config)?;
     let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
 
@@ -101,6 +119,13 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     let tls_listener = match &config.proxy.tls {
         Some(t) => Some(bind(config.proxy_ip(), t.port, "proxy TLS").await?),
         None => None,
+    };
+    let test_listener = match &config.test_server {
+        Some(t) if config.debug => {
+            let ip = crate::config::parse_host("test_server.host", &t.host)?;
+            Some(bind(ip, t.port, "test server").await?)
+        }
+        _ => None,
     };
     let bound = Bound {
         admin: admin_listener.local_addr()?,
@@ -127,8 +152,11 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     let cluster = Cluster::start(store, options)
         .await
         .context("cannot initialize state")?;
+    // Without the default namespace (DGate's switch), hosts no domain matches are not served.
+    let mut proxy_config = config.proxy.clone();
+    proxy_config.strict_mode |= config.disable_default_namespace;
     let proxy = Proxy::new(
-        &config.proxy,
+        &proxy_config,
         bound.proxy_tls.map(|a| a.port()),
         metrics.registry(),
     )
@@ -151,7 +179,8 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
         Some(w) => crate::build::Builder::Worker(w),
         None => crate::build::Builder::InProcess,
     };
-    let app = admin::router(&config, cluster.clone(), metrics, builder);
+    let admin_state = admin::AdminState::new(&config, cluster.clone(), metrics, builder);
+    let app = admin::routes(&config, admin_state.clone());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = proxy::spawn_workers(&proxy, proxy_listener, None, &stop_rx)
@@ -162,6 +191,15 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
             proxy::spawn_workers(&proxy, listener, Some(acceptor), &stop_rx)
                 .context("cannot start proxy TLS workers")?,
         );
+    }
+    if let (Some(listener), Some(t)) = (test_listener, &config.test_server) {
+        let addr = listener.local_addr()?;
+        let app = test_server::router(t).into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        tracing::info!(%addr, "test server listening");
+    }
+    if !init.is_empty() {
+        tokio::spawn(write_init_resources(admin_state, init));
     }
     tracing::info!(%bound, node = config.node_name(), "listening");
     on_ready(bound);
@@ -184,6 +222,54 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     served.context("admin server failed")?;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Warnings about a config that starts but may not do what its author meant.
+fn warn_about(config: &Config) {
+    for key in &config.unused_dgate_keys {
+        tracing::warn!(key = %key, "DGate config key not used by dgate; ignored");
+    }
+    if config
+        .admin
+        .replication
+        .as_ref()
+        .is_some_and(|r| r.shared_key.is_empty())
+    {
+        tracing::warn!(
+            "admin.replication.shared_key is empty: anyone who reaches the admin port can take part in Raft"
+        );
+    }
+    if config.test_server.is_some() && !config.debug {
+        tracing::warn!("test_server runs only with debug: true (as in DGate); not started");
+    }
+}
+
+/// Writes `proxy.init_resources` through the admin API's own path, in order. A write that
+/// finds no leader yet (a node joining its cluster) is tried again for up to a minute; one the
+/// cluster refuses is logged and the next one goes on.
+async fn write_init_resources(state: admin::AdminState, init: Vec<Resource>) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    for resource in init {
+        let key = resource.key();
+        loop {
+            match admin::write(&state, resource.clone()).await {
+                Ok(_) => {
+                    tracing::info!(%key, "init resource written");
+                    break;
+                }
+                Err(admin::AppError::Unavailable(why))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tracing::debug!(%key, %why, "init resource waits for the cluster");
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                Err(e) => {
+                    tracing::error!(%key, error = %e, "init resource not written");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

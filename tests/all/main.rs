@@ -5,6 +5,7 @@ mod admin_api;
 mod cli;
 mod cluster;
 mod config;
+mod dgate;
 mod helpers;
 mod layering;
 mod module_cases;

@@ -1,0 +1,388 @@
+//! DGate v0.11 compatibility, end to end: a config in DGate's shape (its keys, `init_resources`,
+//! `test_server`), and the command lines of DGate's functional tests (`admin_tests`,
+//! `raft_tests`) run unchanged but for the program name, against a real gateway whose upstream
+//! is the gateway's own test server.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{BIN, Gateway, eventually, free_port, write_file};
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/dgate")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A config as DGate's own `config.dgate.yaml` is written: DGate keys dgate does not use, the
+/// test server, and resources created at start.
+fn dgate_config(dir: &Path, test_port: u16) -> String {
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = write_file(dir, "server.crt", &pair.cert.pem());
+    let key = write_file(dir, "server.key", &pair.signing_key.serialize_pem());
+    let text = format!(
+        r#"version: v1
+debug: true
+log_level: ${{LOG_LEVEL:-info}}
+tags: [debug, local, test]
+storage:
+  type: file
+  dir: {data}
+test_server:
+  port: {test_port}
+  host: 127.0.0.1
+  global_headers:
+    X-Test-Header: ${{TEST_HEADER:-test}}
+proxy:
+  host: 127.0.0.1
+  console_log_level: info
+  transport:
+    dns_prefer_go: true
+  redirect_https: ["*.secure.test"]
+  init_resources:
+    namespaces:
+      - name: "echo"
+    modules:
+      - name: "tagger"
+        namespace: "echo"
+        moduleType: "javascript"
+        payload: "export const requestModifier = (ctx) => {{ ctx.request().headers.set('x-init', 'yes'); }};"
+    services:
+      - name: "echo-svc"
+        namespace: "echo"
+        urls:
+          - "http://127.0.0.1:{test_port}"
+    routes:
+      - name: "echo-rt"
+        paths: ["/*"]
+        methods: ["*"]
+        namespace: "echo"
+        service: "echo-svc"
+        modules: ["tagger"]
+    domains:
+      - name: "echo"
+        namespace: "echo"
+        patterns: ["echo.*"]
+  tls:
+    auto_generate: true
+    port: {tls_port}
+    cert_file: {cert}
+    key_file: {key}
+admin:
+  host: 127.0.0.1
+  allow_list:
+    - "127.0.0.1/8"
+    - "::1"
+"#,
+        data = dir.join("data").display(),
+        tls_port = free_port(),
+        cert = cert.display(),
+        key = key.display(),
+    );
+    write_file(dir, "config.dgate.yaml", &text)
+        .to_string_lossy()
+        .into_owned()
+}
+
+async fn get(url: &str, host: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = client.get(url).header("host", host).send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    (status, headers, res.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dgate_config_starts_with_its_init_resources_and_test_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let test_port = free_port();
+    let config = dgate_config(dir.path(), test_port);
+    let gw = Gateway::start(&dir.path().join("data"), &["--config", &config]);
+    let api = gw.client();
+    eventually("the init resources", Duration::from_secs(60), || async {
+        let (s, v) = api.get("/api/v1/domain/echo?namespace=echo").await;
+        s == 200 && v["data"]["patterns"][0] == "echo.*"
+    })
+    .await;
+    // The init route, through its module, to the test server, which shows what it received.
+    let (s, headers, body) = get(&format!("{}/hello?x=1", gw.proxy), "echo.local").await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(headers["x-test-header"], "test");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status_code"], 200, "{v}");
+    assert_eq!(v["data"]["method"], "GET");
+    assert_eq!(v["data"]["path"], "/hello?x=1");
+    assert_eq!(v["data"]["req_headers"]["X-Init"][0], "yes", "{v}");
+    assert_eq!(v["data"]["global_headers"]["X-Test-Header"], "test");
+    // `redirect_https` as DGate's list of host patterns.
+    let (s, headers, _) = get(&format!("{}/a?b=c", gw.proxy), "x.secure.test").await;
+    assert!(s == 301 || s == 308, "{s}");
+    assert!(
+        headers["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("https://x.secure.test:"),
+        "{headers:?}"
+    );
+    let logs = gw.logs();
+    for key in [
+        "tags",
+        "proxy.console_log_level",
+        "proxy.transport",
+        "proxy.tls.auto_generate",
+    ] {
+        assert!(
+            logs.contains(&format!("key={key}")),
+            "no warning about {key}: {logs}"
+        );
+    }
+}
+
+/// Runs `dgate` as DGate's scripts run `dgate-cli`: `DGATE_ADMIN_API` names the admin API.
+fn dgate_cli(admin: &str, args: &[&str]) -> Output {
+    let out = Command::new(BIN)
+        .env("DGATE_ADMIN_API", admin)
+        .env_remove("DGATE_ADMIN_AUTH")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dgate");
+    assert!(
+        out.status.success(),
+        "dgate {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// DGate's `admin_test.sh`, `raft_test.sh` (one node) and `url_shortener_test.sh`: their
+/// `dgate-cli` lines with `dgate` for `dgate-cli`, and their checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dgate_functional_admin_tests_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let test_port = free_port();
+    let config = write_file(
+        dir.path(),
+        "test.yaml",
+        &format!("debug: true\ntest_server: {{port: {test_port}, host: 127.0.0.1}}\n"),
+    );
+    let gw = Gateway::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let admin = gw.admin.as_str();
+    let test_url = format!("http://127.0.0.1:{test_port}");
+
+    // admin_test.sh
+    let id = "X1234-5678-9012";
+    dgate_cli(
+        admin,
+        &["-Vf", "namespace", "create", &format!("name=ns-{id}")],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "domain",
+            "create",
+            &format!("name=dm-{id}"),
+            &format!("namespace=ns-{id}"),
+            "priority:=12345",
+            &format!("patterns={id}.example.com"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "service",
+            "create",
+            &format!("name=svc-{id}"),
+            &format!("namespace=ns-{id}"),
+            &format!("urls={test_url}/23456"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "module",
+            "create",
+            "name=module1",
+            &format!("payload@={}", fixture("admin_test.ts")),
+            &format!("namespace=ns-{id}"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "route",
+            "create",
+            &format!("name=rt-{id}"),
+            &format!("service=svc-{id}"),
+            &format!("namespace=ns-{id}"),
+            &format!("paths=/,/{{id}},/{id},/{id}/{{id}}"),
+            "methods=GET,POST,PUT",
+            "modules=module1",
+            "preserveHost:=false",
+            "stripPath:=false",
+        ],
+    );
+    let (s, _, _) = get(&format!("{admin}/readyz"), "localhost").await;
+    assert_eq!(s, 200);
+    let (s, _, body) = get(
+        &format!("{}/{id}/34567", gw.proxy),
+        &format!("{id}.example.com"),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["path"], format!("/23456/{id}/34567"), "{v}");
+
+    // raft_test.sh, on one node: the same with `/{}` among the paths and no module.
+    let id = "X2222-3333-4444";
+    dgate_cli(
+        admin,
+        &["-Vf", "namespace", "create", &format!("name=ns-{id}")],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "domain",
+            "create",
+            &format!("name=dm-{id}"),
+            &format!("namespace=ns-{id}"),
+            "priority:=777",
+            &format!("patterns={id}.example.com"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "service",
+            "create",
+            &format!("name=svc-{id}"),
+            &format!("namespace=ns-{id}"),
+            &format!("urls={test_url}/777"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "route",
+            "create",
+            &format!("name=rt-{id}"),
+            &format!("service=svc-{id}"),
+            &format!("namespace=ns-{id}"),
+            &format!("paths=/,/{{}},/{id},/{id}/{{id}}"),
+            "methods=GET,POST,PUT",
+            "preserveHost:=false",
+            "stripPath:=false",
+        ],
+    );
+    for j in 1..=3 {
+        let (s, _, body) = get(
+            &format!("{}/{id}/888-{j}", gw.proxy),
+            &format!("{id}.example.com"),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    let (s, _, body) = get(
+        &format!("{}/anything", gw.proxy),
+        &format!("{id}.example.com"),
+    )
+    .await;
+    assert_eq!(s, 200, "/{{}} matches one segment: {body}");
+
+    // url_shortener_test.sh
+    let ns = "url_shortener-ns";
+    dgate_cli(
+        admin,
+        &["-Vf", "namespace", "create", &format!("name={ns}")],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "domain",
+            "create",
+            "name=url_shortener-dm",
+            "patterns:=[\"url_shortener.example.com\"]",
+            &format!("namespace={ns}"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "collection",
+            "create",
+            "schema:={\"type\":\"object\",\"properties\":{\"url\":{\"type\":\"string\"}}}",
+            "name=short_link",
+            "type=document",
+            &format!("namespace={ns}"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "module",
+            "create",
+            "name=url_shortener-mod",
+            &format!("payload@={}", fixture("url_shortener.ts")),
+            &format!("namespace={ns}"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "route",
+            "create",
+            "name=base_rt",
+            "paths:=[\"/\", \"/{id}\"]",
+            "modules:=[\"url_shortener-mod\"]",
+            "methods:=[\"GET\",\"POST\"]",
+            "stripPath:=true",
+            "preserveHost:=true",
+            &format!("namespace={ns}"),
+        ],
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let link = "https://dgate.io/6b3c1e22-1f0e-4d3a-9a53-5f3f0d1c2b7a";
+    let res = client
+        .post(format!("{}/", gw.proxy))
+        .query(&[("url", link)])
+        .header("host", "url_shortener.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let v: Value = res.json().await.unwrap();
+    let short = v["id"].as_str().expect("an id").to_string();
+    let (s, headers, body) = get(
+        &format!("{}/{short}", gw.proxy),
+        "url_shortener.example.com",
+    )
+    .await;
+    assert!((300..400).contains(&s), "{s} {body}");
+    assert_eq!(headers["location"], link);
+}
