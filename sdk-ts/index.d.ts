@@ -72,6 +72,10 @@ interface FetchInit {
 interface FetchResponse {
   readonly status: number;
   readonly ok: boolean;
+  /** The URL fetched. */
+  readonly url: string;
+  /** Always false: redirects come back as they are. */
+  readonly redirected: boolean;
   readonly headers: DgateHeaders;
   text(): Promise<string>;
   json<T = unknown>(): Promise<T>;
@@ -134,13 +138,18 @@ declare module "dgate" {
   /** The upstream's response, in responseModifier. */
   export interface UpstreamResponse {
     statusCode: number;
-    status: number;
+    /** Sets the status sent to the client (DGate's form); read it as `statusCode`. */
+    status(code: number): this;
     headers: DgateHeaders;
     readBody(): Uint8Array;
     readText(): string;
     readJson<T = unknown>(): T;
     writeBody(body: BodyInit): this;
     writeJson(value: unknown): this;
+    /** Replaces the response with a 307 redirect to `url`. */
+    redirect(url: string): this;
+    /** Replaces the response with a 301 redirect to `url`. */
+    redirectPermanent(url: string): this;
   }
 
   /** The response a requestHandler or errorHandler sends. Status defaults to 200. */
@@ -193,10 +202,33 @@ declare module "dgate" {
   export type RequestHandler = (ctx: ModuleContext) => MaybePromise<void>;
 
   export const log: (...args: unknown[]) => void;
+  /** Waits: a number of seconds, or a duration such as "250ms" or "1.5s". */
+  export function sleep(duration: number | string): void;
+  export function asyncSleep(duration: number | string): Promise<void>;
+  /** Fails the call with `message`. */
+  export function fail(message: string): never;
+  /** Calls `fn(attempt)` up to `times` times until it returns something truthy; that value. */
+  export function retry<T>(times: number, fn: (attempt: number) => T): T;
+  export * as crypto from "dgate/crypto";
+  export * as http from "dgate/http";
+  export * as state from "dgate/state";
+  export * as storage from "dgate/storage";
+  export * as util from "dgate/util";
+  /** DGate's experimental submodule: empty. */
+  export const x: Readonly<Record<string, never>>;
   export * from "dgate/crypto";
   export * from "dgate/state";
   export * from "dgate/storage";
   export * from "dgate/http";
+  export * from "dgate/util";
+}
+
+declare module "dgate/util" {
+  /** Replaces the upstream response's body with what `callback` makes of it as text. */
+  export function readWriteBody(
+    res: import("dgate").UpstreamResponse,
+    callback: (body: string) => string,
+  ): string;
 }
 
 declare module "dgate/http" {
@@ -207,8 +239,13 @@ declare module "dgate/http" {
 }
 
 declare module "dgate/crypto" {
-  export type HashAlgorithm = "sha1" | "sha256" | "sha512";
-  export type Encoding = "hex" | "base64" | "base64url" | "base64rawurl" | "base64raw";
+  export type HashAlgorithm =
+    | "md5" | "sha1" | "sha256" | "sha384" | "sha512" | "sha512_224" | "sha512_256"
+    | "sha512-224" | "sha512-256";
+  /** As DGate names them: base64url keeps its padding, base64rawurl drops it. */
+  export type Encoding =
+    | "hex" | "base64" | "base64url" | "base64rawurl" | "base64raw"
+    | "b64" | "b64url" | "b64rawurl" | "b64raw";
   type Data = string | Uint8Array;
 
   export interface Hash {
@@ -224,6 +261,19 @@ declare module "dgate/crypto" {
   export function sha256(data: Data, encoding: Encoding): string;
   export function sha512(data: Data): Uint8Array;
   export function sha512(data: Data, encoding: Encoding): string;
+  export function md5(data: Data): Uint8Array;
+  export function md5(data: Data, encoding: Encoding): string;
+  export function sha384(data: Data): Uint8Array;
+  export function sha384(data: Data, encoding: Encoding): string;
+  export function sha512_224(data: Data): Uint8Array;
+  export function sha512_224(data: Data, encoding: Encoding): string;
+  export function sha512_256(data: Data): Uint8Array;
+  export function sha512_256(data: Data, encoding: Encoding): string;
+  export function getHashes(): string[];
+  export function hexEncode(data: Data): string;
+  /** An integer in [0, max), or in [min, max). */
+  export function randomInt(max: number): number;
+  export function randomInt(min: number, max: number): number;
   export function hmac(algorithm: HashAlgorithm, key: Data, data: Data): Uint8Array;
   export function hmac(algorithm: HashAlgorithm, key: Data, data: Data, encoding: Encoding): string;
   /** At most 65536 bytes. */
@@ -254,6 +304,8 @@ declare module "dgate/state" {
   export function updateDocument<T = unknown>(doc: Document<T>): Promise<Document<T>>;
   /** Resolves to true when there was a document to delete. */
   export function deleteDocument(id: string, collection: string): Promise<boolean>;
+  /** DGate's form: the document to delete. */
+  export function deleteDocument(doc: { id: string; collection: string }): Promise<boolean>;
 }
 
 declare module "dgate/storage" {

@@ -87,6 +87,7 @@ pub(super) fn to_js_importing(
         return Err(located(parsed.diagnostics.errors().cloned().collect()));
     }
     let mut program = parsed.program;
+    let commonjs = is_commonjs(&program, source);
     let imports = imported(&program);
     let mut libraries = Vec::new();
     let mut bad = Vec::new();
@@ -132,20 +133,107 @@ pub(super) fn to_js_importing(
             ..CodegenOptions::default()
         })
         .build(&program);
+    let mut map = out.map.map(|m| m.into_owned());
+    let code = if commonjs {
+        let (prefix, code) = as_es_module(&out.code);
+        map = map.map(|m| shift_first_line(m, prefix));
+        code
+    } else {
+        out.code
+    };
     Ok(Js {
-        code: out.code,
-        map: out.map.map(|m| m.into_owned()),
+        code,
+        map,
         imports: libraries,
     })
 }
 
+/// `map` for code that got `by` more characters at the start of its first line.
+fn shift_first_line(
+    map: oxc_sourcemap::SourceMap<'static>,
+    by: usize,
+) -> oxc_sourcemap::SourceMap<'static> {
+    let by = u32::try_from(by).unwrap_or(u32::MAX);
+    let mut parts = map.into_parts();
+    parts.tokens = parts
+        .tokens
+        .iter()
+        .map(|t| {
+            let col = if t.get_dst_line() == 0 {
+                t.get_dst_col().saturating_add(by)
+            } else {
+                t.get_dst_col()
+            };
+            oxc_sourcemap::Token::new(
+                t.get_dst_line(),
+                col,
+                t.get_src_line(),
+                t.get_src_col(),
+                t.get_source_id(),
+                t.get_name_id(),
+            )
+        })
+        .collect();
+    // Chunks only speed up encoding; they describe the tokens as they were.
+    parts.token_chunks = None;
+    oxc_sourcemap::SourceMap::from_parts(parts)
+}
+
+/// Whether a module is CommonJS (DGate runs those): no `import` or `export` of its own, and
+/// `module.exports` or `exports.` in its text.
+fn is_commonjs(program: &oxc::ast::ast::Program<'_>, source: &str) -> bool {
+    !program.body.iter().any(|s| s.is_module_declaration())
+        && (source.contains("module.exports") || source.contains("exports."))
+}
+
+/// A CommonJS module's code as an ES module: `module`, `exports` and a `require` of the
+/// built-ins around it, and its hooks exported from `module.exports`. What comes before the
+/// code is on its first line, so the source map's lines still hold; returns its length too.
+fn as_es_module(code: &str) -> (usize, String) {
+    let mut out = String::new();
+    let mut table = String::new();
+    for (i, name) in BUILTINS.iter().enumerate() {
+        out.push_str(&format!("import * as __dgate_m{i} from \"{name}\"; "));
+        table.push_str(&format!("\"{name}\": __dgate_m{i}, "));
+    }
+    out.push_str(&format!(
+        "const module = {{ exports: {{}} }}; let exports = module.exports; \
+         const require = (name) => {{ const m = {{ {table}}}[name]; \
+         if (m === undefined) throw new Error(\"require(\" + JSON.stringify(name) + \"): a module may require the built-ins ({})\"); \
+         return m; }}; ",
+        BUILTINS.join(", ")
+    ));
+    let prefix = out.len();
+    out.push_str(code);
+    out.push_str("\nconst __dgate_cjs = module.exports;\n");
+    // Under other names: the module's own top level may declare the hooks' names.
+    let hooks = [
+        "fetchUpstream",
+        "requestModifier",
+        "responseModifier",
+        "errorHandler",
+        "requestHandler",
+    ];
+    let mut names = Vec::new();
+    for (i, hook) in hooks.iter().enumerate() {
+        out.push_str(&format!("const __dgate_h{i} = __dgate_cjs.{hook};\n"));
+        names.push(format!("__dgate_h{i} as {hook}"));
+    }
+    out.push_str(&format!(
+        "export {{ {} }};\nexport default __dgate_cjs;\n",
+        names.join(", ")
+    ));
+    (prefix, out)
+}
+
 /// The modules a module may import: the runtime's built-ins.
-pub const BUILTINS: [&str; 5] = [
+pub const BUILTINS: [&str; 6] = [
     "dgate",
     "dgate/crypto",
     "dgate/http",
     "dgate/state",
     "dgate/storage",
+    "dgate/util",
 ];
 
 /// Every static import and re-export: the specifier and where it is.

@@ -6,6 +6,7 @@ wasmtime::component::bindgen!({
     world: "dgate-module",
     imports: {
         "dgate:module/http.fetch": async,
+        "dgate:module/http.sleep": async,
         "dgate:module/http.request-body": async,
         "dgate:module/http.response-body": async,
         "dgate:module/documents": async,

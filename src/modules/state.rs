@@ -167,6 +167,11 @@ impl http::Host for CallState {
         self.fetches += 1;
         self.host.fetch(request).await
     }
+
+    async fn sleep(&mut self, ms: u32) {
+        // The call's wall-time limit ends it if the sleep outlasts it.
+        tokio::time::sleep(std::time::Duration::from_millis(u64::from(ms))).await;
+    }
 }
 
 impl documents::Host for CallState {

@@ -3,7 +3,8 @@
 //!
 //! - `module.ts` or `module.js`: the module (a link to an SDK example is fine).
 //! - `request.json`: `{"hook": "requestModifier", ...}` plus the fixtures `module run` takes, by
-//!   flag name: `request`, `response`, `context`, `error`, `documents`.
+//!   flag name: `request`, `response`, `context`, `error`, `documents`; `args`, a list of more
+//!   flags (`["--timeout", "5s"]`).
 //! - `expect.json`: `{"output": ...}` — what the run prints must contain it (objects by key,
 //!   arrays element by element in any order, strings exactly or, written `"re:..."`, by regular
 //!   expression) — or `{"exit": N, "stderr": "..."}` for a run that must fail with that text.
@@ -78,6 +79,12 @@ fn run_case(dir: &Path, scratch: &Path) -> Result<(), String> {
             let file = scratch.join(format!("{name}-{flag}.json"));
             std::fs::write(&file, v.to_string()).map_err(|e| e.to_string())?;
             cmd.arg(format!("--{flag}")).arg(file);
+        }
+    }
+    if let Some(args) = request.get("args") {
+        let args = args.as_array().ok_or("request.json: args must be a list")?;
+        for a in args {
+            cmd.arg(a.as_str().ok_or("request.json: args must be strings")?);
         }
     }
     let out = cmd.output().map_err(|e| format!("cannot run dgate: {e}"))?;

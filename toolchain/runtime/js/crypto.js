@@ -41,6 +41,7 @@ export function fromHex(text) {
   return out;
 }
 
+// Encodings as DGate names them: base64url keeps its padding, base64rawurl drops it.
 function encode(b, encoding) {
   switch (encoding) {
     case undefined:
@@ -50,20 +51,29 @@ function encode(b, encoding) {
     case "hex":
       return toHex(b);
     case "base64":
+    case "b64":
       return toBase64(b);
     case "base64url":
+    case "b64url":
+      return toBase64(b).replace(/\+/g, "-").replace(/\//g, "_");
     case "base64rawurl":
+    case "b64rawurl":
       return toBase64Url(b);
     case "base64raw":
+    case "b64raw":
       return toBase64(b).replace(/=+$/, "");
     default:
-      throw new TypeError("unknown encoding " + JSON.stringify(encoding) + ": use hex, base64, base64url, base64raw or bytes");
+      throw new TypeError("unknown encoding " + JSON.stringify(encoding) + ": use hex, base64, base64url, base64raw, base64rawurl or bytes");
   }
 }
 
+// `sha512_224`, `SHA-512/224`... as the natives name them: lower case, no separators.
+const algName = (alg) => String(alg).toLowerCase().replace(/[-_/]/g, "");
+const HASHES = ["md5", "sha1", "sha256", "sha384", "sha512", "sha512-224", "sha512-256"];
+
 class Hash {
   constructor(alg, key) {
-    this._alg = String(alg).toLowerCase().replace("-", "");
+    this._alg = algName(alg);
     this._key = key === undefined ? undefined : bytes(key);
     this._parts = [];
   }
@@ -86,10 +96,29 @@ class Hash {
 
 export const createHash = (alg) => new Hash(alg);
 export const createHmac = (alg, key) => new Hash(alg, key);
-export const sha1 = (data, encoding) => encode(N.digest("sha1", bytes(data)), encoding);
-export const sha256 = (data, encoding) => encode(N.digest("sha256", bytes(data)), encoding);
-export const sha512 = (data, encoding) => encode(N.digest("sha512", bytes(data)), encoding);
-export const hmac = (alg, key, data, encoding) => encode(N.hmac(String(alg).toLowerCase().replace("-", ""), bytes(key), bytes(data)), encoding);
+const digestOf = (alg) => (data, encoding) => encode(N.digest(alg, bytes(data)), encoding);
+export const md5 = digestOf("md5");
+export const sha1 = digestOf("sha1");
+export const sha256 = digestOf("sha256");
+export const sha384 = digestOf("sha384");
+export const sha512 = digestOf("sha512");
+export const sha512_224 = digestOf("sha512224");
+export const sha512_256 = digestOf("sha512256");
+export const hmac = (alg, key, data, encoding) => encode(N.hmac(algName(alg), bytes(key), bytes(data)), encoding);
+export const getHashes = () => HASHES.slice();
+export const hexEncode = (data) => toHex(data);
+// randomInt(max) in [0, max); randomInt(min, max) in [min, max).
+export function randomInt(a, b) {
+  const [min, max] = b === undefined ? [0, Math.trunc(a)] : [Math.trunc(a), Math.trunc(b)];
+  if (!(max > min)) throw new RangeError("randomInt: max must be greater than min");
+  const range = max - min;
+  if (range > 2 ** 48) throw new RangeError("randomInt: the range must be at most 2^48");
+  const r = N.randomBytes(7);
+  let n = 0;
+  for (let i = 0; i < 7; i++) n = n * 256 + r[i];
+  // 56 random bits, reduced; the bias is below 2^-8 for the largest range allowed.
+  return min + (n % range);
+}
 export const randomBytes = (n) => N.randomBytes(n);
 export function randomUUID() {
   const b = N.randomBytes(16);
@@ -98,4 +127,7 @@ export function randomUUID() {
   const h = toHex(b);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
-export default { createHash, createHmac, sha1, sha256, sha512, hmac, randomBytes, randomUUID, toHex, fromHex, toBase64, toBase64Url, fromBase64 };
+export default {
+  createHash, createHmac, md5, sha1, sha256, sha384, sha512, sha512_224, sha512_256, hmac, getHashes, hexEncode,
+  randomBytes, randomInt, randomUUID, toHex, fromHex, toBase64, toBase64Url, fromBase64,
+};

@@ -143,8 +143,11 @@
       this._h = h;
       this._body = undefined;
     }
-    get status() { return this.statusCode; }
-    set status(v) { this.statusCode = v; }
+    // DGate's form: `status(code)` sets it and chains; `statusCode` reads it.
+    status(code) {
+      this.statusCode = code;
+      return this;
+    }
     get headers() { return this._h; }
     set headers(v) {
       this._h._replace((v instanceof Headers ? v : new Headers(v))._list().slice());
@@ -164,6 +167,17 @@
     writeJson(value) {
       this.headers.set("content-type", "application/json");
       return this.writeBody(JSON.stringify(value));
+    }
+    redirect(url) {
+      return this._redirect(url, 307);
+    }
+    redirectPermanent(url) {
+      return this._redirect(url, 301);
+    }
+    _redirect(url, code) {
+      this.headers.set("location", String(url));
+      this.statusCode = code;
+      return this.writeBody("");
     }
   }
 

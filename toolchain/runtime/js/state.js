@@ -28,6 +28,10 @@ export const addDocument = (doc) =>
     return { id, collection, data };
   });
 export const updateDocument = addDocument;
+// deleteDocument(id, collection), or DGate's deleteDocument({id, collection}).
 export const deleteDocument = (id, collection) =>
-  settle(() => N.docDelete(need(collection, "collection"), need(id, "id")));
+  settle(() => {
+    if (id !== null && typeof id === "object") ({ id, collection } = id);
+    return N.docDelete(need(collection, "collection"), need(id, "id"));
+  });
 export default { getDocument, getDocuments, addDocument, updateDocument, deleteDocument };

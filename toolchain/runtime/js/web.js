@@ -308,9 +308,12 @@
   };
 
   class FetchResponse {
-    constructor(r) {
+    constructor(r, url) {
       this.status = r.status;
       this.ok = r.status >= 200 && r.status < 300;
+      this.url = url;
+      // The host follows no redirects: a 3xx comes back as it is.
+      this.redirected = false;
       this.headers = Headers._adopt(r.headers);
       this._body = r.body;
     }
@@ -335,7 +338,7 @@
       const method = String(init.method || "GET").toUpperCase();
       const headers = new Headers(init.headers)._f;
       const body = init.body === undefined || init.body === null ? undefined : toBytes(init.body);
-      return Promise.resolve(new FetchResponse(N.fetch(method, url, headers, body)));
+      return Promise.resolve(new FetchResponse(N.fetch(method, url, headers, body), url));
     } catch (e) {
       return Promise.reject(e);
     }

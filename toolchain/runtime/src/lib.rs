@@ -72,11 +72,12 @@ const HOOKS: [(Hook, &str); 5] = [
 /// hooks' context objects.
 const PRELUDE: [&str; 2] = [include_str!("../js/web.js"), include_str!("../js/hooks.js")];
 
-const BUILTINS: [(&str, &str); 5] = [
+const BUILTINS: [(&str, &str); 6] = [
     ("dgate/crypto", include_str!("../js/crypto.js")),
     ("dgate/state", include_str!("../js/state.js")),
     ("dgate/storage", include_str!("../js/storage.js")),
     ("dgate/http", include_str!("../js/http.js")),
+    ("dgate/util", include_str!("../js/util.js")),
     ("dgate", include_str!("../js/dgate.js")),
 ];
 

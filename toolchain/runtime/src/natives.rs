@@ -6,7 +6,8 @@ use hmac::{Hmac, Mac};
 use javy::quickjs::function::Opt;
 use javy::quickjs::{Array, Ctx, Exception, Function, Object, Result, TypedArray, Value};
 use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha512};
+use md5::Md5;
+use sha2::{Digest, Sha256, Sha384, Sha512, Sha512_224, Sha512_256};
 
 use crate::dgate::module::types::{Field, HostError, LogLevel};
 use crate::dgate::module::{cache, documents, http};
@@ -65,11 +66,16 @@ fn document_to_js<'js>(cx: &Ctx<'js>, d: documents::Document) -> Result<Object<'
     Ok(o)
 }
 
+/// `alg` as dgate/crypto passes it: lower case, without `-` or `_` (`sha512224`).
 fn digest(alg: &str, data: &[u8]) -> Option<Vec<u8>> {
     Some(match alg {
+        "md5" => Md5::digest(data).to_vec(),
         "sha1" => Sha1::digest(data).to_vec(),
         "sha256" => Sha256::digest(data).to_vec(),
+        "sha384" => Sha384::digest(data).to_vec(),
         "sha512" => Sha512::digest(data).to_vec(),
+        "sha512224" => Sha512_224::digest(data).to_vec(),
+        "sha512256" => Sha512_256::digest(data).to_vec(),
         _ => return None,
     })
 }
@@ -81,9 +87,13 @@ fn hmac(alg: &str, key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
         m.finalize().into_bytes().to_vec()
     }
     Some(match alg {
+        "md5" => run::<Hmac<Md5>>(key, data),
         "sha1" => run::<Hmac<Sha1>>(key, data),
         "sha256" => run::<Hmac<Sha256>>(key, data),
+        "sha384" => run::<Hmac<Sha384>>(key, data),
         "sha512" => run::<Hmac<Sha512>>(key, data),
+        "sha512224" => run::<Hmac<Sha512_224>>(key, data),
+        "sha512256" => run::<Hmac<Sha512_256>>(key, data),
         _ => return None,
     })
 }
@@ -196,10 +206,10 @@ fn fetch<'js>(
     method: String,
     url: String,
     headers: Array<'js>,
-    body: Opt<TypedArray<'js, u8>>,
+    body: Opt<Option<TypedArray<'js, u8>>>,
 ) -> Result<Object<'js>> {
     require_live(&cx, "fetch")?;
-    let body = match &body.0 {
+    let body = match body.0.flatten().as_ref() {
         Some(b) => Some(input(&cx, b)?.to_vec()),
         None => None,
     };
@@ -257,11 +267,12 @@ fn cache_set<'js>(
     cx: Ctx<'js>,
     key: String,
     value: TypedArray<'js, u8>,
-    ttl_ms: Opt<f64>,
+    ttl_ms: Opt<Option<f64>>,
 ) -> Result<()> {
     require_live(&cx, "the cache")?;
     let ttl = ttl_ms
         .0
+        .flatten()
         .filter(|t| t.is_finite() && *t >= 0.0)
         .map(|t| t as u64);
     cache::set(&key, input(&cx, &value)?, ttl);
@@ -278,7 +289,9 @@ fn unknown_hash(cx: &Ctx<'_>, alg: &str) -> javy::quickjs::Error {
     throw(
         cx,
         "invalid",
-        &format!("unknown hash {alg:?}: use sha1, sha256 or sha512"),
+        &format!(
+            "unknown hash {alg:?}: use md5, sha1, sha256, sha384, sha512, sha512_224 or sha512_256"
+        ),
     )
 }
 
@@ -305,6 +318,15 @@ fn js_hmac<'js>(
     )
     .ok_or_else(|| unknown_hash(&cx, &alg))?;
     bytes(&cx, out)
+}
+
+/// DGate's `sleep`: waits on the host, within the call's time limit.
+fn sleep(cx: Ctx<'_>, ms: f64) -> Result<()> {
+    require_live(&cx, "sleep")?;
+    if ms.is_finite() && ms > 0.0 {
+        http::sleep(ms.min(f64::from(u32::MAX)) as u32);
+    }
+    Ok(())
 }
 
 fn random_bytes<'js>(cx: Ctx<'js>, len: u32) -> Result<TypedArray<'js, u8>> {
@@ -347,6 +369,7 @@ pub fn register(cx: &Ctx<'_>) -> Result<()> {
     n.set("digest", Function::new(cx.clone(), js_digest)?)?;
     n.set("hmac", Function::new(cx.clone(), js_hmac)?)?;
     n.set("randomBytes", Function::new(cx.clone(), random_bytes)?)?;
+    n.set("sleep", Function::new(cx.clone(), sleep)?)?;
     cx.globals().set("__dgate_native", n)?;
     Ok(())
 }
