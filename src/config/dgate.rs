@@ -6,7 +6,9 @@
 use serde_json::{Map, Value};
 
 /// Keys of DGate's config (and of the configs DGate ships) that dgate has no use for, by path.
-const UNUSED: [&str; 25] = [
+/// None of them weakens what the config asks for when ignored: `admin.tls` or `jwt_auth`, say,
+/// are refused instead (dgate would serve without them).
+const UNUSED: [&str; 24] = [
     "log_json",
     "log_color",
     "Logger",
@@ -21,7 +23,6 @@ const UNUSED: [&str; 25] = [
     "proxy.x_forwarded_for_depth",
     "proxy.tls.auto_generate",
     "admin.x_forwarded_for_depth",
-    "admin.tls",
     "admin.key_auth.query_param_name",
     "admin.replication.discovery_domain",
     "admin.replication.advert_scheme",
