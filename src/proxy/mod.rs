@@ -13,6 +13,7 @@ mod pipeline;
 mod pool;
 mod snapshot;
 mod tls;
+mod upgrade;
 mod upstream;
 
 use std::convert::Infallible;
@@ -264,7 +265,8 @@ impl Proxy {
             let conn = conn.clone();
             async move { Ok::<_, Infallible>(proxy.handle(req, conn).await) }
         });
-        let conn = self.http.serve_connection(io, service);
+        // With upgrades: a WebSocket handshake's connection is handed over once answered 101.
+        let conn = self.http.serve_connection_with_upgrades(io, service);
         if let Err(e) = watcher.watch(conn).await {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
         }

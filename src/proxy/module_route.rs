@@ -53,6 +53,9 @@ impl Proxy {
                 format!("module {:?} cannot be loaded: {e}", source.name),
             )
         })?;
+        let mut req = req;
+        // A WebSocket handshake: its request modifiers run, then it switches (no responseModifier).
+        let upgrade = super::upgrade::is_upgrade(&req).then(|| super::upgrade::take(&mut req));
         let (mut parts, body) = req.into_parts();
         let call = CallInfo {
             route: target.info.clone(),
@@ -107,6 +110,7 @@ impl Proxy {
                         upstream,
                         ctx,
                         modules.max_body(),
+                        upgrade,
                     )
                     .await;
                 match (outcome, original) {
@@ -149,6 +153,7 @@ impl Proxy {
         mut upstream: Arc<Upstream>,
         ctx: &Ctx,
         max_body: usize,
+        upgrade: Option<(hyper::upgrade::OnUpgrade, Option<HeaderValue>)>,
     ) -> Result<Response<RespBody>, ProxyError> {
         if defined.contains(&Hook::RequestModifier) {
             let (r, io2) = on_instance!(loaded, request_modifier(io));
@@ -182,6 +187,9 @@ impl Proxy {
         let unread = io.take_unread_request::<Incoming>();
         let head = std::mem::replace(parts, Request::new(()).into_parts().0);
         let mut out = self.upstream_request(head, path, target, upstream.disable_query_params, ctx);
+        if let Some((client, protocol)) = upgrade {
+            return super::upgrade::forward(&upstream, out, client, protocol).await;
+        }
         let res = match unread {
             Some(stream) => upstream.send(out, stream).await?,
             None => {

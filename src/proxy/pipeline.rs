@@ -134,6 +134,14 @@ impl Proxy {
                 ),
             ));
         };
+        if super::upgrade::is_upgrade(&req) {
+            let mut req = req;
+            let (client, protocol) = super::upgrade::take(&mut req);
+            let (parts, _) = req.into_parts();
+            let out =
+                self.upstream_request(parts, path, &target, upstream.disable_query_params, ctx);
+            return super::upgrade::forward(&upstream, out, client, protocol).await;
+        }
         let (parts, body) = req.into_parts();
         let out = self.upstream_request(parts, path, &target, upstream.disable_query_params, ctx);
         let res = upstream.send(out, body).await?;

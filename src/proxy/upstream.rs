@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::ClientConfig;
 use tokio::time::Instant;
 
@@ -49,6 +49,18 @@ impl Clients {
             verified: crate::tls::client_config_with_system_roots(),
             unverified: crate::tls::client_config_without_verification(),
         }
+    }
+
+    /// TLS for upgraded connections: the services' verification, and only HTTP/1.1 offered
+    /// (an upgrade is an HTTP/1.1 exchange).
+    fn upgrade_tls(&self, skip_verify: bool) -> Arc<ClientConfig> {
+        let mut config = if skip_verify {
+            (*self.unverified).clone()
+        } else {
+            (*self.verified).clone()
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
     }
 
     fn get(&self, key: ClientKey) -> HttpClient {
@@ -110,6 +122,8 @@ pub struct Upstream {
     request_timeout: Duration,
     pub hide_dgate_headers: bool,
     pub disable_query_params: bool,
+    /// TLS for upgraded (WebSocket) connections to https URLs: HTTP/1.1 only.
+    upgrade_tls: Arc<ClientConfig>,
 }
 
 /// How one request goes upstream (everything but the body, which is passed on its own).
@@ -161,6 +175,7 @@ impl Upstream {
             request_timeout: self.request_timeout,
             hide_dgate_headers: self.hide_dgate_headers,
             disable_query_params: self.disable_query_params,
+            upgrade_tls: self.upgrade_tls.clone(),
         })
     }
 
@@ -199,6 +214,7 @@ impl Upstream {
                 .as_duration(),
             hide_dgate_headers: s.hide_dgate_headers,
             disable_query_params: s.disable_query_params,
+            upgrade_tls: clients.upgrade_tls(s.tls_skip_verify),
         })
     }
 
@@ -352,6 +368,63 @@ impl Upstream {
 }
 
 impl Upstream {
+    /// Sends an upgrade request (a WebSocket handshake) to the next URL on a connection of its
+    /// own, kept for the upgrade: the answer, whose upgrade the caller takes when it is a 101.
+    /// Not retried: the client's handshake is answered by the one upstream that took it.
+    pub async fn send_upgrade(&self, out: Outgoing) -> Result<Response<Incoming>, ProxyError> {
+        let target = self.pick();
+        let mut req = self.request(target, &out, out.headers.clone(), empty_request())?;
+        let origin = req.uri().path_and_query().cloned().map(Uri::from);
+        if let Some(origin) = origin {
+            *req.uri_mut() = origin;
+        }
+        let err =
+            |kind, detail: String| ProxyError::new(kind, format!("{}: {detail}", target.authority));
+        let limit = Instant::now() + self.request_timeout;
+        let port = target
+            .authority
+            .port_u16()
+            .unwrap_or(if target.scheme == Scheme::HTTPS {
+                443
+            } else {
+                80
+            });
+        let connect = tokio::net::TcpStream::connect((target.authority.host(), port));
+        let tcp = match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => return Err(err(ErrorKind::UpstreamConnect, e.to_string()).caused_by(e)),
+            Err(_) => {
+                return Err(err(
+                    ErrorKind::UpstreamTimeout,
+                    format!("no connection within {:?}", self.connect_timeout),
+                ));
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let sent = async {
+            if target.scheme == Scheme::HTTPS {
+                let name =
+                    rustls_pki_types::ServerName::try_from(target.authority.host().to_string())
+                        .map_err(|e| err(ErrorKind::UpstreamConnect, e.to_string()))?;
+                let tls = tokio_rustls::TlsConnector::from(self.upgrade_tls.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| err(ErrorKind::UpstreamConnect, e.to_string()).caused_by(e))?;
+                handshake(TokioIo::new(tls), req).await
+            } else {
+                handshake(TokioIo::new(tcp), req).await
+            }
+            .map_err(|e| err(ErrorKind::UpstreamProtocol, e.to_string()).caused_by(e))
+        };
+        match tokio::time::timeout_at(limit, sent).await {
+            Ok(res) => res,
+            Err(_) => Err(err(
+                ErrorKind::UpstreamTimeout,
+                format!("no response within {:?}", self.request_timeout),
+            )),
+        }
+    }
+
     async fn attempt_pooled(
         &self,
         target: &Target,
@@ -384,6 +457,20 @@ impl Upstream {
             }
         }
     }
+}
+
+/// One request on a new HTTP/1.1 connection over `io` that may be upgraded.
+async fn handshake<I>(io: I, req: Request<ReqBody>) -> Result<Response<Incoming>, hyper::Error>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "upgraded upstream connection ended with an error");
+        }
+    });
+    sender.send_request(req).await
 }
 
 /// Whether an error's cause chain holds an I/O timeout (a connect timeout, say).

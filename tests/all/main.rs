@@ -15,3 +15,4 @@ mod proxy;
 mod proxy_modules;
 mod proxy_tls;
 mod upstream;
+mod ws_grpc;
