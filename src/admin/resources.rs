@@ -135,9 +135,7 @@ async fn store(state: &AdminState, resource: Resource) -> Result<Response, AppEr
     Ok(match write(state, resource).await? {
         ChangeOutcome::Created(r) => ok_json(StatusCode::CREATED, r.to_public_json(), None),
         ChangeOutcome::Updated(r) => ok_json(StatusCode::OK, r.to_public_json(), None),
-        ChangeOutcome::Deleted(_) | ChangeOutcome::DeletedDocuments(_) => {
-            return Err(AppError::Internal("a put was applied as a delete".into()));
-        }
+        _ => return Err(AppError::Internal("a put was applied as a delete".into())),
     })
 }
 
@@ -155,7 +153,16 @@ pub async fn write(state: &AdminState, mut resource: Resource) -> Result<ChangeO
         } else {
             namespace_modules(state, &m.namespace, &m.name)?
         };
-        prepare_module(&state.builder, m, &others).await?;
+        let waits_for = missing_imports(m, &others);
+        if waits_for.is_empty() {
+            prepare_module(&state.builder, m, &others).await?;
+        } else {
+            // As DGate, which resolves imports when a module runs: stored now, built when what
+            // it imports is written (its routes answer 502 meanwhile).
+            tracing::info!(module = %m.name, namespace = %m.namespace, waits_for = ?waits_for,
+                "module stored unbuilt until the modules it imports exist");
+            m.component = None;
+        }
         dependents = rebuild_dependents(&state.builder, m, others).await?;
     }
     let now = crate::resources::now_rfc3339();
@@ -170,14 +177,39 @@ pub async fn write(state: &AdminState, mut resource: Resource) -> Result<ChangeO
         }
         _ => {}
     }
-    let outcome = state.cluster.write(ChangeCommand::put(resource)).await?;
-    for d in dependents {
-        state
-            .cluster
-            .write(ChangeCommand::put(Resource::Module(d)))
-            .await?;
+    if dependents.is_empty() {
+        return Ok(state.cluster.write(ChangeCommand::put(resource)).await?);
     }
-    Ok(outcome)
+    // The module and the modules rebuilt against it, in one write.
+    let mut all = vec![resource];
+    all.extend(dependents.into_iter().map(Resource::Module));
+    match state.cluster.write(ChangeCommand::put_all(all)).await? {
+        ChangeOutcome::All(mut outcomes) if !outcomes.is_empty() => Ok(outcomes.swap_remove(0)),
+        _ => Err(AppError::Internal(
+            "a module's write was applied otherwise".into(),
+        )),
+    }
+}
+
+/// The modules that `m` imports by name, directly or through the modules it imports, and that
+/// `others` (its namespace's other modules) lacks.
+fn missing_imports(m: &crate::resources::Module, others: &Sources) -> Vec<String> {
+    let Some((file, source)) = js_source(m) else {
+        return vec![];
+    };
+    let mut missing = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = crate::build::imports_of(&file, &source);
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        match others.get(&name) {
+            Some((_, file, source)) => todo.extend(crate::build::imports_of(file, source)),
+            None => missing.push(name),
+        }
+    }
+    missing
 }
 
 /// The other JS/TS modules of a namespace, by name, with their sources: what a module may
@@ -228,7 +260,8 @@ fn js_source(m: &crate::resources::Module) -> Option<(String, String)> {
 }
 
 /// The modules of `others` that import `m` (directly or through others), rebuilt with `m`'s new
-/// source. A dependent that no longer builds refuses the write (422).
+/// source. A dependent that no longer builds refuses the write (422); one that still imports a
+/// module the namespace lacks stays unbuilt.
 async fn rebuild_dependents(
     builder: &crate::build::Builder,
     m: &crate::resources::Module,
@@ -266,6 +299,9 @@ async fn rebuild_dependents(
         let mut d = d.clone();
         let mut libs = others.clone();
         libs.remove(&name);
+        if !missing_imports(&d, &libs).is_empty() {
+            continue;
+        }
         prepare_module(builder, &mut d, &libs)
             .await
             .map_err(|e| match e {

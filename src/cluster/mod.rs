@@ -342,6 +342,11 @@ fn outcome(response: ApplyResponse) -> Result<ChangeOutcome, Rejected> {
         ApplyResponse::Updated(r) => Ok(ChangeOutcome::Updated(r)),
         ApplyResponse::Deleted(k) => Ok(ChangeOutcome::Deleted(k)),
         ApplyResponse::DeletedDocuments(keys) => Ok(ChangeOutcome::DeletedDocuments(keys)),
+        ApplyResponse::All(all) => all
+            .into_iter()
+            .map(outcome)
+            .collect::<Result<Vec<_>, _>>()
+            .map(ChangeOutcome::All),
         ApplyResponse::Refused(r) => Err(r.into()),
         ApplyResponse::Nothing => Err(Rejected::Internal(
             "a command was applied as a blank entry".into(),

@@ -50,6 +50,7 @@ pub enum ApplyResponse {
     Updated(Resource),
     Deleted(ResourceKey),
     DeletedDocuments(Vec<ResourceKey>),
+    All(Vec<ApplyResponse>),
     /// The command was refused by the state machine's rules (it is still applied: nothing changed).
     Refused(Refusal),
     /// A blank or membership entry.
@@ -255,12 +256,19 @@ impl SmStore {
     }
 }
 
+fn applied(outcome: ChangeOutcome) -> ApplyResponse {
+    match outcome {
+        ChangeOutcome::Created(r) => ApplyResponse::Created(r),
+        ChangeOutcome::Updated(r) => ApplyResponse::Updated(r),
+        ChangeOutcome::Deleted(k) => ApplyResponse::Deleted(k),
+        ChangeOutcome::DeletedDocuments(keys) => ApplyResponse::DeletedDocuments(keys),
+        ChangeOutcome::All(all) => ApplyResponse::All(all.into_iter().map(applied).collect()),
+    }
+}
+
 fn response(result: Result<ChangeOutcome, Rejected>) -> StorageResult<ApplyResponse> {
     Ok(match result {
-        Ok(ChangeOutcome::Created(r)) => ApplyResponse::Created(r),
-        Ok(ChangeOutcome::Updated(r)) => ApplyResponse::Updated(r),
-        Ok(ChangeOutcome::Deleted(k)) => ApplyResponse::Deleted(k),
-        Ok(ChangeOutcome::DeletedDocuments(keys)) => ApplyResponse::DeletedDocuments(keys),
+        Ok(outcome) => applied(outcome),
         Err(Rejected::Refused(r)) => ApplyResponse::Refused(r),
         // Storage failures are not refusals: the node cannot go on applying.
         Err(e @ (Rejected::Storage(_) | Rejected::Internal(_) | Rejected::Unavailable(_))) => {

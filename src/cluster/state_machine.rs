@@ -100,6 +100,7 @@ impl StateMachine {
         let result = match cmd {
             ChangeCommand::Put { resource } => self.put(resource, meta_batch()),
             ChangeCommand::Delete { key } => self.delete(key, meta_batch()),
+            ChangeCommand::PutAll { resources } => self.put_all(resources, meta_batch()),
             ChangeCommand::DeleteDocuments {
                 namespace,
                 collection,
@@ -110,13 +111,7 @@ impl StateMachine {
         }
         let outcome = result?;
         if let Some(observe) = self.observer.get() {
-            match &outcome {
-                ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) => observe(Applied::Put(r)),
-                ChangeOutcome::Deleted(key) => observe(Applied::Deleted(key)),
-                ChangeOutcome::DeletedDocuments(keys) => {
-                    keys.iter().for_each(|k| observe(Applied::Deleted(k)))
-                }
-            }
+            tell(observe, &outcome);
         }
         Ok(outcome)
     }
@@ -159,7 +154,36 @@ impl StateMachine {
         Ok(all)
     }
 
-    fn put(&self, mut resource: Resource, mut batch: Batch) -> Result<ChangeOutcome, Rejected> {
+    fn put(&self, resource: Resource, mut batch: Batch) -> Result<ChangeOutcome, Rejected> {
+        let outcome = self.check_put(resource)?;
+        if let ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) = &outcome {
+            batch.put(r.clone());
+        }
+        self.store.write(batch)?;
+        Ok(outcome)
+    }
+
+    /// Every put of `resources` checked as [`StateMachine::put`] checks one, then all written in
+    /// one batch: all or nothing. Each is checked against the state before the batch.
+    fn put_all(
+        &self,
+        resources: Vec<Resource>,
+        mut batch: Batch,
+    ) -> Result<ChangeOutcome, Rejected> {
+        let mut outcomes = Vec::with_capacity(resources.len());
+        for resource in resources {
+            let outcome = self.check_put(resource)?;
+            if let ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) = &outcome {
+                batch.put(r.clone());
+            }
+            outcomes.push(outcome);
+        }
+        self.store.write(batch)?;
+        Ok(ChangeOutcome::All(outcomes))
+    }
+
+    /// The checks of a put, and the resource as it will be stored (Created or Updated).
+    fn check_put(&self, mut resource: Resource) -> Result<ChangeOutcome, Rejected> {
         validate::resource(&mut resource)?;
         let key = resource.key();
         if key.kind != Kind::Namespace {
@@ -217,8 +241,6 @@ impl StateMachine {
             }
             _ => {}
         }
-        batch.put(resource.clone());
-        self.store.write(batch)?;
         Ok(match existing {
             Some(_) => ChangeOutcome::Updated(resource),
             None => ChangeOutcome::Created(resource),
@@ -328,5 +350,17 @@ impl StateMachine {
             .into_iter()
             .find(|r| matches!(r, Resource::Route(route) if uses(route)))
             .map(|r| r.key()))
+    }
+}
+
+/// Tells `observe` what `outcome` changed.
+fn tell(observe: &Observer, outcome: &ChangeOutcome) {
+    match outcome {
+        ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) => observe(Applied::Put(r)),
+        ChangeOutcome::Deleted(key) => observe(Applied::Deleted(key)),
+        ChangeOutcome::DeletedDocuments(keys) => {
+            keys.iter().for_each(|k| observe(Applied::Deleted(k)))
+        }
+        ChangeOutcome::All(outcomes) => outcomes.iter().for_each(|o| tell(observe, o)),
     }
 }

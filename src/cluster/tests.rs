@@ -281,3 +281,88 @@ async fn single_node_bootstraps_default_namespace_once() {
     assert!(matches!(out, ChangeOutcome::Created(_)));
     c.shutdown().await;
 }
+
+#[test]
+fn put_all_writes_everything_or_nothing() {
+    let sm = sm();
+    let ns = |name: &str| res(Kind::Namespace, json!({"name": name}));
+    let svc = |namespace: &str| {
+        res(
+            Kind::Service,
+            json!({"name": "s", "namespace": namespace, "urls": ["http://a"]}),
+        )
+    };
+    // The second put's namespace does not exist: nothing is written.
+    let refused = sm.apply(ChangeCommand::put_all(vec![ns("one"), svc("nowhere")]));
+    assert!(
+        matches!(
+            refused,
+            Err(Rejected::Refused(Refusal::MissingReference(_)))
+        ),
+        "{refused:?}"
+    );
+    assert!(
+        sm.store()
+            .get(&ResourceKey::namespace("one"))
+            .unwrap()
+            .is_none()
+    );
+    // All valid: all written, each outcome in order.
+    put(&sm, Kind::Namespace, json!({"name": "two"})).unwrap();
+    match sm.apply(ChangeCommand::put_all(vec![ns("one"), svc("two")])) {
+        Ok(ChangeOutcome::All(outcomes)) => {
+            assert_eq!(outcomes.len(), 2);
+            assert!(
+                outcomes
+                    .iter()
+                    .all(|o| matches!(o, ChangeOutcome::Created(_)))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        sm.store()
+            .get(&ResourceKey::namespace("one"))
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        sm.store()
+            .get(&ResourceKey::new(Kind::Service, "two", "s"))
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn deleting_a_collections_documents_takes_them_all() {
+    let sm = sm();
+    put(
+        &sm,
+        Kind::Collection,
+        json!({"name": "c", "namespace": "ns"}),
+    )
+    .unwrap();
+    for id in ["a", "b"] {
+        put(
+            &sm,
+            Kind::Document,
+            json!({"id": id, "namespace": "ns", "collection": "c", "data": 1}),
+        )
+        .unwrap();
+    }
+    match sm.apply(ChangeCommand::delete_documents("ns", "c")) {
+        Ok(ChangeOutcome::DeletedDocuments(keys)) => assert_eq!(keys.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        sm.store()
+            .list(Kind::Document, "ns", Some("c"))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        sm.apply(ChangeCommand::delete_documents("ns", "missing")),
+        Err(Rejected::Refused(Refusal::NotFound(_)))
+    ));
+}

@@ -13,6 +13,9 @@ pub enum ChangeCommand {
     Put { resource: Resource },
     /// Remove a resource; refused while something refers to it.
     Delete { key: ResourceKey },
+    /// Create or replace several resources together, in one write: a module and the modules
+    /// that import it, rebuilt against it.
+    PutAll { resources: Vec<Resource> },
     /// Remove every document of a collection (DGate's `DELETE /document` without an id).
     DeleteDocuments {
         namespace: String,
@@ -27,6 +30,10 @@ impl ChangeCommand {
 
     pub fn delete(key: ResourceKey) -> Self {
         ChangeCommand::Delete { key }
+    }
+
+    pub fn put_all(resources: Vec<Resource>) -> Self {
+        ChangeCommand::PutAll { resources }
     }
 
     pub fn delete_documents(namespace: &str, collection: &str) -> Self {
@@ -45,6 +52,8 @@ pub enum ChangeOutcome {
     Deleted(ResourceKey),
     /// A collection's documents were deleted: these.
     DeletedDocuments(Vec<ResourceKey>),
+    /// What each put of a [`ChangeCommand::PutAll`] did, in order.
+    All(Vec<ChangeOutcome>),
 }
 
 /// What an observer is told.

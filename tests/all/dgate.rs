@@ -386,3 +386,182 @@ async fn dgate_functional_admin_tests_pass() {
     assert!((300..400).contains(&s), "{s} {body}");
     assert_eq!(headers["location"], link);
 }
+
+/// DGate's `multi_module_test.sh` and `change_checker.sh`: a module written before the module it
+/// imports, payloads as `base64` prints them (in lines), a route listing both, and a module
+/// replaced under a live route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dgate_functional_module_tests_pass() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let test_port = free_port();
+    let config = write_file(
+        dir.path(),
+        "test.yaml",
+        &format!("debug: true\ntest_server: {{port: {test_port}, host: 127.0.0.1}}\n"),
+    );
+    let gw = Gateway::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let admin = gw.admin.as_str();
+    let test_url = format!("http://127.0.0.1:{test_port}");
+    // What `base64 <<END` prints: lines of 76 characters.
+    let base64_lines = |source: &str| -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(source);
+        b64.as_bytes()
+            .chunks(76)
+            .map(|l| std::str::from_utf8(l).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    let ns = "multimod-test-ns";
+    dgate_cli(
+        admin,
+        &["-Vf", "namespace", "create", &format!("name={ns}")],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "domain",
+            "create",
+            "name=multimod-test-dm",
+            "patterns:=[\"multimod-test.example.com\"]",
+            &format!("namespace={ns}"),
+        ],
+    );
+    let first = "import { requestModifier } from './multimod2';\n\
+                 import { responseModifier as resMod } from './multimod2';\n\
+                 const responseModifier = async (ctx) => {\n\
+                 \x20 console.log('responseModifier executed from multimod1');\n\
+                 \x20 return resMod(ctx);\n\
+                 };\n\
+                 export { requestModifier, responseModifier };\n";
+    let second = "const reqMod = (ctx) => ctx.request().writeJson({ a: 1 });\n\
+                  const resMod = async (ctx) => ctx.upstream()?.writeJson({\n\
+                  \x20 upstream_body: await ctx.upstream()?.readJson(),\n\
+                  \x20 upstream_status: ctx.upstream()?.statusCode,\n\
+                  });\n\
+                  export { reqMod as requestModifier, resMod as responseModifier };\n";
+    // multimod1 first: it imports multimod2, which does not exist yet.
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "module",
+            "create",
+            "name=multimod1",
+            &format!("payload={}", base64_lines(first)),
+            &format!("namespace={ns}"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "module",
+            "create",
+            "name=multimod2",
+            &format!("payload={}", base64_lines(second)),
+            &format!("namespace={ns}"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "service",
+            "create",
+            "name=base_svc",
+            &format!("urls={test_url}/a,{test_url}/b,{test_url}/c"),
+            &format!("namespace={ns}"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "route",
+            "create",
+            "name=base_rt",
+            "paths=/,/multimod-test",
+            "methods:=[\"GET\"]",
+            "modules=multimod1,multimod2",
+            "service=base_svc",
+            "stripPath:=true",
+            "preserveHost:=true",
+            &format!("namespace={ns}"),
+        ],
+    );
+    for path in ["/", "/multimod-test"] {
+        let (s, _, body) = get(&format!("{}{path}", gw.proxy), "multimod-test.example.com").await;
+        assert_eq!(s, 200, "{path}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        // The request body multimod2's requestModifier wrote reached the test server.
+        assert_eq!(v["upstream_body"]["data"]["body"], "{\"a\":1}", "{v}");
+        assert_eq!(v["upstream_status"], 200, "{v}");
+    }
+
+    // change_checker.sh: the module under a live route, replaced.
+    let ns = "change_checker-ns";
+    dgate_cli(
+        admin,
+        &["-Vf", "namespace", "create", &format!("name={ns}")],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "domain",
+            "create",
+            "name=change_checker-dm",
+            "patterns:=[\"change_checker.example.com\"]",
+            &format!("namespace={ns}"),
+        ],
+    );
+    let checker = |n: u32| {
+        write_file(
+            dir.path(),
+            &format!("change_checker_{n}.ts"),
+            &format!(
+                "export const requestHandler = async (ctx: any) => {{\n  ctx.response().status(201).json({{ mod: \"module{n}\" }});\n}}\n"
+            ),
+        )
+    };
+    for n in [1, 2] {
+        dgate_cli(
+            admin,
+            &[
+                "-Vf",
+                "module",
+                "create",
+                "name=change_checker-mod",
+                &format!("payload@={}", checker(n).display()),
+                &format!("namespace={ns}"),
+            ],
+        );
+        if n == 1 {
+            dgate_cli(
+                admin,
+                &[
+                    "-Vf",
+                    "route",
+                    "create",
+                    "name=base_rt",
+                    "paths:=[\"/\", \"/{id}\"]",
+                    "modules:=[\"change_checker-mod\"]",
+                    "methods:=[\"GET\",\"POST\"]",
+                    "stripPath:=true",
+                    "preserveHost:=true",
+                    &format!("namespace={ns}"),
+                ],
+            );
+        }
+        let (s, _, body) = get(&format!("{}/", gw.proxy), "change_checker.example.com").await;
+        assert_eq!(s, 201, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["mod"], format!("module{n}"));
+    }
+}

@@ -477,12 +477,43 @@ export function requestHandler(ctx) { ctx.response().json({ msg: greet(ctx.pathP
     let v = get_json(&http, format!("{}/hi/ann", gw.proxy)).await;
     assert_eq!(v["msg"], "bye ann", "{v}");
 
-    // Only the built-ins and modules of the namespace can be imported.
+    // A module may be written before the module it imports, as in DGate: it is stored unbuilt
+    // (its route answers 502), and built when that module is written, in the same write.
+    put_module(
+        &api,
+        "early",
+        "import { word } from \"./later\";\nexport function requestHandler(ctx) { ctx.response().json({ word }); }\n",
+        "javascript",
+    )
+    .await;
+    ok_put(
+        &api,
+        "route",
+        json!({"name": "early", "paths": ["/early"], "methods": ["GET"], "modules": ["early"]}),
+    )
+    .await;
+    let res = http
+        .get(format!("{}/early", gw.proxy))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+    put_module(
+        &api,
+        "later",
+        "export const word = \"now\";\n",
+        "javascript",
+    )
+    .await;
+    let v = get_json(&http, format!("{}/early", gw.proxy)).await;
+    assert_eq!(v["word"], "now", "{v}");
+
+    // Only the built-ins and modules of the namespace, by name, can be imported.
     let (status, body) = api
         .put(
             "module",
             json!({"name": "bad", "moduleType": "javascript",
-                   "payload": B64.encode("import { x } from \"nowhere\";\nexport const requestHandler = () => x;\n")}),
+                   "payload": B64.encode("import { x } from \"./dir/nowhere\";\nexport const requestHandler = () => x;\n")}),
         )
         .await;
     assert_eq!(status, 422, "{body}");
@@ -490,7 +521,7 @@ export function requestHandler(ctx) { ctx.response().json({ msg: greet(ctx.pathP
         body["error"]
             .as_str()
             .unwrap()
-            .contains("cannot import \"nowhere\""),
+            .contains("cannot import \"./dir/nowhere\""),
         "{body}"
     );
 }
