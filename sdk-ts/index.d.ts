@@ -175,7 +175,11 @@ declare module "dgate" {
     request(): ModuleRequest;
     /** In responseModifier: the upstream's response. */
     upstream(): UpstreamResponse;
-    /** In requestHandler and errorHandler: the response to send. */
+    /**
+     * In requestHandler and errorHandler: the response to send. In the other hooks (DGate's
+     * response writer) only its header changes count: `headers.set/append/add/delete` and
+     * `setHeader` reach the response the client gets, after the upstream's and the hooks' own.
+     */
     response(): ModuleResponse;
     namespace(): { name: string };
     route(): { name: string; namespace: string };

@@ -322,11 +322,12 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
     };
     match hook {
         Hook::FetchUpstream => {
-            let (r, _) = instance.fetch_upstream(io).await;
+            let (r, mut io) = instance.fetch_upstream(io).await;
             out.insert("upstream".into(), json!(r.map_err(failed)?));
+            client_headers(&mut out, &mut io)?;
         }
         Hook::RequestModifier => {
-            let (r, io) = instance.request_modifier(io).await;
+            let (r, mut io) = instance.request_modifier(io).await;
             r.map_err(failed)?;
             let mut m = Map::new();
             m.insert("method".into(), json!(io.call.method.as_str()));
@@ -338,12 +339,18 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
             body_json(&mut m, &io.request_body);
             m.insert("bodyChanged".into(), json!(io.request_body_set));
             out.insert("request".into(), Value::Object(m));
+            client_headers(&mut out, &mut io)?;
         }
         Hook::ResponseModifier => {
-            let (r, io) = instance
+            let (r, mut io) = instance
                 .response_modifier(fixture.response_status, io)
                 .await;
-            out.insert("response".into(), response_json(r.map_err(failed)?, &io));
+            let status = r.map_err(failed)?;
+            // As the proxy does: changes made through ctx.response() come last.
+            let edits = std::mem::take(&mut io.client_header_edits);
+            crate::modules::apply_edits(&mut io.response_headers, edits)
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            out.insert("response".into(), response_json(status, &io));
         }
         Hook::ErrorHandler => {
             let (r, io) = instance.error_handler(fixture.error_status, io).await;
@@ -436,4 +443,17 @@ async fn bench(
         json!((fresh_us * 10.0).round() / 10.0),
     );
     Ok(out)
+}
+
+/// The headers a request-side hook set on the client's response through `ctx.response()`, as
+/// `clientResponseHeaders` (on an otherwise empty response).
+fn client_headers(out: &mut Map<String, Value>, io: &mut Io) -> Result<(), CliError> {
+    if io.client_header_edits.is_empty() {
+        return Ok(());
+    }
+    let mut headers = ::http::HeaderMap::new();
+    crate::modules::apply_edits(&mut headers, std::mem::take(&mut io.client_header_edits))
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    out.insert("clientResponseHeaders".into(), pairs_json(&headers));
+    Ok(())
 }

@@ -94,6 +94,9 @@ pub struct Io {
     pub response_headers: ::http::HeaderMap,
     /// The rest of what a hook may ask about the call.
     pub call: CallInfo,
+    /// Changes to the client's response headers that hooks made before there was a response
+    /// (`ctx.response()` outside the handlers), in order.
+    pub client_header_edits: Vec<HeaderEdit>,
 }
 
 /// What a hook may ask about its route: the same for every request on it.

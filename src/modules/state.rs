@@ -8,10 +8,15 @@ use std::time::Duration;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::dgate::module::{cache, documents, http, types};
-use super::bindings::{Document, FetchRequest, FetchResponse, Hook, HostError, LogLevel};
+use super::bindings::{
+    Document, FetchRequest, FetchResponse, HeaderEdit, Hook, HostError, LogLevel,
+};
 use super::call::{Io, header_pairs};
 use super::host::Host;
 use super::limits::{Limiter, Limits};
+
+/// Changes a request's hooks may make to the client's response headers before it exists.
+const MAX_CLIENT_HEADER_EDITS: usize = 256;
 
 /// A store's data: WASI (no files, no environment, no sockets), limits, and the call's I/O.
 pub struct CallState {
@@ -166,6 +171,31 @@ impl http::Host for CallState {
         }
         self.fetches += 1;
         self.host.fetch(request).await
+    }
+
+    fn client_header_edit(&mut self, edit: HeaderEdit) -> wasmtime::Result<Result<(), HostError>> {
+        if !self.in_hook(&[
+            Hook::FetchUpstream,
+            Hook::RequestModifier,
+            Hook::ResponseModifier,
+        ]) {
+            return Ok(Err(HostError::NotAllowed(
+                "ctx.response() edits the response itself in requestHandler and errorHandler"
+                    .into(),
+            )));
+        }
+        if self.io.client_header_edits.len() >= MAX_CLIENT_HEADER_EDITS {
+            return Ok(Err(HostError::Limit(format!(
+                "at most {MAX_CLIENT_HEADER_EDITS} changes to the response's headers per request"
+            ))));
+        }
+        // Checked now, so that the hook that made a bad one hears of it.
+        if let Err(e) = super::call::apply_edits(&mut ::http::HeaderMap::new(), vec![edit.clone()])
+        {
+            return Ok(Err(HostError::Invalid(e.to_string())));
+        }
+        self.io.client_header_edits.push(edit);
+        Ok(Ok(()))
     }
 
     async fn sleep(&mut self, ms: u32) {

@@ -204,7 +204,9 @@ impl Proxy {
         };
         let (mut rparts, rbody) = res.into_parts();
         to_client(&mut rparts, upstream.hide_dgate_headers);
+        let client_edits = std::mem::take(&mut io.client_header_edits);
         if !defined.contains(&Hook::ResponseModifier) {
+            apply_client_edits(&mut rparts.headers, client_edits)?;
             return Ok(Response::from_parts(rparts, Either::Left(rbody)));
         }
         // Read only if the hook asks for it.
@@ -216,6 +218,7 @@ impl Proxy {
             request_headers: sent_headers,
             response_headers: std::mem::take(&mut rparts.headers),
             call,
+            client_header_edits: client_edits,
             ..Io::default()
         };
         let status = rparts.status.as_u16();
@@ -223,7 +226,9 @@ impl Proxy {
         let status = r.map_err(|e| module_failed(target, e))?;
         if let Some(stream) = io.take_unread_response::<UpstreamBody>() {
             // Body untouched: it streams from the upstream, under the hook's status and headers.
-            let (status, headers) = module_head(status, std::mem::take(&mut io.response_headers))?;
+            let (status, mut headers) =
+                module_head(status, std::mem::take(&mut io.response_headers))?;
+            apply_client_edits(&mut headers, std::mem::take(&mut io.client_header_edits))?;
             let mut out = Response::new(Either::Left(stream));
             *out.status_mut() = status;
             *out.headers_mut() = headers;
@@ -248,10 +253,26 @@ fn module_failed(target: &RouteTarget, e: CallError) -> ProxyError {
     ProxyError::new(ErrorKind::ModuleFailed, format!("module {module:?}: {e}"))
 }
 
+/// What hooks asked of the client's response before there was one (`ctx.response()` outside
+/// the handlers), applied to the headers it has now.
+fn apply_client_edits(
+    headers: &mut HeaderMap,
+    edits: Vec<crate::modules::HeaderEdit>,
+) -> Result<(), ProxyError> {
+    if edits.is_empty() {
+        return Ok(());
+    }
+    crate::modules::apply_edits(headers, edits)
+        .map_err(|e| ProxyError::new(ErrorKind::ModuleFailed, e.to_string()))?;
+    strip_hop_by_hop(headers);
+    Ok(())
+}
+
 /// A response a hook made: its status, and its headers and body from `io`.
 fn module_response(status: u16, mut io: Box<Io>) -> Result<Response<RespBody>, ProxyError> {
     let body = bytes::Bytes::from(std::mem::take(&mut io.response_body));
     let (status, mut headers) = module_head(status, std::mem::take(&mut io.response_headers))?;
+    apply_client_edits(&mut headers, std::mem::take(&mut io.client_header_edits))?;
     headers.remove(header::CONTENT_LENGTH);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     let mut out = Response::new(full(body));

@@ -565,3 +565,100 @@ async fn dgate_functional_module_tests_pass() {
         assert_eq!(v["mod"], format!("module{n}"));
     }
 }
+
+/// DGate's `iphash_load_balancer_test.sh`: fetchUpstream picks the service URL by a hash of the
+/// client's address and sets response headers through `ctx.response()`; two clients, two URLs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dgate_functional_iphash_test_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let test_port = free_port();
+    let config = write_file(
+        dir.path(),
+        "test.yaml",
+        &format!("debug: true\ntest_server: {{port: {test_port}, host: 127.0.0.1}}\n"),
+    );
+    let gw = Gateway::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let admin = gw.admin.as_str();
+    let test_url = format!("http://127.0.0.1:{test_port}");
+    let ns = "test-lb-ns";
+    dgate_cli(
+        admin,
+        &["-Vf", "namespace", "create", &format!("name={ns}")],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "domain",
+            "create",
+            "name=test-lb-dm",
+            "patterns:=[\"test-lb.example.com\"]",
+            &format!("namespace={ns}"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "module",
+            "create",
+            "name=printer",
+            &format!("payload@={}", fixture("iphash_load_balancer.ts")),
+            &format!("namespace={ns}"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "service",
+            "create",
+            "name=base_svc",
+            &format!("urls={test_url}/a,{test_url}/b,{test_url}/c"),
+            &format!("namespace={ns}"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "route",
+            "create",
+            "name=base_rt",
+            "paths:=[\"/test-lb\",\"/hello\"]",
+            "methods:=[\"GET\"]",
+            "modules:=[\"printer\"]",
+            "service=base_svc",
+            "stripPath:=true",
+            "preserveHost:=true",
+            &format!("namespace={ns}"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let mut paths = Vec::new();
+    for forwarded in [None, Some("192.168.0.1")] {
+        let mut req = client
+            .get(format!("{}/test-lb", gw.proxy))
+            .header("host", "test-lb.example.com");
+        if let Some(ip) = forwarded {
+            req = req.header("x-forwarded-for", ip);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let remote = res.headers()["x-remote-address"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(remote, forwarded.unwrap_or("127.0.0.1"));
+        assert!(res.headers()["x-hash"].to_str().unwrap().ends_with(" / 3"));
+        let v: Value = res.json().await.unwrap();
+        paths.push(v["data"]["path"].as_str().unwrap().to_string());
+    }
+    assert_ne!(
+        paths[0], paths[1],
+        "two clients, two upstream URLs: {paths:?}"
+    );
+}

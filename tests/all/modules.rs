@@ -348,10 +348,11 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
         }
         assert!(instance.reusable(), "{mode}");
     }
-    // A context kept past its call cannot read the next call's request.
+    // A context kept past its call cannot read the next call's request, nor can a kept
+    // ctx.response() change the next call's response.
     let (r, _) = instance.request_modifier(io("keep")).await;
     r.unwrap();
-    for mode in ["stale", "stalebody"] {
+    for mode in ["stale", "stalebody", "staleresponse"] {
         let (r, _) = instance.request_modifier(io(mode)).await;
         match r {
             Err(CallError::Thrown { message, .. }) => {

@@ -231,6 +231,47 @@
     }
   }
 
+  // ctx.response() outside the handlers, for the call in flight only (a new call makes a new
+  // one; a kept one is refused by the host once its call is over). Each header change goes to
+  // the host as it is made.
+  class ClientHeaders {
+    constructor(seq) {
+      this._seq = seq;
+      this._h = new Headers();
+    }
+    set(name, value) {
+      N.clientHeader(this._seq, 1, String(name), String(value));
+      this._h.set(name, value);
+      return this;
+    }
+    append(name, value) {
+      N.clientHeader(this._seq, 2, String(name), String(value));
+      this._h.append(name, value);
+      return this;
+    }
+    // Go's http.Header, which DGate's modules use, calls it add.
+    add(name, value) { return this.append(name, value); }
+    delete(name) {
+      N.clientHeader(this._seq, 3, String(name), "");
+      this._h.delete(name);
+      return this;
+    }
+    del(name) { return this.delete(name); }
+    get(name) { return this._h.get(name); }
+    has(name) { return this._h.has(name); }
+  }
+  class ClientResponse {
+    constructor(seq) {
+      this._seq = seq;
+      this.headers = new ClientHeaders(seq);
+    }
+    setHeader(name, value) {
+      this.headers.set(name, value);
+      return this;
+    }
+  }
+  let clientResponse;
+
   class ModuleContext {
     constructor() {
       this._seq = 0;
@@ -243,7 +284,15 @@
       return this._req;
     }
     upstream() { return this._up; }
-    response() { return this._res; }
+    // In requestHandler and errorHandler, the response to send. Elsewhere DGate's response
+    // writer: changes to its headers reach the response the client gets.
+    response() {
+      if (this._res !== undefined) return this._res;
+      if (clientResponse === undefined || clientResponse._seq !== this._seq) {
+        clientResponse = new ClientResponse(this._seq);
+      }
+      return clientResponse;
+    }
     namespace() { return { name: N.field(this._seq, 0) }; }
     route() { return { name: N.field(this._seq, 1), namespace: N.field(this._seq, 0) }; }
     service() {

@@ -9,7 +9,7 @@ use sha1::Sha1;
 use md5::Md5;
 use sha2::{Digest, Sha256, Sha384, Sha512, Sha512_224, Sha512_256};
 
-use crate::dgate::module::types::{Field, HostError, LogLevel};
+use crate::dgate::module::types::{Field, HeaderEdit, HostError, LogLevel};
 use crate::dgate::module::{cache, documents, http};
 use crate::{is_current, live, pairs_from_js, pairs_to_js};
 
@@ -170,6 +170,18 @@ fn headers<'js>(cx: Ctx<'js>, seq: u32, which: u32) -> Result<Array<'js>> {
         http::response_headers()
     };
     pairs_to_js(&cx, &list)
+}
+
+/// A change to the client's response headers from a hook before the response exists: `code`
+/// 1 set, 2 append, 3 remove (as the prelude's edit lists).
+fn client_header<'js>(cx: Ctx<'js>, seq: u32, code: u32, name: String, value: String) -> Result<()> {
+    require_call(&cx, seq, "ctx.response()")?;
+    let edit = match code {
+        1 => HeaderEdit::Set((name, value)),
+        2 => HeaderEdit::Append((name, value)),
+        _ => HeaderEdit::Remove(name),
+    };
+    http::client_header_edit(&edit).map_err(|e| host_error(&cx, e))
 }
 
 fn request_body<'js>(cx: Ctx<'js>, seq: u32) -> Result<TypedArray<'js, u8>> {
@@ -370,6 +382,7 @@ pub fn register(cx: &Ctx<'_>) -> Result<()> {
     n.set("hmac", Function::new(cx.clone(), js_hmac)?)?;
     n.set("randomBytes", Function::new(cx.clone(), random_bytes)?)?;
     n.set("sleep", Function::new(cx.clone(), sleep)?)?;
+    n.set("clientHeader", Function::new(cx.clone(), client_header)?)?;
     cx.globals().set("__dgate_native", n)?;
     Ok(())
 }
