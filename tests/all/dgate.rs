@@ -662,3 +662,277 @@ async fn dgate_functional_iphash_test_passes() {
         "two clients, two upstream URLs: {paths:?}"
     );
 }
+
+/// Stands in for the internet services DGate's module tests call (httpbin, ip-api).
+async fn external_service() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::routing::get as route_get;
+    let app = axum::Router::new()
+        .route(
+            "/uuid",
+            route_get(|| async { axum::Json(serde_json::json!({"uuid": "0f8fad5b-d9cb-469f-a165-70867728950e"})) }),
+        )
+        .route(
+            "/headers",
+            route_get(|headers: axum::http::HeaderMap| async move {
+                let seen: serde_json::Map<String, Value> = headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Value::from(v.to_str().unwrap_or(""))))
+                    .collect();
+                axum::Json(serde_json::json!({"headers": seen}))
+            }),
+        )
+        .route(
+            "/user-agent",
+            route_get(|| async { axum::Json(serde_json::json!({"user-agent": "dgate-test"})) }),
+        )
+        .route(
+            "/json/{ip}",
+            route_get(|axum::extract::Path(ip): axum::extract::Path<String>| async move {
+                axum::Json(serde_json::json!({
+                    "status": "success", "query": ip, "country": "Netherlands", "countryCode": "NL",
+                    "city": "Amsterdam", "lat": 52.37, "lon": 4.89, "proxy": false
+                }))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (
+        url,
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }),
+    )
+}
+
+/// DGate's `performance_test_prep.sh`, `merge_responses_test.sh`, `modify_request_test.sh` and
+/// `modify_response_test.sh`, with the modules' internet services pointed at a local one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dgate_functional_fetching_module_tests_pass() {
+    use base64::Engine as _;
+    let (external, _external) = external_service().await;
+    let dir = tempfile::tempdir().unwrap();
+    let test_port = free_port();
+    let config = write_file(
+        dir.path(),
+        "test.yaml",
+        &format!("debug: true\ntest_server: {{port: {test_port}, host: 127.0.0.1}}\n"),
+    );
+    let gw = Gateway::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let admin = gw.admin.as_str();
+    let test_url = format!("http://127.0.0.1:{test_port}");
+    // `MOD_B64="$(base64 < file)"`, with EXTERNAL pointed at the local service.
+    let payload = |name: &str| {
+        let source = std::fs::read_to_string(fixture(name))
+            .unwrap()
+            .replace("EXTERNAL", &external);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(source);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(76)
+            .map(|l| std::str::from_utf8(l).unwrap())
+            .collect();
+        format!("payload={}", lines.join("\n"))
+    };
+    let cli = |args: &[&str]| {
+        dgate_cli(admin, &[&["-Vf"], args].concat());
+    };
+
+    // performance_test_prep.sh
+    cli(&["namespace", "create", "name=test-ns1"]);
+    cli(&[
+        "domain",
+        "create",
+        "name=test-dm",
+        "patterns:=[\"performance.example.com\"]",
+        "namespace=test-ns1",
+        "priority:=100",
+    ]);
+    cli(&[
+        "service",
+        "create",
+        "name=test-svc",
+        &format!("urls={test_url}"),
+        "namespace=test-ns1",
+        "retries:=3",
+        "retryTimeout=50ms",
+    ]);
+    cli(&[
+        "module",
+        "create",
+        "name=test-mod",
+        &payload("performance_test_prep.ts"),
+        "namespace=test-ns1",
+    ]);
+    cli(&[
+        "route",
+        "create",
+        "name=base-rt1",
+        "service=test-svc",
+        "methods:=[\"GET\"]",
+        "paths:=[\"/svctest\"]",
+        "preserveHost:=false",
+        "stripPath:=true",
+        "namespace=test-ns1",
+    ]);
+    cli(&[
+        "route",
+        "create",
+        "name=test-rt2",
+        "paths:=[\"/modtest\",\"/modview\"]",
+        "methods:=[\"GET\"]",
+        "modules:=[\"test-mod\"]",
+        "stripPath:=false",
+        "preserveHost:=false",
+        "namespace=test-ns1",
+    ]);
+    cli(&[
+        "route",
+        "create",
+        "name=test-rt3",
+        "paths:=[\"/blank\"]",
+        "methods:=[\"GET\"]",
+        "stripPath:=false",
+        "preserveHost:=false",
+        "namespace=test-ns1",
+    ]);
+    for path in ["/svctest", "/modtest"] {
+        let (s, _, body) = get(&format!("{}{path}", gw.proxy), "performance.example.com").await;
+        assert!((200..300).contains(&s), "{path}: {s} {body}");
+    }
+    let (s, _, _) = get(&format!("{}/blank", gw.proxy), "performance.example.com").await;
+    assert!(s >= 400, "a route with neither service nor module: {s}");
+
+    // merge_responses_test.sh
+    cli(&["namespace", "create", "name=test-ns"]);
+    cli(&[
+        "domain",
+        "create",
+        "name=test-dm",
+        "patterns:=[\"test.example.com\"]",
+        "namespace=test-ns",
+    ]);
+    cli(&[
+        "module",
+        "create",
+        "name=printer",
+        &payload("merge_responses.ts"),
+        "namespace=test-ns",
+    ]);
+    cli(&[
+        "route",
+        "create",
+        "name=base_rt",
+        "paths:=[\"/test\",\"/hello\"]",
+        "methods:=[\"GET\"]",
+        "modules:=[\"printer\"]",
+        "stripPath:=true",
+        "preserveHost:=true",
+        "namespace=test-ns",
+    ]);
+    let (s, _, body) = get(&format!("{}/hello", gw.proxy), "test.example.com").await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["uuid"], "0f8fad5b-d9cb-469f-a165-70867728950e", "{v}");
+    assert_eq!(v["user-agent"], "dgate-test", "{v}");
+    assert!(v["headers"].is_object(), "{v}");
+
+    // modify_request_test.sh
+    cli(&["namespace", "create", "name=modify_request_test-ns"]);
+    cli(&[
+        "domain",
+        "create",
+        "name=modify_request_test-dm",
+        "patterns:=[\"modify_request_test.example.com\"]",
+        "namespace=modify_request_test-ns",
+    ]);
+    cli(&[
+        "module",
+        "create",
+        "name=printer",
+        &payload("modify_request.ts"),
+        "namespace=modify_request_test-ns",
+    ]);
+    cli(&[
+        "service",
+        "create",
+        "name=base_svc",
+        &format!("urls={test_url}"),
+        "namespace=modify_request_test-ns",
+    ]);
+    cli(&[
+        "route",
+        "create",
+        "name=base_rt",
+        "paths:=[\"/modify_request_test\"]",
+        "methods:=[\"GET\"]",
+        "modules:=[\"printer\"]",
+        "stripPath:=true",
+        "preserveHost:=true",
+        "namespace=modify_request_test-ns",
+        "service=base_svc",
+    ]);
+    for _ in 0..2 {
+        // The second time from the module's cache.
+        let res = reqwest::Client::new()
+            .get(format!("{}/modify_request_test", gw.proxy))
+            .header("host", "modify_request_test.example.com")
+            .header("x-forwarded-for", "1.1.1.1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let v: Value = res.json().await.unwrap();
+        let seen = &v["data"]["req_headers"];
+        assert_eq!(seen["X-Geo-Country"][0], "Netherlands", "{v}");
+        assert_eq!(seen["X-Geo-Latitude"][0], "52.37", "{v}");
+        assert_eq!(seen["X-Geo-Proxy"][0], "false", "{v}");
+    }
+
+    // modify_response_test.sh
+    cli(&["namespace", "create", "name=test-ns2"]);
+    cli(&[
+        "domain",
+        "create",
+        "name=test-dm2",
+        "patterns:=[\"test2.example.com\"]",
+        "namespace=test-ns2",
+    ]);
+    cli(&[
+        "module",
+        "create",
+        "name=printer",
+        &payload("modify_response.ts"),
+        "namespace=test-ns2",
+    ]);
+    cli(&[
+        "service",
+        "create",
+        "name=base_svc",
+        &format!("urls={test_url}"),
+        "namespace=test-ns2",
+    ]);
+    cli(&[
+        "route",
+        "create",
+        "name=base_rt",
+        "paths:=[\"/test\",\"/hello\"]",
+        "methods:=[\"GET\"]",
+        "modules:=[\"printer\"]",
+        "stripPath:=true",
+        "preserveHost:=true",
+        "namespace=test-ns2",
+        "service=base_svc",
+    ]);
+    let (s, _, body) = get(&format!("{}/test", gw.proxy), "test2.example.com").await;
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["data"]["uuid"], "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "{v}"
+    );
+    assert_eq!(
+        v["data"]["method"], "GET",
+        "the test server's answer, changed: {v}"
+    );
+}
