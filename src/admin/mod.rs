@@ -102,6 +102,7 @@ pub fn routes(config: &Config, state: AdminState) -> Router {
     };
     Router::new()
         .route("/", get(root))
+        .route("/changelog", get(changelog))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
@@ -125,8 +126,47 @@ async fn healthz(State(state): State<AdminState>) -> Response {
     .into_response()
 }
 
+/// A hash of the last log entry applied on this node, as DGate shows its change hash: it
+/// changes with every change applied, and nodes that applied the same agree.
+fn change_hash((term, index): (u64, u64)) -> u64 {
+    // FNV-1a over the entry's term and index.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in term.to_le_bytes().into_iter().chain(index.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// `n` in base 36, as DGate writes its change hash.
+fn base36(mut n: u64) -> String {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(digits[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `GET /changelog`, as DGate answers it: `count` is the index of the last log entry applied
+/// on this node (Raft's own entries included), `hash` its change hash, `latest` its id.
+async fn changelog(State(state): State<AdminState>) -> Response {
+    let (_, _, applied) = state.cluster.raft_state();
+    Json(json!({
+        "count": applied.1,
+        "hash": base36(change_hash(applied)),
+        "latest": format!("{}-{}", applied.0, applied.1),
+    }))
+    .into_response()
+}
+
 /// `GET /`: what DGate answers there, a line of text and the node's state in headers
-/// (`X-DGate-ChangeHash` is the index of the last change applied on this node).
+/// (`X-DGate-ChangeHash`: see [`changelog`]).
 async fn root(State(state): State<AdminState>) -> Response {
     let (raft, _, applied) = state.cluster.raft_state();
     (
@@ -138,7 +178,7 @@ async fn root(State(state): State<AdminState>) -> Response {
             ),
             (
                 axum::http::HeaderName::from_static("x-dgate-changehash"),
-                applied.to_string(),
+                change_hash(applied).to_string(),
             ),
             (
                 axum::http::HeaderName::from_static("x-dgate-raft-state"),

@@ -753,8 +753,29 @@ async fn dgate_payloads_are_taken_as_dgate_takes_them() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["x-dgate-raft-state"], "Leader");
     assert_eq!(res.headers()["x-dgate-watchonly"], "false");
+    let hash = res.headers()["x-dgate-changehash"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&bytes[..], b"DGate Admin API");
+    // /changelog moves with every change, and agrees with GET /.
+    let (s, before) = call(&app, "GET", "/changelog", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        before["hash"],
+        base36(hash.parse().unwrap()),
+        "{before} vs {hash}"
+    );
+    let (s, _) = put(&app, "namespace", json!({"name": "another"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, after) = call(&app, "GET", "/changelog", None).await;
+    assert!(
+        after["count"].as_u64() > before["count"].as_u64(),
+        "{before} {after}"
+    );
+    assert_ne!(after["hash"], before["hash"]);
+    assert_ne!(after["latest"], before["latest"]);
 }
 
 /// `disable_default_namespace: true`: every request names its namespace, as in DGate.

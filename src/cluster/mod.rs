@@ -280,9 +280,9 @@ impl Cluster {
     }
 
     /// This node's Raft state as DGate's headers name it (`Leader`, `Follower`, `Candidate`,
-    /// `Learner`, `Shutdown`), the leader's admin URL if there is one, and the index of the
-    /// last change applied here.
-    pub fn raft_state(&self) -> (&'static str, Option<String>, u64) {
+    /// `Learner`, `Shutdown`), the leader's admin URL if there is one, and the (term, index) of
+    /// the last log entry applied here.
+    pub fn raft_state(&self) -> (&'static str, Option<String>, (u64, u64)) {
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
         let state = match m.state {
@@ -298,7 +298,10 @@ impl Cluster {
                 .get_node(&id)
                 .map(|n| network::node_url(n).to_string())
         });
-        (state, leader, m.last_applied.map_or(0, |l| l.index))
+        let applied = m
+            .last_applied
+            .map_or((0, 0), |l| (l.leader_id.term, l.index));
+        (state, leader, applied)
     }
 
     /// Stops the Raft node (on server shutdown).
