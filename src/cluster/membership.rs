@@ -41,8 +41,21 @@ impl Cluster {
             node: BasicNode::new(format!("{}#{}", self.opts.advert, self.opts.name)),
             voter: self.opts.voter,
         };
+        // DGate's configs list every node, this one too: it cannot let itself in.
+        let me = self.opts.advert.trim_end_matches('/');
+        let through: Vec<&String> = self
+            .opts
+            .join
+            .iter()
+            .filter(|a| a.trim_end_matches('/') != me)
+            .collect();
+        let through = if through.is_empty() {
+            self.opts.join.iter().collect()
+        } else {
+            through
+        };
         for attempt in 0u64.. {
-            let addr = &self.opts.join[(attempt as usize) % self.opts.join.len()];
+            let addr = through[(attempt as usize) % through.len()];
             let res: Result<(), network::PeerError> =
                 network::post_json(&self.net, addr, "join", &req, Duration::from_secs(30)).await;
             match res {

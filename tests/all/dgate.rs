@@ -936,3 +936,80 @@ async fn dgate_functional_fetching_module_tests_pass() {
         "the test server's answer, changed: {v}"
     );
 }
+
+/// DGate's `raft_test.sh` on configs in the shape of its `raft_tests/test*.yaml`: every node lists
+/// every node (scheme-less), no shared key, a watch-only node (`admin.watch_only`); writes through
+/// the first node reach every proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dgate_raft_test_on_dgate_shaped_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let test_port = free_port();
+    let ports: Vec<(u16, u16)> = (0..4).map(|_| (free_port(), free_port())).collect();
+    let cluster: String = ports
+        .iter()
+        .map(|(admin, _)| format!("      - \"localhost:{admin}\"\n"))
+        .collect();
+    let mut nodes = Vec::new();
+    for (i, (admin, proxy)) in ports.iter().enumerate() {
+        let n = i + 1;
+        let watch = if n == 4 { "  watch_only: true\n" } else { "" };
+        let test_server = if n == 1 {
+            format!("test_server:\n  port: {test_port}\n  host: 127.0.0.1\n")
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "version: v1\nlog_level: info\ndebug: true\ntags: [\"dev\", \"internal\"]\n\
+             storage:\n  type: file\n  dir: {data}\n{test_server}\
+             proxy:\n  port: {proxy}\n  host: 127.0.0.1\n  redirect_https:\n    - /^(.+\\.)?example\\.(yyy|net)$/\n  allowed_domains:\n    - \"*local*\"\n    - /^(.+\\.)?example\\.(yyy|com|net)$/\n\
+             admin:\n  port: {admin}\n  host: 127.0.0.1\n{watch}  replication:\n    id: \"test{n}\"\n    bootstrap_cluster: {boot}\n    advert_address: \"localhost:{admin}\"\n    cluster_address:\n{cluster}",
+            data = dir.path().join(format!("data{n}")).display(),
+            boot = n == 1,
+        );
+        let config = write_file(dir.path(), &format!("test{n}.yaml"), &text);
+        let admin_port = admin.to_string();
+        let proxy_port = proxy.to_string();
+        nodes.push(Gateway::start(
+            &dir.path().join(format!("data{n}")),
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--admin-port",
+                &admin_port,
+                "--proxy-port",
+                &proxy_port,
+            ],
+        ));
+    }
+    let first = nodes[0].client();
+    eventually("four members, one of them a learner", Duration::from_secs(60), || async {
+        let (s, v) = first.get("/api/v1/cluster").await;
+        let members = v["data"]["members"].as_array().cloned().unwrap_or_default();
+        s == 200
+            && members.len() == 4
+            && members.iter().filter(|m| m["role"] == "learner").count() == 1
+    })
+    .await;
+
+    let admin = nodes[0].admin.as_str();
+    let test_url = format!("http://127.0.0.1:{test_port}");
+    let id = "X4242-1717-2323";
+    dgate_cli(admin, &["-Vf", "namespace", "create", &format!("name=ns-{id}")]);
+    dgate_cli(admin, &["-Vf", "domain", "create", &format!("name=dm-{id}"), &format!("namespace=ns-{id}"), "priority:=31337", &format!("patterns={id}.example.com")]);
+    dgate_cli(admin, &["-Vf", "service", "create", &format!("name=svc-{id}"), &format!("namespace=ns-{id}"), &format!("urls={test_url}/4242")]);
+    dgate_cli(admin, &["-Vf", "route", "create", &format!("name=rt-{id}"), &format!("service=svc-{id}"), &format!("namespace=ns-{id}"), &format!("paths=/,/{{}},/{id},/{id}/{{id}}"), "methods=GET,POST,PUT", "preserveHost:=false", "stripPath:=false"]);
+    let (s, _, _) = get(&format!("{admin}/readyz"), "localhost").await;
+    assert_eq!(s, 200);
+    // Every node serves it, the watch-only one too.
+    for (i, node) in nodes.iter().enumerate() {
+        let url = format!("{}/{id}/5151-{i}", node.proxy);
+        eventually(&format!("node {} to serve the route", i + 1), Duration::from_secs(60), || {
+            let url = url.clone();
+            async move { get(&url, &format!("{id}.example.com")).await.0 == 200 }
+        })
+        .await;
+    }
+    // The watch-only node takes no part in votes but still answers reads.
+    let (s, v) = nodes[3].client().get(&format!("/api/v1/route/rt-{id}?namespace=ns-{id}")).await;
+    assert_eq!(s, 200, "{v}");
+}
