@@ -310,6 +310,21 @@ declare module "dgate/state" {
   export function deleteDocument(id: string, collection: string): Promise<boolean>;
   /** DGate's form: the document to delete. */
   export function deleteDocument(doc: { id: string; collection: string }): Promise<boolean>;
+  /** A collection of the module's namespace, as the admin API shows it. */
+  export interface Collection {
+    name: string;
+    namespace?: string;
+    /** A JSON Schema its documents must satisfy. */
+    schema?: unknown;
+    visibility?: "public" | "private";
+    type?: "document";
+    tags?: string[];
+  }
+  export function getCollection(name: string): Promise<Collection | undefined>;
+  /** Creates or replaces a collection of the module's namespace. */
+  export function addCollection(collection: Collection): Promise<Collection>;
+  /** Resolves to true when there was a collection to delete; one with documents is refused. */
+  export function deleteCollection(name: string | { name: string }): Promise<boolean>;
 }
 
 declare module "dgate/storage" {

@@ -53,6 +53,20 @@ pub trait Services: Send + Sync + 'static {
         limit: usize,
         offset: usize,
     ) -> BoxFuture<Result<Vec<Document>, HostError>>;
+    /// A collection as the admin API shows it.
+    fn get_collection(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<Result<Option<serde_json::Value>, HostError>>;
+    /// Creates or replaces `collection` (checked as the admin API checks it) in `namespace`.
+    fn set_collection(
+        &self,
+        namespace: &str,
+        collection: crate::resources::Collection,
+    ) -> BoxFuture<Result<(), HostError>>;
+    /// Whether there was a collection to delete; one with documents is refused.
+    fn delete_collection(&self, namespace: &str, name: &str) -> BoxFuture<Result<bool, HostError>>;
 }
 
 /// Where a module's `console.*` lines go.
@@ -232,6 +246,54 @@ impl Host {
             limit.min(MAX_LIST) as usize,
             offset as usize,
         )
+    }
+
+    pub fn get_collection(
+        &self,
+        name: String,
+    ) -> BoxFuture<Result<Option<serde_json::Value>, HostError>> {
+        if let Err(e) = names(&name, None) {
+            return ready(Err(e));
+        }
+        self.env.services.get_collection(&self.namespace, &name)
+    }
+
+    /// `json` is the collection as the admin API takes it; its namespace, if it names one,
+    /// must be the module's.
+    pub fn set_collection(&self, json: String) -> BoxFuture<Result<(), HostError>> {
+        let parsed = crate::resources::Resource::from_json(
+            crate::resources::Kind::Collection,
+            json.as_bytes(),
+        );
+        let mut collection = match parsed {
+            Ok(crate::resources::Resource::Collection(c)) => c,
+            Ok(_) => return ready(Err(HostError::Invalid("not a collection".into()))),
+            Err(e) => return ready(Err(HostError::Invalid(format!("collection: {e}")))),
+        };
+        if !collection.namespace.is_empty() && collection.namespace != self.namespace {
+            return ready(Err(HostError::NotAllowed(format!(
+                "a module writes collections of its own namespace ({:?}), not {:?}",
+                self.namespace, collection.namespace
+            ))));
+        }
+        collection.namespace = self.namespace.clone();
+        let mut resource = crate::resources::Resource::Collection(collection);
+        if let Err(e) = crate::resources::validate::resource(&mut resource) {
+            return ready(Err(HostError::Invalid(e.to_string())));
+        }
+        let crate::resources::Resource::Collection(collection) = resource else {
+            return ready(Err(HostError::Invalid("not a collection".into())));
+        };
+        self.env
+            .services
+            .set_collection(&self.namespace, collection)
+    }
+
+    pub fn delete_collection(&self, name: String) -> BoxFuture<Result<bool, HostError>> {
+        if let Err(e) = names(&name, None) {
+            return ready(Err(e));
+        }
+        self.env.services.delete_collection(&self.namespace, &name)
     }
 
     /// The cache of the module's namespace.

@@ -16,6 +16,8 @@ pub struct SeedError(String);
 #[derive(Default)]
 pub struct LocalDocuments {
     documents: Mutex<BTreeMap<(String, String, String), String>>,
+    /// Collections written by modules, by namespace and name (documents need none here).
+    collections: Mutex<BTreeMap<(String, String), serde_json::Value>>,
 }
 
 impl LocalDocuments {
@@ -77,6 +79,46 @@ fn key(namespace: &str, collection: &str, id: &str) -> (String, String, String) 
 }
 
 impl Services for LocalDocuments {
+    fn get_collection(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<Result<Option<serde_json::Value>, HostError>> {
+        let collections = self.collections.lock().unwrap_or_else(|p| p.into_inner());
+        ready(Ok(collections
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()))
+    }
+
+    fn set_collection(
+        &self,
+        namespace: &str,
+        collection: crate::resources::Collection,
+    ) -> BoxFuture<Result<(), HostError>> {
+        let shown = crate::resources::Resource::Collection(collection.clone()).to_public_json();
+        self.collections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((namespace.to_string(), collection.name), shown);
+        ready(Ok(()))
+    }
+
+    fn delete_collection(&self, namespace: &str, name: &str) -> BoxFuture<Result<bool, HostError>> {
+        let docs = self.documents.lock().unwrap_or_else(|p| p.into_inner());
+        if docs.keys().any(|(ns, c, _)| ns == namespace && c == name) {
+            return ready(Err(HostError::Invalid(format!(
+                "collection {name:?} still holds documents"
+            ))));
+        }
+        let removed = self
+            .collections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(namespace.to_string(), name.to_string()))
+            .is_some();
+        ready(Ok(removed))
+    }
+
     fn get_document(
         &self,
         namespace: &str,

@@ -205,6 +205,18 @@ impl http::Host for CallState {
 }
 
 impl documents::Host for CallState {
+    async fn get_collection(&mut self, name: String) -> Result<Option<String>, HostError> {
+        Ok(self.host.get_collection(name).await?.map(|c| c.to_string()))
+    }
+
+    async fn set_collection(&mut self, collection: String) -> Result<(), HostError> {
+        self.host.set_collection(collection).await
+    }
+
+    async fn delete_collection(&mut self, name: String) -> Result<bool, HostError> {
+        self.host.delete_collection(name).await
+    }
+
     async fn get(&mut self, collection: String, id: String) -> Result<Option<Document>, HostError> {
         self.host.get_document(collection, id).await
     }

@@ -61,6 +61,47 @@ fn host_error(e: Rejected) -> HostError {
 }
 
 impl Services for GatewayServices {
+    fn get_collection(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> BoxFuture<Result<Option<serde_json::Value>, HostError>> {
+        let key = ResourceKey::new(Kind::Collection, namespace, name);
+        ready(
+            self.cluster
+                .get(&key)
+                .map(|r| r.map(|c| c.to_public_json()))
+                .map_err(|e| HostError::Failed(format!("storage: {e}"))),
+        )
+    }
+
+    fn set_collection(
+        &self,
+        _namespace: &str,
+        collection: crate::resources::Collection,
+    ) -> BoxFuture<Result<(), HostError>> {
+        let cluster = self.cluster.clone();
+        Box::pin(async move {
+            cluster
+                .write(ChangeCommand::put(Resource::Collection(collection)))
+                .await
+                .map(drop)
+                .map_err(host_error)
+        })
+    }
+
+    fn delete_collection(&self, namespace: &str, name: &str) -> BoxFuture<Result<bool, HostError>> {
+        let cluster = self.cluster.clone();
+        let key = ResourceKey::new(Kind::Collection, namespace, name);
+        Box::pin(async move {
+            match cluster.write(ChangeCommand::delete(key)).await {
+                Ok(_) => Ok(true),
+                Err(Rejected::Refused(Refusal::NotFound(_))) => Ok(false),
+                Err(e) => Err(host_error(e)),
+            }
+        })
+    }
+
     fn get_document(
         &self,
         namespace: &str,

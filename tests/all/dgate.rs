@@ -982,34 +982,83 @@ async fn dgate_raft_test_on_dgate_shaped_configs() {
         ));
     }
     let first = nodes[0].client();
-    eventually("four members, one of them a learner", Duration::from_secs(60), || async {
-        let (s, v) = first.get("/api/v1/cluster").await;
-        let members = v["data"]["members"].as_array().cloned().unwrap_or_default();
-        s == 200
-            && members.len() == 4
-            && members.iter().filter(|m| m["role"] == "learner").count() == 1
-    })
+    eventually(
+        "four members, one of them a learner",
+        Duration::from_secs(60),
+        || async {
+            let (s, v) = first.get("/api/v1/cluster").await;
+            let members = v["data"]["members"].as_array().cloned().unwrap_or_default();
+            s == 200
+                && members.len() == 4
+                && members.iter().filter(|m| m["role"] == "learner").count() == 1
+        },
+    )
     .await;
 
     let admin = nodes[0].admin.as_str();
     let test_url = format!("http://127.0.0.1:{test_port}");
     let id = "X4242-1717-2323";
-    dgate_cli(admin, &["-Vf", "namespace", "create", &format!("name=ns-{id}")]);
-    dgate_cli(admin, &["-Vf", "domain", "create", &format!("name=dm-{id}"), &format!("namespace=ns-{id}"), "priority:=31337", &format!("patterns={id}.example.com")]);
-    dgate_cli(admin, &["-Vf", "service", "create", &format!("name=svc-{id}"), &format!("namespace=ns-{id}"), &format!("urls={test_url}/4242")]);
-    dgate_cli(admin, &["-Vf", "route", "create", &format!("name=rt-{id}"), &format!("service=svc-{id}"), &format!("namespace=ns-{id}"), &format!("paths=/,/{{}},/{id},/{id}/{{id}}"), "methods=GET,POST,PUT", "preserveHost:=false", "stripPath:=false"]);
+    dgate_cli(
+        admin,
+        &["-Vf", "namespace", "create", &format!("name=ns-{id}")],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "domain",
+            "create",
+            &format!("name=dm-{id}"),
+            &format!("namespace=ns-{id}"),
+            "priority:=31337",
+            &format!("patterns={id}.example.com"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "service",
+            "create",
+            &format!("name=svc-{id}"),
+            &format!("namespace=ns-{id}"),
+            &format!("urls={test_url}/4242"),
+        ],
+    );
+    dgate_cli(
+        admin,
+        &[
+            "-Vf",
+            "route",
+            "create",
+            &format!("name=rt-{id}"),
+            &format!("service=svc-{id}"),
+            &format!("namespace=ns-{id}"),
+            &format!("paths=/,/{{}},/{id},/{id}/{{id}}"),
+            "methods=GET,POST,PUT",
+            "preserveHost:=false",
+            "stripPath:=false",
+        ],
+    );
     let (s, _, _) = get(&format!("{admin}/readyz"), "localhost").await;
     assert_eq!(s, 200);
     // Every node serves it, the watch-only one too.
     for (i, node) in nodes.iter().enumerate() {
         let url = format!("{}/{id}/5151-{i}", node.proxy);
-        eventually(&format!("node {} to serve the route", i + 1), Duration::from_secs(60), || {
-            let url = url.clone();
-            async move { get(&url, &format!("{id}.example.com")).await.0 == 200 }
-        })
+        eventually(
+            &format!("node {} to serve the route", i + 1),
+            Duration::from_secs(60),
+            || {
+                let url = url.clone();
+                async move { get(&url, &format!("{id}.example.com")).await.0 == 200 }
+            },
+        )
         .await;
     }
     // The watch-only node takes no part in votes but still answers reads.
-    let (s, v) = nodes[3].client().get(&format!("/api/v1/route/rt-{id}?namespace=ns-{id}")).await;
+    let (s, v) = nodes[3]
+        .client()
+        .get(&format!("/api/v1/route/rt-{id}?namespace=ns-{id}"))
+        .await;
     assert_eq!(s, 200, "{v}");
 }

@@ -198,3 +198,48 @@ async fn hooks_drop_modules_no_longer_served() {
     hooks.retain(|_, _, _, _| false);
     assert_eq!(hooks.loaded_count(), 0);
 }
+
+#[tokio::test]
+async fn collections_written_by_modules_go_through_the_state_machine() {
+    let c = cluster().await;
+    let env = env(&c);
+    let s = env.host("default", "m");
+    s.set_collection(
+        r#"{"name": "links", "visibility": "private", "schema": {"type": "object"}}"#.into(),
+    )
+    .await
+    .unwrap();
+    let got = s.get_collection("links".into()).await.unwrap().unwrap();
+    assert_eq!(got["namespace"], "default");
+    assert_eq!(got["visibility"], "private");
+    // Replicated as any write: the cluster has it.
+    assert!(
+        c.get(&ResourceKey::new(Kind::Collection, "default", "links"))
+            .unwrap()
+            .is_some()
+    );
+    // Checked as the admin API checks it; another namespace is out of reach.
+    let err = s
+        .set_collection(r#"{"name": "bad", "schema": 5}"#.into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HostError::Invalid(_)), "{err:?}");
+    let err = s
+        .set_collection(r#"{"name": "x", "namespace": "other"}"#.into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HostError::NotAllowed(_)), "{err:?}");
+    // A collection with documents is kept; an empty one goes.
+    s.set_document(
+        "short_link".into(),
+        "a".into(),
+        r#"{"url":"https://a.test/"}"#.into(),
+    )
+    .await
+    .unwrap();
+    let err = s.delete_collection("short_link".into()).await.unwrap_err();
+    assert!(matches!(err, HostError::Invalid(_)), "{err:?}");
+    assert!(s.delete_collection("links".into()).await.unwrap());
+    assert!(!s.delete_collection("links".into()).await.unwrap());
+    assert!(s.get_collection("links".into()).await.unwrap().is_none());
+}

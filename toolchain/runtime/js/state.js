@@ -34,4 +34,26 @@ export const deleteDocument = (id, collection) =>
     if (id !== null && typeof id === "object") ({ id, collection } = id);
     return N.docDelete(need(collection, "collection"), need(id, "id"));
   });
-export default { getDocument, getDocuments, addDocument, updateDocument, deleteDocument };
+// Collections of the module's namespace, as the admin API shows and takes them.
+export const getCollection = (name) =>
+  settle(() => {
+    const json = N.colGet(need(name, "name"));
+    return json === undefined ? undefined : JSON.parse(json);
+  });
+export const addCollection = (collection) =>
+  settle(() => {
+    const c = collection || {};
+    need(c.name, "name");
+    N.colSet(JSON.stringify(c));
+    return c;
+  });
+// deleteCollection(name), or DGate's deleteCollection({name}).
+export const deleteCollection = (collection) =>
+  settle(() => {
+    const name = collection !== null && typeof collection === "object" ? collection.name : collection;
+    return N.colDelete(need(name, "name"));
+  });
+export default {
+  getDocument, getDocuments, addDocument, updateDocument, deleteDocument,
+  getCollection, addCollection, deleteCollection,
+};

@@ -267,6 +267,24 @@ fn doc_list<'js>(cx: Ctx<'js>, collection: String, limit: u32, offset: u32) -> R
     Ok(list)
 }
 
+fn col_get<'js>(cx: Ctx<'js>, name: String) -> Result<Value<'js>> {
+    require_live(&cx, "collections")?;
+    match documents::get_collection(&name).map_err(|e| host_error(&cx, e))? {
+        Some(json) => Ok(javy::quickjs::String::from_str(cx.clone(), &json)?.into_value()),
+        None => Ok(Value::new_undefined(cx.clone())),
+    }
+}
+
+fn col_set(cx: Ctx<'_>, json: String) -> Result<()> {
+    require_live(&cx, "collections")?;
+    documents::set_collection(&json).map_err(|e| host_error(&cx, e))
+}
+
+fn col_delete(cx: Ctx<'_>, name: String) -> Result<bool> {
+    require_live(&cx, "collections")?;
+    documents::delete_collection(&name).map_err(|e| host_error(&cx, e))
+}
+
 fn cache_get<'js>(cx: Ctx<'js>, key: String) -> Result<Value<'js>> {
     require_live(&cx, "the cache")?;
     match cache::get(&key) {
@@ -375,6 +393,9 @@ pub fn register(cx: &Ctx<'_>) -> Result<()> {
     n.set("docSet", Function::new(cx.clone(), doc_set)?)?;
     n.set("docDelete", Function::new(cx.clone(), doc_delete)?)?;
     n.set("docList", Function::new(cx.clone(), doc_list)?)?;
+    n.set("colGet", Function::new(cx.clone(), col_get)?)?;
+    n.set("colSet", Function::new(cx.clone(), col_set)?)?;
+    n.set("colDelete", Function::new(cx.clone(), col_delete)?)?;
     n.set("cacheGet", Function::new(cx.clone(), cache_get)?)?;
     n.set("cacheSet", Function::new(cx.clone(), cache_set)?)?;
     n.set("cacheDelete", Function::new(cx.clone(), cache_delete)?)?;
