@@ -759,6 +759,20 @@ async fn dgate_payloads_are_taken_as_dgate_takes_them() {
         .to_string();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&bytes[..], b"DGate Admin API");
+    // /readyz carries DGate's Raft headers.
+    let res = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/readyz")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-raft-state"], "Leader");
+    assert_eq!(res.headers()["x-raft-leader"], "http://127.0.0.1:9080");
     // /changelog moves with every change, and agrees with GET /.
     let (s, before) = call(&app, "GET", "/changelog", None).await;
     assert_eq!(s, StatusCode::OK);
