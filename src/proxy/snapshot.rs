@@ -159,7 +159,7 @@ impl Model {
                         model.modules.insert(m.name.clone(), Arc::new(src));
                     }
                     None => {
-                        tracing::error!(module = %m.name, namespace = %ns, "module has no usable component (write it again to build it); its routes answer 502");
+                        tracing::warn!(module = %m.name, namespace = %ns, "module has no usable component (it waits for a module it imports, or write it again to build it); its routes answer 502");
                         model.modules.remove(&m.name);
                     }
                 }

@@ -146,6 +146,34 @@ async fn a_dgate_config_starts_with_its_init_resources_and_test_server() {
     }
 }
 
+/// `source` as `base64` prints it: lines of 76 characters.
+fn base64_lines(source: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(source);
+    b64.as_bytes()
+        .chunks(76)
+        .map(|l| std::str::from_utf8(l).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A gateway in DGate's debug mode with its test server (the upstream DGate's tests use) on a
+/// free port: the data dir to keep, the gateway, and the test server's URL.
+fn gateway_with_test_server() -> (tempfile::TempDir, Gateway, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let test_port = free_port();
+    let config = write_file(
+        dir.path(),
+        "test.yaml",
+        &format!("debug: true\ntest_server: {{port: {test_port}, host: 127.0.0.1}}\n"),
+    );
+    let gw = Gateway::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    (dir, gw, format!("http://127.0.0.1:{test_port}"))
+}
+
 /// Runs `dgate` as DGate's scripts run `dgate-cli`: `DGATE_ADMIN_API` names the admin API.
 fn dgate_cli(admin: &str, args: &[&str]) -> Output {
     let out = Command::new(BIN)
@@ -168,19 +196,8 @@ fn dgate_cli(admin: &str, args: &[&str]) -> Output {
 /// `dgate-cli` lines with `dgate` for `dgate-cli`, and their checks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dgate_functional_admin_tests_pass() {
-    let dir = tempfile::tempdir().unwrap();
-    let test_port = free_port();
-    let config = write_file(
-        dir.path(),
-        "test.yaml",
-        &format!("debug: true\ntest_server: {{port: {test_port}, host: 127.0.0.1}}\n"),
-    );
-    let gw = Gateway::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let (_dir, gw, test_url) = gateway_with_test_server();
     let admin = gw.admin.as_str();
-    let test_url = format!("http://127.0.0.1:{test_port}");
 
     // admin_test.sh
     let id = "X1234-5678-9012";
@@ -392,29 +409,8 @@ async fn dgate_functional_admin_tests_pass() {
 /// replaced under a live route.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dgate_functional_module_tests_pass() {
-    use base64::Engine as _;
-    let dir = tempfile::tempdir().unwrap();
-    let test_port = free_port();
-    let config = write_file(
-        dir.path(),
-        "test.yaml",
-        &format!("debug: true\ntest_server: {{port: {test_port}, host: 127.0.0.1}}\n"),
-    );
-    let gw = Gateway::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let (dir, gw, test_url) = gateway_with_test_server();
     let admin = gw.admin.as_str();
-    let test_url = format!("http://127.0.0.1:{test_port}");
-    // What `base64 <<END` prints: lines of 76 characters.
-    let base64_lines = |source: &str| -> String {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(source);
-        b64.as_bytes()
-            .chunks(76)
-            .map(|l| std::str::from_utf8(l).unwrap())
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
 
     let ns = "multimod-test-ns";
     dgate_cli(
@@ -570,19 +566,8 @@ async fn dgate_functional_module_tests_pass() {
 /// client's address and sets response headers through `ctx.response()`; two clients, two URLs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dgate_functional_iphash_test_passes() {
-    let dir = tempfile::tempdir().unwrap();
-    let test_port = free_port();
-    let config = write_file(
-        dir.path(),
-        "test.yaml",
-        &format!("debug: true\ntest_server: {{port: {test_port}, host: 127.0.0.1}}\n"),
-    );
-    let gw = Gateway::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let (_dir, gw, test_url) = gateway_with_test_server();
     let admin = gw.admin.as_str();
-    let test_url = format!("http://127.0.0.1:{test_port}");
     let ns = "test-lb-ns";
     dgate_cli(
         admin,
@@ -706,33 +691,15 @@ async fn external_service() -> (String, tokio::task::JoinHandle<()>) {
 /// `modify_response_test.sh`, with the modules' internet services pointed at a local one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dgate_functional_fetching_module_tests_pass() {
-    use base64::Engine as _;
     let (external, _external) = external_service().await;
-    let dir = tempfile::tempdir().unwrap();
-    let test_port = free_port();
-    let config = write_file(
-        dir.path(),
-        "test.yaml",
-        &format!("debug: true\ntest_server: {{port: {test_port}, host: 127.0.0.1}}\n"),
-    );
-    let gw = Gateway::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let (_dir, gw, test_url) = gateway_with_test_server();
     let admin = gw.admin.as_str();
-    let test_url = format!("http://127.0.0.1:{test_port}");
     // `MOD_B64="$(base64 < file)"`, with EXTERNAL pointed at the local service.
     let payload = |name: &str| {
         let source = std::fs::read_to_string(fixture(name))
             .unwrap()
             .replace("EXTERNAL", &external);
-        let b64 = base64::engine::general_purpose::STANDARD.encode(source);
-        let lines: Vec<&str> = b64
-            .as_bytes()
-            .chunks(76)
-            .map(|l| std::str::from_utf8(l).unwrap())
-            .collect();
-        format!("payload={}", lines.join("\n"))
+        format!("payload={}", base64_lines(&source))
     };
     let cli = |args: &[&str]| {
         dgate_cli(admin, &[&["-Vf"], args].concat());
