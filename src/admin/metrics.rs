@@ -64,15 +64,33 @@ pub async fn record(State(metrics): State<Arc<Metrics>>, req: Request, next: Nex
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method());
     let start = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
-    let labels = [route.as_str(), method.as_str(), status.as_str()];
+    let labels = [route.as_str(), method, status.as_str()];
     metrics.requests.with_label_values(&labels).inc();
     metrics
         .latency
         .with_label_values(&labels)
         .observe(start.elapsed().as_secs_f64());
     res
+}
+
+/// The method as a label: the standard methods by name, anything else as `OTHER`, so that
+/// made-up methods cannot grow the label set (and `/metrics`) without bound.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
 }

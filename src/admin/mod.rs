@@ -113,8 +113,30 @@ pub fn routes(config: &Config, state: AdminState) -> Router {
         .layer(DefaultBodyLimit::max(
             usize::try_from(max_body_size).unwrap_or(usize::MAX),
         ))
+        .layer(middleware::from_fn_with_state(
+            max_body_size,
+            refuse_declared_oversize,
+        ))
         .layer(middleware::from_fn_with_state(policy, auth::enforce))
         .with_state(state)
+}
+
+/// 413 at once for a request whose declared `Content-Length` is over the cap, before any of its
+/// body is read (the body limit alone answers only once that much has arrived).
+async fn refuse_declared_oversize(
+    State(max): State<u64>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return AppError::PayloadTooLarge(max).into_response();
+    }
+    next.run(req).await
 }
 
 async fn healthz(State(state): State<AdminState>) -> Response {

@@ -449,6 +449,10 @@ async fn metrics_count_requests_by_route_and_status() {
     let app = app().await;
     call(&app, "GET", "/api/v1/namespace", None).await;
     call(&app, "GET", "/api/v1/service/missing", None).await;
+    // Made-up methods share one label, so they cannot grow /metrics without bound.
+    for i in 0..50 {
+        call(&app, &format!("MADEUP{i}"), "/api/v1/namespace", None).await;
+    }
     let res = app
         .clone()
         .oneshot(
@@ -474,6 +478,13 @@ async fn metrics_count_requests_by_route_and_status() {
     );
     assert!(
         text.contains("dgate_admin_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(!text.contains("MADEUP"), "{text}");
+    assert!(
+        text.contains(
+            r#"dgate_admin_requests_total{method="OTHER",route="/api/v1/{kind}",status="405"} 50"#
+        ),
         "{text}"
     );
 }

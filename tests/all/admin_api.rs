@@ -249,3 +249,31 @@ async fn metrics_and_probes() {
     );
     gw.stop();
 }
+
+/// A request that declares a body over the cap is answered 413 at once, not after its body
+/// (which a client may never send) has arrived.
+#[tokio::test]
+async fn a_declared_body_over_the_cap_is_refused_before_it_arrives() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(dir.path(), "c.yaml", "admin:\n  max_body_size: 1KiB\n");
+    let gw = Gateway::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let mut s = tokio::net::TcpStream::connect(gw.admin.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    s.write_all(
+        b"PUT /api/v1/namespace HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{\"name\":",
+    )
+    .await
+    .unwrap();
+    let mut head = [0u8; 12];
+    tokio::time::timeout(std::time::Duration::from_secs(20), s.read_exact(&mut head))
+        .await
+        .expect("an answer without the rest of the body")
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 413");
+    gw.stop();
+}
