@@ -244,6 +244,10 @@ fn domain_patterns_and_tls() {
         "patterns[0]: \"a.*.com\": '*' is only allowed at the start and the end (or use /regex/)"
     );
     assert_eq!(
+        invalid(Kind::Domain, d(json!(["//"]))),
+        "patterns[0]: \"//\" is an empty regular expression, which matches every host (write * for that)"
+    );
+    assert_eq!(
         invalid(Kind::Domain, d(json!(["/(/"])))
             .lines()
             .next()

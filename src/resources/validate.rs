@@ -460,6 +460,11 @@ pub fn domain_pattern(field: &str, p: &str) -> Result {
     }
     if p.len() >= 2 && p.starts_with('/') && p.ends_with('/') {
         let re = &p[1..p.len() - 1];
+        if re.is_empty() {
+            return Err(bad(format!(
+                "{p:?} is an empty regular expression, which matches every host (write * for that)"
+            )));
+        }
         return regex::RegexBuilder::new(re)
             .size_limit(1 << 20)
             .build()

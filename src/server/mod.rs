@@ -87,11 +87,15 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
             let dir = &config.storage.dir;
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create data dir {}", dir.display()))?;
-            Store::open_dir(dir).with_context(|| {
-                format!(
-                    "cannot open storage in {} (is another dgate using it?)",
-                    dir.display()
-                )
+            Store::open_dir(dir).map_err(|e| {
+                // RocksDB says "While lock file: .../LOCK: Resource temporarily unavailable".
+                let hint = if e.to_string().contains("lock file") {
+                    " (another process, another dgate say, holds its lock)"
+                } else {
+                    ""
+                };
+                anyhow::Error::new(e)
+                    .context(format!("cannot open storage in {}{hint}", dir.display()))
             })
         }
     }

@@ -137,3 +137,25 @@ async fn acknowledged_writes_survive_kill_9() {
         gw.stop();
     }
 }
+
+/// A data dir another dgate holds is named as such; a damaged one is not blamed on one.
+#[tokio::test]
+async fn storage_open_errors_say_what_went_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = Gateway::start(&data, &[]);
+    let second = Gateway::try_start(&data, &[])
+        .err()
+        .expect("the second must not start");
+    assert!(second.contains("holds its lock"), "{second}");
+    first.stop();
+
+    let damaged = dir.path().join("damaged");
+    std::fs::create_dir_all(&damaged).unwrap();
+    std::fs::write(damaged.join("CURRENT"), "garbage").unwrap();
+    let err = Gateway::try_start(&damaged, &[])
+        .err()
+        .expect("a damaged store must not open");
+    assert!(err.contains("cannot open storage in"), "{err}");
+    assert!(!err.contains("lock"), "{err}");
+}
