@@ -1,9 +1,15 @@
-//! The module cache: bytes by key with an optional time to live, bounded in entries and bytes.
-//! One per namespace on the proxy; `dgate module run` has its own.
+//! The module cache: bytes by key with an optional time to live, bounded in bytes, each entry
+//! counted with what it costs besides its key and value ([`ENTRY_OVERHEAD`]), so that many tiny
+//! entries cannot outgrow the bound. One per namespace on the proxy; `dgate module run` has its
+//! own.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// What one entry costs besides its key and value: the map's slot (key and value handles, the
+/// expiry) and the two allocations' headers, rounded up.
+pub const ENTRY_OVERHEAD: usize = 128;
 
 pub struct Cache {
     inner: Mutex<Inner>,
@@ -45,7 +51,7 @@ impl Cache {
     /// Stores `value`; when the cache is full, expired entries go first, then arbitrary ones.
     /// A value larger than the whole cache is not stored.
     pub fn set(&self, key: &str, value: Vec<u8>, ttl: Option<Duration>) {
-        let size = key.len() + value.len();
+        let size = cost(key, &value);
         if size > self.max_bytes {
             return;
         }
@@ -74,6 +80,19 @@ impl Cache {
         inner.entries.insert(key.to_string(), (value, expires));
     }
 
+    /// How many entries the cache holds (expired ones not yet dropped included).
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn delete(&self, key: &str) {
         self.inner
             .lock()
@@ -82,10 +101,18 @@ impl Cache {
     }
 }
 
+/// What an entry counts against the bound.
+fn cost(key: &str, value: &[u8]) -> usize {
+    key.len() + value.len() + ENTRY_OVERHEAD
+}
+
 impl Inner {
     fn remove(&mut self, key: &str) {
         if let Some((v, _)) = self.entries.remove(key) {
-            self.bytes -= key.len() + v.len();
+            self.bytes -= cost(key, &v);
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
