@@ -122,12 +122,16 @@ pub fn routes(config: &Config, state: AdminState) -> Router {
 }
 
 /// 413 at once for a request whose declared `Content-Length` is over the cap, before any of its
-/// body is read (the body limit alone answers only once that much has arrived).
+/// body is read (the body limit alone answers only once that much has arrived). Raft's own
+/// endpoints are not admin requests: log batches and snapshots have their own, larger limit.
 async fn refuse_declared_oversize(
     State(max): State<u64>,
     req: axum::extract::Request,
     next: middleware::Next,
 ) -> Response {
+    if req.uri().path().starts_with("/api/v1/raft/") {
+        return next.run(req).await;
+    }
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
