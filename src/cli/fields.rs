@@ -24,6 +24,59 @@ const BOOL_FIELDS: [&str; 6] = [
 /// Fields whose `key=value` is read as a whole number.
 const INT_FIELDS: [&str; 2] = ["retries", "priority"];
 
+/// The fields a resource of `kind` has. The server ignores others (as DGate's does), so the
+/// CLI refuses them, as dgate-cli does ("unused keys"): a misspelt key is an error, not lost.
+fn known_fields(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Namespace => &["name", "tags"],
+        Kind::Service => &[
+            "name",
+            "namespace",
+            "urls",
+            "retries",
+            "retryTimeout",
+            "connectTimeout",
+            "requestTimeout",
+            "tlsSkipVerify",
+            "http2Only",
+            "hideDGateHeaders",
+            "disableQueryParams",
+            "tags",
+        ],
+        Kind::Route => &[
+            "name",
+            "namespace",
+            "paths",
+            "methods",
+            "preserveHost",
+            "stripPath",
+            "service",
+            "modules",
+            "tags",
+        ],
+        Kind::Module => &[
+            "name",
+            "namespace",
+            "payload",
+            "moduleType",
+            "limits",
+            "tags",
+        ],
+        Kind::Domain => &[
+            "name",
+            "namespace",
+            "patterns",
+            "priority",
+            "cert",
+            "key",
+            "tags",
+        ],
+        Kind::Collection => &["name", "namespace", "schema", "visibility", "type", "tags"],
+        Kind::Document => &["id", "namespace", "collection", "data"],
+        Kind::Secret => &["name", "namespace", "data", "tags"],
+    }
+}
+
 /// Parses `args` for a command on `kind`. `read` reads a file named by `key@=file`.
 pub fn parse(
     kind: Kind,
@@ -66,6 +119,13 @@ pub fn parse(
         };
         if key.is_empty() {
             return Err(usage(format!("{arg:?} has no key before '='")));
+        }
+        let known = known_fields(kind);
+        if !known.contains(&key) {
+            return Err(usage(format!(
+                "a {kind} has no field {key:?} (its fields: {})",
+                known.join(", ")
+            )));
         }
         insert(&mut map, key, value);
     }

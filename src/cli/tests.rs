@@ -91,6 +91,10 @@ fn field_errors() {
             .starts_with("retries:= takes JSON")
     );
     assert_eq!(
+        parse(Kind::Route, &["r", "stripPth=true"]).unwrap_err(),
+        "a route has no field \"stripPth\" (its fields: name, namespace, paths, methods, preserveHost, stripPath, service, modules, tags)"
+    );
+    assert_eq!(
         parse(Kind::Route, &["stripPath=yes"]).unwrap_err(),
         "stripPath takes true or false, not \"yes\""
     );

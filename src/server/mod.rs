@@ -29,6 +29,8 @@ pub struct Bound {
     pub admin: SocketAddr,
     pub proxy: SocketAddr,
     pub proxy_tls: Option<SocketAddr>,
+    /// DGate's test server, when it runs (`test_server:` with `debug: true`).
+    pub test_server: Option<SocketAddr>,
 }
 
 impl std::fmt::Display for Bound {
@@ -36,6 +38,9 @@ impl std::fmt::Display for Bound {
         write!(f, "admin=http://{} proxy=http://{}", self.admin, self.proxy)?;
         if let Some(tls) = self.proxy_tls {
             write!(f, " proxy_tls=https://{tls}")?;
+        }
+        if let Some(test) = self.test_server {
+            write!(f, " test_server=http://{test}")?;
         }
         Ok(())
     }
@@ -135,6 +140,7 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
         admin: admin_listener.local_addr()?,
         proxy: proxy_listener.local_addr()?,
         proxy_tls: tls_listener.as_ref().map(|l| l.local_addr()).transpose()?,
+        test_server: test_listener.as_ref().map(|l| l.local_addr()).transpose()?,
     };
 
     let advert = format!("http://{}", bound.admin);
@@ -197,10 +203,8 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
         );
     }
     if let (Some(listener), Some(t)) = (test_listener, &config.test_server) {
-        let addr = listener.local_addr()?;
         let app = test_server::router(t).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        tracing::info!(%addr, "test server listening");
     }
     if !init.is_empty() {
         tokio::spawn(write_init_resources(admin_state, init));

@@ -191,7 +191,7 @@ fn cli_errors_are_one_line_and_non_zero() {
     fails(
         cli(a, &["svc", "ls", "bogus=1"]),
         2,
-        "unexpected field \"bogus\"",
+        "a service has no field \"bogus\"",
     );
     fails(
         cli("http://127.0.0.1:1", &["ns", "ls"]),

@@ -28,6 +28,7 @@ fn dgate_config(dir: &Path, test_port: u16) -> String {
     let text = format!(
         r#"version: v1
 debug: true
+modules: {{timeout: 10s}}
 log_level: ${{LOG_LEVEL:-info}}
 tags: [debug, local, test]
 storage:
@@ -161,17 +162,20 @@ fn base64_lines(source: &str) -> String {
 /// free port: the data dir to keep, the gateway, and the test server's URL.
 fn gateway_with_test_server() -> (tempfile::TempDir, Gateway, String) {
     let dir = tempfile::tempdir().unwrap();
-    let test_port = free_port();
+    // Port 0: the ready line says which port the test server got. DGate has no time limit
+    // per hook call; dgate's default (50 ms, documents' Raft writes included) is a production
+    // setting that a loaded machine running a debug build can overrun.
     let config = write_file(
         dir.path(),
         "test.yaml",
-        &format!("debug: true\ntest_server: {{port: {test_port}, host: 127.0.0.1}}\n"),
+        "debug: true\ntest_server: {port: 0, host: 127.0.0.1}\nmodules: {timeout: 10s}\n",
     );
     let gw = Gateway::start(
         &dir.path().join("data"),
         &["--config", config.to_str().unwrap()],
     );
-    (dir, gw, format!("http://127.0.0.1:{test_port}"))
+    let test_url = gw.test_server.clone().expect("a test server");
+    (dir, gw, test_url)
 }
 
 /// Runs `dgate` as DGate's scripts run `dgate-cli`: `DGATE_ADMIN_API` names the admin API.
@@ -910,7 +914,6 @@ async fn dgate_functional_fetching_module_tests_pass() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dgate_raft_test_on_dgate_shaped_configs() {
     let dir = tempfile::tempdir().unwrap();
-    let test_port = free_port();
     let ports: Vec<(u16, u16)> = (0..4).map(|_| (free_port(), free_port())).collect();
     let cluster: String = ports
         .iter()
@@ -921,7 +924,7 @@ async fn dgate_raft_test_on_dgate_shaped_configs() {
         let n = i + 1;
         let watch = if n == 4 { "  watch_only: true\n" } else { "" };
         let test_server = if n == 1 {
-            format!("test_server:\n  port: {test_port}\n  host: 127.0.0.1\n")
+            "test_server:\n  port: 0\n  host: 127.0.0.1\n".to_string()
         } else {
             String::new()
         };
@@ -963,7 +966,7 @@ async fn dgate_raft_test_on_dgate_shaped_configs() {
     .await;
 
     let admin = nodes[0].admin.as_str();
-    let test_url = format!("http://127.0.0.1:{test_port}");
+    let test_url = nodes[0].test_server.clone().expect("a test server");
     let id = "X4242-1717-2323";
     dgate_cli(
         admin,

@@ -19,6 +19,8 @@ pub struct Gateway {
     pub proxy: String,
     /// `https://addr` when `proxy.tls` is configured.
     pub proxy_tls: Option<String>,
+    /// `http://addr` of DGate's test server, when configured (`debug: true`).
+    pub test_server: Option<String>,
 }
 
 impl Gateway {
@@ -84,6 +86,7 @@ impl Gateway {
                     admin,
                     proxy,
                     proxy_tls: field("proxy_tls="),
+                    test_server: field("test_server="),
                 })
             }
             Err(_) => {
