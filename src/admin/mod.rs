@@ -155,13 +155,7 @@ async fn healthz(State(state): State<AdminState>) -> Response {
 /// A hash of the last log entry applied on this node, as DGate shows its change hash: it
 /// changes with every change applied, and nodes that applied the same agree.
 fn change_hash((term, index): (u64, u64)) -> u64 {
-    // FNV-1a over the entry's term and index.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in term.to_le_bytes().into_iter().chain(index.to_le_bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    crate::cluster::fnv1a(term.to_le_bytes().into_iter().chain(index.to_le_bytes()))
 }
 
 /// `n` in base 36, as DGate writes its change hash.

@@ -24,7 +24,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft};
 
 pub use membership::{JoinRequest, MembershipChange};
-pub use options::{ClusterOptions, node_id};
+pub use options::{ClusterOptions, fnv1a, node_id};
 pub use state_machine::{Observer, Refusal, Rejected, StateMachine};
 
 use crate::resources::{

@@ -37,10 +37,15 @@ impl ClusterOptions {
 
 /// The Raft id for a node name (FNV-1a, never 0): stable across restarts and nodes.
 pub fn node_id(name: &str) -> NodeId {
+    fnv1a(name.bytes()).max(1)
+}
+
+/// The 64-bit FNV-1a hash of `bytes`: stable across builds and platforms.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
+    for b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    h.max(1)
+    h
 }

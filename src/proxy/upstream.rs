@@ -40,27 +40,37 @@ pub struct Clients {
     map: Mutex<HashMap<ClientKey, HttpClient>>,
     verified: Arc<ClientConfig>,
     unverified: Arc<ClientConfig>,
+    /// The same two for upgraded connections, made once: HTTP/1.1 only offered (an upgrade is
+    /// an HTTP/1.1 exchange).
+    upgrade_verified: Arc<ClientConfig>,
+    upgrade_unverified: Arc<ClientConfig>,
 }
 
 impl Clients {
     pub fn new() -> Clients {
+        let verified = crate::tls::client_config_with_system_roots();
+        let unverified = crate::tls::client_config_without_verification();
+        let http1 = |config: &Arc<ClientConfig>| {
+            let mut config = (**config).clone();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Arc::new(config)
+        };
         Clients {
             map: Mutex::new(HashMap::new()),
-            verified: crate::tls::client_config_with_system_roots(),
-            unverified: crate::tls::client_config_without_verification(),
+            upgrade_verified: http1(&verified),
+            upgrade_unverified: http1(&unverified),
+            verified,
+            unverified,
         }
     }
 
-    /// TLS for upgraded connections: the services' verification, and only HTTP/1.1 offered
-    /// (an upgrade is an HTTP/1.1 exchange).
+    /// TLS for upgraded connections, with the services' verification.
     fn upgrade_tls(&self, skip_verify: bool) -> Arc<ClientConfig> {
-        let mut config = if skip_verify {
-            (*self.unverified).clone()
+        if skip_verify {
+            self.upgrade_unverified.clone()
         } else {
-            (*self.verified).clone()
-        };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Arc::new(config)
+            self.upgrade_verified.clone()
+        }
     }
 
     fn get(&self, key: ClientKey) -> HttpClient {

@@ -15,6 +15,15 @@ impl Millis {
     pub fn as_duration(self) -> Duration {
         Duration::from_millis(self.0)
     }
+
+    /// The human form: `"500ms"`, `"5s"`, `"1m 30s"`.
+    pub fn parse_human(text: &str) -> Result<Millis, String> {
+        let d = humantime::parse_duration(text.trim())
+            .map_err(|e| format!("invalid duration {text:?}: {e}"))?;
+        u64::try_from(d.as_millis())
+            .map(Millis)
+            .map_err(|_| format!("duration {text:?} is too long"))
+    }
 }
 
 impl fmt::Display for Millis {
@@ -49,11 +58,7 @@ impl<'de> Deserialize<'de> for Millis {
                     .map_err(|_| E::custom("a duration cannot be negative"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Millis, E> {
-                let d = humantime::parse_duration(v.trim())
-                    .map_err(|e| E::custom(format!("invalid duration {v:?}: {e}")))?;
-                u64::try_from(d.as_millis())
-                    .map(Millis)
-                    .map_err(|_| E::custom(format!("duration {v:?} is too long")))
+                Millis::parse_human(v).map_err(E::custom)
             }
         }
         d.deserialize_any(V)

@@ -67,10 +67,7 @@ pub fn parse(text: &str) -> Result<Millis, String> {
                 .map_err(|_| format!("duration {text:?} is too long"))?,
         ));
     }
-    let d = humantime::parse_duration(t).map_err(|e| format!("invalid duration {text:?}: {e}"))?;
-    u64::try_from(d.as_millis())
-        .map(Millis)
-        .map_err(|_| format!("duration {text:?} is too long"))
+    Millis::parse_human(text)
 }
 
 /// Go's `time.ParseDuration` without a sign: one or more of a decimal number and a unit (`ns`,
