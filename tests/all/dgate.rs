@@ -914,13 +914,15 @@ async fn dgate_functional_fetching_module_tests_pass() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dgate_raft_test_on_dgate_shaped_configs() {
     let dir = tempfile::tempdir().unwrap();
-    let ports: Vec<(u16, u16)> = (0..4).map(|_| (free_port(), free_port())).collect();
+    // Only the admin ports are fixed (every config lists every node); the proxies take free
+    // ones, and the ready line says which.
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
     let cluster: String = ports
         .iter()
-        .map(|(admin, _)| format!("      - \"localhost:{admin}\"\n"))
+        .map(|admin| format!("      - \"localhost:{admin}\"\n"))
         .collect();
     let mut nodes = Vec::new();
-    for (i, (admin, proxy)) in ports.iter().enumerate() {
+    for (i, admin) in ports.iter().enumerate() {
         let n = i + 1;
         let watch = if n == 4 { "  watch_only: true\n" } else { "" };
         let test_server = if n == 1 {
@@ -931,14 +933,13 @@ async fn dgate_raft_test_on_dgate_shaped_configs() {
         let text = format!(
             "version: v1\nlog_level: info\ndebug: true\ntags: [\"dev\", \"internal\"]\n\
              storage:\n  type: file\n  dir: {data}\n{test_server}\
-             proxy:\n  port: {proxy}\n  host: 127.0.0.1\n  redirect_https:\n    - /^(.+\\.)?example\\.(yyy|net)$/\n  allowed_domains:\n    - \"*local*\"\n    - /^(.+\\.)?example\\.(yyy|com|net)$/\n\
+             proxy:\n  port: 0\n  host: 127.0.0.1\n  redirect_https:\n    - /^(.+\\.)?example\\.(yyy|net)$/\n  allowed_domains:\n    - \"*local*\"\n    - /^(.+\\.)?example\\.(yyy|com|net)$/\n\
              admin:\n  port: {admin}\n  host: 127.0.0.1\n{watch}  replication:\n    id: \"test{n}\"\n    bootstrap_cluster: {boot}\n    advert_address: \"localhost:{admin}\"\n    cluster_address:\n{cluster}",
             data = dir.path().join(format!("data{n}")).display(),
             boot = n == 1,
         );
         let config = write_file(dir.path(), &format!("test{n}.yaml"), &text);
         let admin_port = admin.to_string();
-        let proxy_port = proxy.to_string();
         nodes.push(Gateway::start(
             &dir.path().join(format!("data{n}")),
             &[
@@ -946,8 +947,6 @@ async fn dgate_raft_test_on_dgate_shaped_configs() {
                 config.to_str().unwrap(),
                 "--admin-port",
                 &admin_port,
-                "--proxy-port",
-                &proxy_port,
             ],
         ));
     }
