@@ -244,8 +244,14 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Usage(format!("{}: {e}", p.display())))?,
         None => LocalDocuments::default(),
     });
-    let services = HostEnv::new(documents.clone(), &ModulesConfig::default(), LogTo::Stderr)
-        .host(&namespace, "local");
+    // On the author's own machine, fetch may reach anything (a local test server).
+    let services = HostEnv::new(
+        documents.clone(),
+        &ModulesConfig::default(),
+        crate::modules::Egress::unrestricted(),
+        LogTo::Stderr,
+    )
+    .host(&namespace, "local");
 
     let component = if is_source(&args.file) {
         let source = read(&args.file)?;

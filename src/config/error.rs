@@ -25,6 +25,12 @@ pub enum ConfigError {
     InvalidHost { key: &'static str, value: String },
     #[error("admin.allow_list[{index}]: {value:?} is not an IP address or CIDR")]
     InvalidAllowListEntry { index: usize, value: String },
+    #[error("modules.fetch.allow[{index}]: {value:?} {reason}")]
+    InvalidFetchAllow {
+        index: usize,
+        value: String,
+        reason: &'static str,
+    },
     #[error("admin.key_auth.keys: auth_method is key but no keys are configured")]
     MissingKeys,
     #[error("admin.key_auth.keys[{0}]: must not be empty")]

@@ -7,6 +7,7 @@ pub mod defaults;
 mod dgate;
 mod env;
 mod error;
+mod fetch;
 mod schema;
 mod validate;
 
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 
 pub use error::ConfigError;
+pub use fetch::{FetchRule, FetchTarget};
 pub use schema::*;
 
 /// Command-line values that replace what the file says.

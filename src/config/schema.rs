@@ -137,6 +137,20 @@ pub struct ModulesConfig {
     /// Largest request or response body a hook may read into memory.
     #[serde(default = "module_max_body_size")]
     pub max_body_size: ByteSize,
+    /// Where `fetch` and `fetchUpstream` may go besides public addresses.
+    #[serde(default)]
+    pub fetch: FetchConfig,
+}
+
+/// `modules.fetch:` loopback, private, link-local and other non-public addresses, and this
+/// node's own admin listener, are refused to modules unless `allow` names them.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchConfig {
+    /// Each an IP (`127.0.0.1`), a CIDR (`10.0.0.0/8`), a host name (`api.internal`) or a
+    /// wildcard (`*.svc.cluster.local`), optionally with `:port` (IPv6 as `[::1]:8080`).
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 fn module_fuel() -> u64 {
@@ -167,6 +181,7 @@ impl Default for ModulesConfig {
             max_fetches: module_max_fetches(),
             fetch_timeout: module_fetch_timeout(),
             max_body_size: module_max_body_size(),
+            fetch: FetchConfig::default(),
         }
     }
 }

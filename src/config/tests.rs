@@ -168,6 +168,18 @@ fn invalid_configs_name_the_key_and_the_reason() {
             "admin.allow_list[0]: \"10.0.0.0/33\" is not an IP address or CIDR",
         ),
         (
+            "modules:\n  fetch: {allow: [127.0.0.1, 'bad host']}",
+            "modules.fetch.allow[1]: \"bad host\" is not an IP address, CIDR, host name or *.domain (with an optional :port)",
+        ),
+        (
+            "modules:\n  fetch: {allow: ['10.0.0.1:0']}",
+            "modules.fetch.allow[0]: \"10.0.0.1:0\" has a port that is not a number from 1 to 65535",
+        ),
+        (
+            "modules:\n  fetch: {allow: ['[::1']}",
+            "modules.fetch.allow[0]: \"[::1\" has a '[' without its ']'",
+        ),
+        (
             "admin:\n  auth_method: key",
             "admin.key_auth.keys: auth_method is key but no keys are configured",
         ),

@@ -146,6 +146,13 @@ impl Config {
         if m.max_body_size.0 > 1 << 30 {
             return bad("max_body_size", "must be at most 1GiB");
         }
+        for (index, entry) in m.fetch.allow.iter().enumerate() {
+            FetchRule::parse(entry).map_err(|reason| ConfigError::InvalidFetchAllow {
+                index,
+                value: entry.clone(),
+                reason,
+            })?;
+        }
         if !(1..=3_600_000).contains(&self.proxy.header_read_timeout.0) {
             return Err(ConfigError::HeaderTimeoutOutOfRange);
         }

@@ -1,32 +1,34 @@
 //! Modules' outbound HTTP: one client per node (its connections and the system roots are reused
 //! across calls), a timeout per request, and a cap on the body read.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::bindings::{FetchRequest, FetchResponse, HostError};
 use super::call::header_pairs;
+use super::egress::{Egress, EgressError, GuardedConnector, find_refusal};
 
 pub struct Fetcher {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<GuardedConnector>, Full<Bytes>>,
     timeout: Duration,
     max_body: usize,
 }
 
 impl Fetcher {
-    /// Requests give up after `timeout`; response bodies over `max_body` bytes are refused.
-    pub fn new(timeout: Duration, max_body: usize) -> Fetcher {
+    /// Requests go only where `egress` allows and give up after `timeout`; response bodies
+    /// over `max_body` bytes are refused.
+    pub fn new(egress: Arc<Egress>, timeout: Duration, max_body: usize) -> Fetcher {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config((*crate::tls::client_config_with_system_roots()).clone())
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(GuardedConnector::new(egress));
         Fetcher {
             client: Client::builder(TokioExecutor::new()).build(connector),
             timeout,
@@ -69,7 +71,13 @@ impl Fetcher {
             .client
             .request(request)
             .await
-            .map_err(|e| HostError::Failed(format!("fetch {}: {e}", req.url)))?;
+            .map_err(|e| match find_refusal(&e) {
+                Some(refused @ EgressError::Refused(_)) => {
+                    HostError::NotAllowed(format!("fetch {}: {refused}", req.url))
+                }
+                Some(other) => HostError::Failed(format!("fetch {}: {other}", req.url)),
+                None => HostError::Failed(format!("fetch {}: {e}", req.url)),
+            })?;
         let status = res.status().as_u16();
         let headers = header_pairs(res.headers());
         let body = Limited::new(res.into_body(), self.max_body)

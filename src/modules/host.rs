@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use super::bindings::{Document, FetchRequest, FetchResponse, HostError, LogLevel};
 use super::cache::Cache;
+use super::egress::Egress;
 use super::fetch::Fetcher;
 use super::local::LocalDocuments;
 use crate::config::ModulesConfig;
@@ -84,21 +85,36 @@ pub struct HostEnv {
     services: Arc<dyn Services>,
     caches: Mutex<HashMap<String, Arc<Cache>>>,
     fetcher: Fetcher,
+    egress: Arc<Egress>,
     log: LogTo,
 }
 
 impl HostEnv {
-    /// `config` gives the fetch timeout and the largest body a fetch reads.
-    pub fn new(services: Arc<dyn Services>, config: &ModulesConfig, log: LogTo) -> Arc<HostEnv> {
+    /// `config` gives the fetch timeout and the largest body a fetch reads; `egress` where
+    /// fetches may go.
+    pub fn new(
+        services: Arc<dyn Services>,
+        config: &ModulesConfig,
+        egress: Egress,
+        log: LogTo,
+    ) -> Arc<HostEnv> {
+        let egress = Arc::new(egress);
         Arc::new(HostEnv {
             services,
             caches: Mutex::default(),
             fetcher: Fetcher::new(
+                egress.clone(),
                 config.fetch_timeout.as_duration(),
                 usize::try_from(config.max_body_size.0).unwrap_or(usize::MAX),
             ),
+            egress,
             log,
         })
+    }
+
+    /// Where modules' outbound requests may go.
+    pub fn egress(&self) -> &Egress {
+        &self.egress
     }
 
     /// The host of module `module` in `namespace`.
@@ -149,6 +165,7 @@ impl Host {
         HostEnv::new(
             Arc::new(LocalDocuments::default()),
             &ModulesConfig::default(),
+            Egress::new(&Default::default(), Vec::new()),
             LogTo::Tracing,
         )
         .host(crate::resources::DEFAULT_NAMESPACE, "local")

@@ -9,7 +9,7 @@
 //! - `engine`, `compile`, `check`: loading a component (checked, compiled once, cached on disk).
 //! - `instance`: a module and its instances; the five hook calls under hard limits (`limits`).
 //! - `call`: what one call works on (`Io`); `state`: the store's data and the host imports.
-//! - `host`, `fetch`, `cache`, `local`: the host services.
+//! - `host`, `fetch`, `cache`, `local`: the host services; `egress`: where fetches may go.
 //! - `pool`: the modules of a node's routes and their idle instances.
 //! - `ticker`: the epoch clock of the wall-time limit.
 
@@ -18,6 +18,7 @@ mod cache;
 mod call;
 mod check;
 mod compile;
+mod egress;
 mod engine;
 mod error;
 mod fetch;
@@ -37,6 +38,7 @@ pub use cache::Cache;
 pub use call::{CallInfo, EditError, Io, LazyBody, RouteInfo, apply_edits, header_pairs};
 pub use check::check_component;
 pub use compile::compiler_main;
+pub use egress::{Egress, EgressError, non_public};
 pub use engine::{Engine, EngineOptions, content_hash};
 pub use error::{CallError, LoadError};
 pub use host::{BoxFuture, Host, HostEnv, LogTo, MAX_LIST, Services, ready};

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::OnceCell;
 
+use super::egress::Egress;
 use super::engine::{Engine, EngineOptions, content_hash};
 use super::host::{Host, HostEnv, LogTo, Services};
 use super::instance::{Instance, Module};
@@ -125,6 +126,7 @@ impl ModuleSet {
         cache_dir: Option<PathBuf>,
         compiler: Option<Worker>,
         config: &ModulesConfig,
+        egress: Egress,
     ) -> anyhow::Result<ModuleSet> {
         let limits = Limits::from_config(config);
         let engine = Engine::new(EngineOptions {
@@ -135,7 +137,7 @@ impl ModuleSet {
         })?;
         Ok(ModuleSet {
             engine,
-            env: HostEnv::new(services, config, LogTo::Tracing),
+            env: HostEnv::new(services, config, egress, LogTo::Tracing),
             limits,
             max_body: usize::try_from(config.max_body_size.0).unwrap_or(usize::MAX),
             loaded: Mutex::default(),
@@ -153,6 +155,11 @@ impl ModuleSet {
     #[cfg(test)]
     pub fn loaded_count(&self) -> usize {
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Where modules' outbound requests may go.
+    pub fn egress(&self) -> &Egress {
+        self.env.egress()
     }
 
     /// Largest body a module route reads into memory.

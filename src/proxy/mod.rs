@@ -78,15 +78,17 @@ pub struct Proxy {
 
 impl Proxy {
     /// Lets routes run modules with `config`'s limits: their documents are `services`, compiled
-    /// modules are cached in `cache_dir`, and `compiler` compiles them in a child process.
+    /// modules are cached in `cache_dir`, `compiler` compiles them in a child process, and
+    /// `egress` says where their outbound requests may go.
     pub fn enable_modules(
         &self,
         services: Arc<dyn Services>,
         cache_dir: Option<std::path::PathBuf>,
         compiler: Option<Worker>,
         config: &crate::config::ModulesConfig,
+        egress: crate::modules::Egress,
     ) -> anyhow::Result<()> {
-        let modules = ModuleSet::new(services, cache_dir, compiler, config)?;
+        let modules = ModuleSet::new(services, cache_dir, compiler, config, egress)?;
         let _ = self.modules.set(modules);
         Ok(())
     }

@@ -16,7 +16,7 @@ use super::pipeline::{Ctx, strip_hop_by_hop, to_client};
 use super::pool::UpstreamBody;
 use super::snapshot::RouteTarget;
 use super::upstream::Upstream;
-use crate::modules::{CallError, CallInfo, Hook, Io, LazyBody, Lease, Loaded};
+use crate::modules::{CallError, CallInfo, Hook, Io, LazyBody, Lease, Loaded, ModuleSet};
 
 /// Runs one hook call on an instance of `$loaded` held only for that call: an instance is not
 /// kept while the request waits on its upstream, so a few warm instances serve many requests.
@@ -101,15 +101,7 @@ impl Proxy {
             Some(upstream) => {
                 let outcome = self
                     .forward_with_modules(
-                        &loaded,
-                        defined,
-                        io,
-                        &mut parts,
-                        path,
-                        &target,
-                        upstream,
-                        ctx,
-                        modules.max_body(),
+                        &loaded, defined, io, &mut parts, path, &target, upstream, ctx, modules,
                         upgrade,
                     )
                     .await;
@@ -152,7 +144,7 @@ impl Proxy {
         target: &RouteTarget,
         mut upstream: Arc<Upstream>,
         ctx: &Ctx,
-        max_body: usize,
+        modules: &ModuleSet,
         upgrade: Option<(hyper::upgrade::OnUpgrade, Option<HeaderValue>)>,
     ) -> Result<Response<RespBody>, ProxyError> {
         if defined.contains(&Hook::RequestModifier) {
@@ -169,12 +161,32 @@ impl Proxy {
             let (r, io2) = on_instance!(loaded, fetch_upstream(io));
             io = io2;
             let url = r.map_err(|e| module_failed(target, e))?;
-            upstream = Arc::new(upstream.with_url(&url).ok_or_else(|| {
+            let not_http = || {
                 ProxyError::new(
                     ErrorKind::ModuleFailed,
                     format!("fetchUpstream returned {url:?}, not an http(s) URL"),
                 )
-            })?);
+            };
+            let uri: http::Uri = url.parse().map_err(|_| not_http())?;
+            // One of the service's own URLs goes as configured; any other is a module's
+            // choice, held to the same policy as its `fetch`.
+            let at = if upstream.has_url(&uri) {
+                None
+            } else {
+                let host = uri.host().ok_or_else(not_http)?;
+                let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+                    Some("https") => 443,
+                    _ => 80,
+                });
+                let addrs = modules.egress().resolve(host, port).await.map_err(|e| {
+                    ProxyError::new(
+                        ErrorKind::ModuleFailed,
+                        format!("fetchUpstream returned {url:?}: {e}"),
+                    )
+                })?;
+                addrs.first().copied()
+            };
+            upstream = Arc::new(upstream.with_url(&uri, at).ok_or_else(not_http)?);
         }
         parts.headers = std::mem::take(&mut io.request_headers);
         // responseModifier may read the request's headers, as they went upstream.
@@ -213,7 +225,7 @@ impl Proxy {
         let call = std::mem::take(&mut io.call);
         *io = Io {
             response_source: Some(LazyBody::new(rbody)),
-            body_limit: max_body,
+            body_limit: modules.max_body(),
             route: Some(target.label.clone()),
             request_headers: sent_headers,
             response_headers: std::mem::take(&mut rparts.headers),

@@ -155,14 +155,26 @@ impl Upstream {
         format!("{}: {}", self.name, targets.join(", "))
     }
 
-    /// The same upstream settings pointed at one `url` (a module's `fetchUpstream` choice).
-    pub fn with_url(&self, url: &str) -> Option<Upstream> {
-        let uri: Uri = url.parse().ok()?;
-        let authority = uri.authority()?.clone();
+    /// Whether `url`'s scheme and authority are one of this service's URLs.
+    pub fn has_url(&self, url: &Uri) -> bool {
+        self.targets.iter().any(|t| {
+            url.scheme() == Some(&t.scheme) && url.authority().is_some_and(|a| *a == t.authority)
+        })
+    }
+
+    /// The same upstream settings pointed at one `url` (a module's `fetchUpstream` choice);
+    /// plain HTTP connects to `at` when given (the address a policy checked), with the URL's
+    /// host as the `Host` header.
+    pub fn with_url(&self, uri: &Uri, at: Option<std::net::SocketAddr>) -> Option<Upstream> {
+        let named = uri.authority()?.clone();
         let scheme = uri.scheme()?.clone();
         if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
             return None;
         }
+        let authority = match at {
+            Some(addr) if scheme == Scheme::HTTP => addr.to_string().parse().ok()?,
+            _ => named.clone(),
+        };
         let target = Target {
             pooled: scheme == Scheme::HTTP
                 && self
@@ -170,7 +182,7 @@ impl Upstream {
                     .first()
                     .is_none_or(|t| t.pooled || t.scheme != Scheme::HTTP),
             scheme,
-            host_header: HeaderValue::from_str(authority.as_str()).ok()?,
+            host_header: HeaderValue::from_str(named.as_str()).ok()?,
             base_path: uri.path().trim_end_matches('/').to_string(),
             authority,
         };

@@ -180,6 +180,8 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
             module_cache_dir(&config),
             worker.clone(),
             &config.modules,
+            // The admin listener also carries Raft; the test server is DGate's debug aid.
+            crate::modules::Egress::new(&config.modules.fetch, vec![bound.admin]),
         )
         .context("cannot start the module engine")?;
     cluster

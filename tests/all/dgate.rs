@@ -164,11 +164,13 @@ fn gateway_with_test_server() -> (tempfile::TempDir, Gateway, String) {
     let dir = tempfile::tempdir().unwrap();
     // Port 0: the ready line says which port the test server got. DGate has no time limit
     // per hook call; dgate's default (50 ms, documents' Raft writes included) is a production
-    // setting that a loaded machine running a debug build can overrun.
+    // setting that a loaded machine running a debug build can overrun. The modules' internet
+    // services are local here, so loopback is opened to their fetches.
     let config = write_file(
         dir.path(),
         "test.yaml",
-        "debug: true\ntest_server: {port: 0, host: 127.0.0.1}\nmodules: {timeout: 10s}\n",
+        "debug: true\ntest_server: {port: 0, host: 127.0.0.1}\n\
+         modules: {timeout: 10s, fetch: {allow: [127.0.0.1]}}\n",
     );
     let gw = Gateway::start(
         &dir.path().join("data"),

@@ -7,6 +7,7 @@ mod cluster;
 mod config;
 mod dgate;
 mod helpers;
+mod isolation;
 mod layering;
 mod module_cases;
 mod modules;

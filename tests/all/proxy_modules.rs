@@ -37,7 +37,16 @@ struct WithService {
 async fn gateway_with_service() -> WithService {
     let up = upstream::start("a").await;
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(&dir.path().join("data"), &[]);
+    // Local upstreams stand in for remote ones: loopback is opened to modules' fetches.
+    let config = crate::helpers::write_file(
+        dir.path(),
+        "c.yaml",
+        "modules: {fetch: {allow: [127.0.0.1]}}\n",
+    );
+    let gw = Gateway::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
     let api = gw.client();
     ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
     WithService {

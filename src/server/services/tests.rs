@@ -26,6 +26,7 @@ fn env(c: &Cluster) -> Arc<HostEnv> {
     HostEnv::new(
         Arc::new(GatewayServices::new(c.clone())),
         &config,
+        crate::modules::Egress::new(&Default::default(), Vec::new()),
         LogTo::Tracing,
     )
 }
@@ -177,6 +178,7 @@ async fn hooks_drop_modules_no_longer_served() {
         None,
         None,
         &ModulesConfig::default(),
+        crate::modules::Egress::new(&Default::default(), Vec::new()),
     )
     .unwrap();
     let component =
