@@ -106,6 +106,8 @@ impl Proxy {
         snapshot: &Snapshot,
     ) -> Result<Response<RespBody>, ProxyError> {
         ctx.host = normalize_host(request_host(&req).unwrap_or_default());
+        let mut req = req;
+        normalize_uri(&mut req)?;
         if let Some(early) = self.request_filter(&req, ctx)? {
             return Ok(early);
         }
@@ -372,4 +374,26 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     {
         headers.remove(header::TE);
     }
+}
+
+/// Routes, modules and the upstream all see the path with its dot-segments removed.
+fn normalize_uri<B>(req: &mut Request<B>) -> Result<(), ProxyError> {
+    let path = req.uri().path();
+    let normalized = match crate::router::normalize_path(path) {
+        Ok(std::borrow::Cow::Borrowed(_)) => return Ok(()),
+        Ok(std::borrow::Cow::Owned(p)) => p,
+        Err(e) => return Err(ProxyError::new(ErrorKind::BadRequest, e.to_string())),
+    };
+    let pq = match req.uri().query() {
+        Some(q) => format!("{normalized}?{q}"),
+        None => normalized,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(
+        http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(pq))
+            .map_err(|e| ProxyError::new(ErrorKind::BadRequest, e.to_string()))?,
+    );
+    *req.uri_mut() = http::Uri::from_parts(parts)
+        .map_err(|e| ProxyError::new(ErrorKind::BadRequest, e.to_string()))?;
+    Ok(())
 }

@@ -7,6 +7,7 @@
 //! table is strict, in which case a host that no domain matches is not served).
 
 mod domain;
+mod normalize;
 mod path;
 
 #[cfg(test)]
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use http::Method;
 
 pub use domain::{DomainPattern, normalize_host};
+pub use normalize::{HiddenDotSegment, normalize_path};
 pub use path::{Methods, PathMatch, PathRouter};
 
 use crate::resources::DEFAULT_NAMESPACE;

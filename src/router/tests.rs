@@ -280,3 +280,45 @@ fn same_pattern_ties_go_by_route_name_not_insertion_order() {
     assert_eq!(hit(&any_first, Method::GET, "/x"), Some("z"));
     assert_eq!(hit(&any_first, Method::PUT, "/x"), Some("a"));
 }
+
+mod normalize {
+    use crate::router::{HiddenDotSegment, normalize_path};
+
+    #[test]
+    fn dot_segments_are_removed_as_rfc_3986_says() {
+        for (path, want) in [
+            ("/a/b/c", "/a/b/c"),
+            ("/public/../admin/x", "/admin/x"),
+            ("/public/%2e%2e/admin/x", "/admin/x"),
+            ("/public/%2E%2e/admin/x", "/admin/x"),
+            ("/public/.%2e/admin", "/admin"),
+            ("/a/./b", "/a/b"),
+            ("/a/b/.", "/a/b/"),
+            ("/a/b/..", "/a/"),
+            ("/..", "/"),
+            ("/../../etc/passwd", "/etc/passwd"),
+            ("/a/.hidden/..x/b.", "/a/.hidden/..x/b."),
+            ("/a%20b/%2ex", "/a%20b/%2ex"),
+            ("/", "/"),
+        ] {
+            assert_eq!(normalize_path(path).unwrap(), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_dot_segment_behind_an_encoded_slash_is_refused() {
+        for path in [
+            "/public/..%2fadmin/x",
+            "/public/..%2Fadmin",
+            "/public/%2e%2e%2fadmin",
+            "/public/.%5c..%5cadmin",
+        ] {
+            assert_eq!(normalize_path(path), Err(HiddenDotSegment), "{path}");
+        }
+        // An encoded slash alone is data (an id with a slash in it).
+        assert_eq!(
+            normalize_path("/repos/group%2Fproject").unwrap(),
+            "/repos/group%2Fproject"
+        );
+    }
+}

@@ -134,3 +134,65 @@ async fn modules_cannot_reach_the_admin_api_or_private_addresses() {
     let (status, _) = gw.client().get("/api/v1/namespace/pwned").await;
     assert_eq!(status, 404);
 }
+
+/// Sends `GET path` as written (HTTP clients would remove its dot-segments themselves) and
+/// returns the status and body.
+async fn raw_get(addr: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.unwrap();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+/// `..` and `%2e%2e` segments are resolved before routing and the resolved path is what the
+/// upstream gets, so `/public/../admin/x` cannot reach an upstream's `/admin/x` through a
+/// `/public/*` route; a dot-segment hidden behind an encoded slash is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dot_segments_are_resolved_before_routing() {
+    let up = upstream::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&dir.path().join("data"), &[]);
+    let api = gw.client();
+    ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
+    ok_put(
+        &api,
+        "route",
+        json!({"name": "public", "paths": ["/public/*"], "methods": ["GET"], "service": "s"}),
+    )
+    .await;
+    for path in [
+        "/public/../admin/x",
+        "/public/%2e%2e/admin/x",
+        "/public/.%2E/admin/x",
+    ] {
+        let (status, body) = raw_get(&gw.proxy, path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    for path in ["/public/..%2fadmin/x", "/public/%2e%2e%2Fadmin/x"] {
+        let (status, body) = raw_get(&gw.proxy, path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+    }
+    // Inside the route, the upstream gets the resolved path.
+    let (status, body) = raw_get(&gw.proxy, "/public/a/../b/./c?q=1").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""path":"/public/b/c""#), "{body}");
+    assert_eq!(up.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
