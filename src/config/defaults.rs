@@ -25,6 +25,10 @@ pub const MODULE_TIMEOUT: Millis = Millis(50);
 pub const MODULE_MAX_FETCHES: u32 = 8;
 pub const MODULE_FETCH_TIMEOUT: Millis = Millis(10_000);
 pub const MODULE_MAX_BODY_SIZE: ByteSize = ByteSize(16 << 20);
+/// Instance slots of a node, and the calls one module may run at once: a quarter of them, so
+/// that one busy module leaves room for the others.
+pub const MODULE_MAX_INSTANCES: u32 = 256;
+pub const MODULE_MAX_CONCURRENCY: u32 = 64;
 /// `admin.replication.raft_config`.
 pub const HEARTBEAT_INTERVAL: Millis = Millis(100);
 pub const ELECTION_TIMEOUT_MIN: Millis = Millis(400);

@@ -140,6 +140,12 @@ pub struct ModulesConfig {
     /// Where `fetch` and `fetchUpstream` may go besides public addresses.
     #[serde(default)]
     pub fetch: FetchConfig,
+    /// Module instances alive at once on this node (idle ones included): the engine's slots.
+    #[serde(default = "module_max_instances")]
+    pub max_instances: u32,
+    /// Hook calls of one module running at once; more are answered 503 with `Retry-After`.
+    #[serde(default = "module_max_concurrency")]
+    pub max_concurrency: u32,
 }
 
 /// `modules.fetch:` loopback, private, link-local and other non-public addresses, and this
@@ -171,6 +177,12 @@ fn module_fetch_timeout() -> Millis {
 fn module_max_body_size() -> ByteSize {
     defaults::MODULE_MAX_BODY_SIZE
 }
+fn module_max_instances() -> u32 {
+    defaults::MODULE_MAX_INSTANCES
+}
+fn module_max_concurrency() -> u32 {
+    defaults::MODULE_MAX_CONCURRENCY
+}
 
 impl Default for ModulesConfig {
     fn default() -> Self {
@@ -182,6 +194,8 @@ impl Default for ModulesConfig {
             fetch_timeout: module_fetch_timeout(),
             max_body_size: module_max_body_size(),
             fetch: FetchConfig::default(),
+            max_instances: module_max_instances(),
+            max_concurrency: module_max_concurrency(),
         }
     }
 }

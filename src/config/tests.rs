@@ -168,6 +168,14 @@ fn invalid_configs_name_the_key_and_the_reason() {
             "admin.allow_list[0]: \"10.0.0.0/33\" is not an IP address or CIDR",
         ),
         (
+            "modules:\n  max_instances: 8\n  max_concurrency: 9",
+            "modules.max_concurrency: must be at least 1 and at most modules.max_instances",
+        ),
+        (
+            "modules:\n  max_instances: 0",
+            "modules.max_instances: must be between 1 and 10000",
+        ),
+        (
             "modules:\n  fetch: {allow: [127.0.0.1, 'bad host']}",
             "modules.fetch.allow[1]: \"bad host\" is not an IP address, CIDR, host name or *.domain (with an optional :port)",
         ),

@@ -146,6 +146,15 @@ impl Config {
         if m.max_body_size.0 > 1 << 30 {
             return bad("max_body_size", "must be at most 1GiB");
         }
+        if !(1..=10_000).contains(&m.max_instances) {
+            return bad("max_instances", "must be between 1 and 10000");
+        }
+        if m.max_concurrency == 0 || m.max_concurrency > m.max_instances {
+            return bad(
+                "max_concurrency",
+                "must be at least 1 and at most modules.max_instances",
+            );
+        }
         for (index, entry) in m.fetch.allow.iter().enumerate() {
             FetchRule::parse(entry).map_err(|reason| ConfigError::InvalidFetchAllow {
                 index,

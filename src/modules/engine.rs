@@ -139,7 +139,10 @@ impl Engine {
         let mut instance = module
             .instantiate(Host::local(), Limits::default())
             .await
-            .map_err(|e| LoadError::Invalid(e.to_string()))?;
+            .map_err(|e| match e {
+                super::CallError::NoSlot(m) => LoadError::NoSlot(m),
+                e => LoadError::Invalid(e.to_string()),
+            })?;
         module.defined = instance
             .defined()
             .await

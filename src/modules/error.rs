@@ -28,6 +28,25 @@ pub enum CallError {
     NotDefined(&'static str),
     #[error("cannot start the module: {0}")]
     Instantiate(String),
+    /// The module has its limit of calls running (`modules.max_concurrency`).
+    #[error("the module is running its limit of {0} calls at once")]
+    Busy(u32),
+    /// Every instance slot of the node is in use (`modules.max_instances`).
+    #[error("no module instance slot is free on this node: {0}")]
+    NoSlot(String),
+    /// The hooks' threads are gone: the node is shutting down.
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+}
+
+impl CallError {
+    /// A call refused for want of room (try again shortly), not a failure of the module.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            CallError::Busy(_) | CallError::NoSlot(_) | CallError::ShuttingDown
+        )
+    }
 }
 
 /// Why a component could not be loaded.
@@ -41,4 +60,14 @@ pub enum LoadError {
     /// wasmtime's error type is not a `std::error::Error`; its text is kept.
     #[error("cannot serialize the compiled module: {0}")]
     Serialize(String),
+    /// Every instance slot of the node was in use when the module was checked.
+    #[error("no module instance slot is free on this node: {0}")]
+    NoSlot(String),
+}
+
+impl LoadError {
+    /// A failure that may not happen again (worth another try later).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LoadError::NoSlot(_) | LoadError::Cache(_))
+    }
 }

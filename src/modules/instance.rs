@@ -37,22 +37,23 @@ impl Module {
         let mut store = Store::new(&self.engine.engine, CallState::new(host, limits));
         store.limiter(|s| &mut s.limiter);
         // The store's epoch deadline is always the next tick; whether the call overran is the
-        // clock's answer (see `ticker`).
+        // clock's answer (see `ticker`). A call still within its limit yields at each tick, so
+        // a long one shares its thread (and `Offload` can move it off a proxy thread).
         store.epoch_deadline_callback(|cx| match cx.data().deadline {
             Some(deadline) if std::time::Instant::now() >= deadline => Err(Trap::Interrupt.into()),
-            _ => Ok(wasmtime::UpdateDeadline::Continue(1)),
+            _ => Ok(wasmtime::UpdateDeadline::Yield(1)),
         });
         let _running = self.engine.ticker.enter(limits.wall);
         arm(&mut store, limits);
-        let bindings = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| classify(&store, e, limits))
-            .map_err(|e| match e {
-                CallError::Trap(m) => CallError::Instantiate(m),
-                other => other,
-            })?;
+        let bindings = self.pre.instantiate_async(&mut store).await.map_err(|e| {
+            match e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+                Some(full) => CallError::NoSlot(full.to_string()),
+                None => match classify(&store, e, limits) {
+                    CallError::Trap(m) => CallError::Instantiate(m),
+                    other => other,
+                },
+            }
+        })?;
         Ok(Instance {
             store,
             bindings,

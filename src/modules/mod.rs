@@ -10,7 +10,8 @@
 //! - `instance`: a module and its instances; the five hook calls under hard limits (`limits`).
 //! - `call`: what one call works on (`Io`); `state`: the store's data and the host imports.
 //! - `host`, `fetch`, `cache`, `local`: the host services; `egress`: where fetches may go.
-//! - `pool`: the modules of a node's routes and their idle instances.
+//! - `pool`: the modules of a node's routes, their idle instances and call limits.
+//! - `offload`: long hook calls leave the proxy's threads.
 //! - `ticker`: the epoch clock of the wall-time limit.
 
 mod bindings;
@@ -26,6 +27,7 @@ mod host;
 mod instance;
 mod limits;
 mod local;
+mod offload;
 mod pool;
 mod state;
 mod ticker;
@@ -45,4 +47,5 @@ pub use host::{BoxFuture, Host, HostEnv, LogTo, MAX_LIST, Services, ready};
 pub use instance::{Instance, Module};
 pub use limits::Limits;
 pub use local::{LocalDocuments, SeedError};
+pub use offload::{Gone, Offload};
 pub use pool::{Lease, Loaded, ModuleSet, ModuleSource};

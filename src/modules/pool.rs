@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use tokio::sync::OnceCell;
 
@@ -12,6 +12,7 @@ use super::egress::Egress;
 use super::engine::{Engine, EngineOptions, content_hash};
 use super::host::{Host, HostEnv, LogTo, Services};
 use super::instance::{Instance, Module};
+use super::offload::Offload;
 use super::{CallError, Limits, LoadError};
 use crate::config::ModulesConfig;
 use crate::resources::ModuleLimits;
@@ -56,37 +57,62 @@ impl ModuleSource {
 /// How many calls an instance serves before it is replaced (bounds what a module's globals
 /// can accumulate).
 const MAX_USES: u32 = 10_000;
-/// Idle instances kept per module: about the peak number of requests in flight on it, so that
-/// under load every call finds a warm instance instead of instantiating one.
-const MAX_IDLE: usize = 64;
 
 /// A module ready to run: compiled, with its services and idle instances.
 pub struct Loaded {
     pub module: Arc<Module>,
     host: Arc<Host>,
+    /// Idle instances: at most as many as the module may run at once.
     idle: Mutex<Vec<(Instance, u32)>>,
     limits: Limits,
+    /// One permit per call the module may run at once (`modules.max_concurrency`).
+    calls: Arc<tokio::sync::Semaphore>,
+    max_calls: u32,
+    /// Every module of the node, to take idle instances from when the slots run out.
+    peers: Weak<Mutex<LoadedMap>>,
 }
 
-/// An instance on loan from a module's pool; give it back with [`Loaded::give_back`].
+/// An instance on loan from a module's pool, and the module's permit for the call; give it
+/// back with [`Loaded::give_back`].
 pub struct Lease {
     pub instance: Instance,
     uses: u32,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Loaded {
-    /// An idle instance, or a fresh one from the engine's pool.
+    /// An idle instance, or a fresh one from the engine's pool. Refused at once (not queued)
+    /// when the module runs its limit of calls, or when every slot of the node is taken even
+    /// after the idle instances of every module were let go.
     pub async fn take(&self) -> Result<Lease, CallError> {
+        let permit = self
+            .calls
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| CallError::Busy(self.max_calls))?;
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        match idle {
-            Some((instance, uses)) => Ok(Lease { instance, uses }),
-            // Boxed: instantiation's state is large, and every call's future (and each hook
-            // call on the proxy path) would carry room for it and copy it around.
-            None => Ok(Lease {
-                instance: Box::pin(self.module.instantiate(self.host.clone(), self.limits)).await?,
-                uses: 0,
-            }),
+        if let Some((instance, uses)) = idle {
+            return Ok(Lease {
+                instance,
+                uses,
+                _permit: permit,
+            });
         }
+        // Boxed: instantiation's state is large, and every call's future (and each hook call
+        // on the proxy path) would carry room for it and copy it around.
+        let instance = match Box::pin(self.module.instantiate(self.host.clone(), self.limits)).await
+        {
+            Err(CallError::NoSlot(_)) => {
+                self.release_idle_everywhere();
+                Box::pin(self.module.instantiate(self.host.clone(), self.limits)).await?
+            }
+            other => other?,
+        };
+        Ok(Lease {
+            instance,
+            uses: 0,
+            _permit: permit,
+        })
     }
 
     /// Returns an instance after a call; one that failed or is worn out is dropped.
@@ -96,16 +122,44 @@ impl Loaded {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_IDLE {
+        if idle.len() < self.max_calls as usize {
             idle.push((lease.instance, uses));
         }
     }
+
+    /// Drops the idle instances of every module of the node, freeing their slots.
+    fn release_idle_everywhere(&self) {
+        if let Some(peers) = self.peers.upgrade() {
+            release_idle(&peers);
+        }
+    }
+}
+
+/// Drops the idle instances of every module in `map`, freeing their slots.
+fn release_idle(map: &Mutex<LoadedMap>) {
+    let all: Vec<Arc<Loaded>> = map
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .filter_map(|cell| cell.get()?.as_ref().ok().cloned())
+        .collect();
+    let mut released = 0;
+    for loaded in all {
+        let idle = std::mem::take(&mut *loaded.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        released += idle.len();
+    }
+    tracing::debug!(
+        released,
+        "module instance slots ran out; idle instances let go"
+    );
 }
 
 /// Namespace, name, content hash and limits of a module.
 type ModuleKey = (String, String, String, ModuleLimits);
 /// A module being (or done being) compiled; every request that needs it waits on the same one.
 type LoadCell = OnceCell<Result<Arc<Loaded>, Arc<LoadError>>>;
+/// The modules of a node, by namespace, name, content hash and limits.
+type LoadedMap = HashMap<ModuleKey, Arc<LoadCell>>;
 
 /// The modules of every route on this node.
 pub struct ModuleSet {
@@ -115,7 +169,11 @@ pub struct ModuleSet {
     max_body: usize,
     /// By namespace, name and content hash; a new payload is a new entry (in-flight requests
     /// keep the old one).
-    loaded: Mutex<HashMap<ModuleKey, Arc<LoadCell>>>,
+    loaded: Arc<Mutex<LoadedMap>>,
+    /// Calls of one module at once.
+    max_calls: u32,
+    /// Where long calls go on.
+    offload: Offload,
 }
 
 impl ModuleSet {
@@ -133,14 +191,16 @@ impl ModuleSet {
             cache_dir,
             compiler,
             max_memory: limits.memory,
-            ..EngineOptions::default()
+            max_instances: config.max_instances,
         })?;
         Ok(ModuleSet {
             engine,
             env: HostEnv::new(services, config, egress, LogTo::Tracing),
             limits,
             max_body: usize::try_from(config.max_body_size.0).unwrap_or(usize::MAX),
-            loaded: Mutex::default(),
+            loaded: Arc::default(),
+            max_calls: config.max_concurrency,
+            offload: Offload::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
         })
     }
 
@@ -155,6 +215,11 @@ impl ModuleSet {
     #[cfg(test)]
     pub fn loaded_count(&self) -> usize {
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Where long hook calls go on (see [`Offload`]).
+    pub fn offload(&self) -> &Offload {
+        &self.offload
     }
 
     /// Where modules' outbound requests may go.
@@ -186,21 +251,35 @@ impl ModuleSet {
             });
             loaded.entry(key).or_default().clone()
         };
-        cell.get_or_init(|| async {
-            let module = self.engine.load(&src.component).await.map_err(Arc::new)?;
-            Ok(Arc::new(Loaded {
-                module,
-                host: self.env.host(&src.namespace, &src.name),
-                idle: Mutex::default(),
-                limits: self
-                    .limits
-                    .for_module(&src.name, &src.namespace, &src.limits),
-            }))
-        })
-        .await
-        .clone()
-        .inspect(|loaded| {
-            let _ = src.loaded.set(loaded.clone());
-        })
+        // A load that failed for want of room is not remembered: the next request tries again.
+        let loaded = cell
+            .get_or_try_init(|| async {
+                let module = match self.engine.load(&src.component).await {
+                    Err(LoadError::NoSlot(_)) => {
+                        release_idle(&self.loaded);
+                        self.engine.load(&src.component).await
+                    }
+                    other => other,
+                };
+                match module {
+                    Ok(module) => Ok(Ok(Arc::new(Loaded {
+                        module,
+                        host: self.env.host(&src.namespace, &src.name),
+                        idle: Mutex::default(),
+                        calls: Arc::new(tokio::sync::Semaphore::new(self.max_calls as usize)),
+                        max_calls: self.max_calls,
+                        peers: Arc::downgrade(&self.loaded),
+                        limits: self
+                            .limits
+                            .for_module(&src.name, &src.namespace, &src.limits),
+                    }))),
+                    Err(e) if e.is_transient() => Err(Arc::new(e)),
+                    Err(e) => Ok(Err(Arc::new(e))),
+                }
+            })
+            .await?
+            .clone()?;
+        let _ = src.loaded.set(loaded.clone());
+        Ok(loaded)
     }
 }

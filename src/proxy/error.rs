@@ -32,6 +32,8 @@ pub enum ErrorKind {
     UpstreamProtocol,
     /// A module hook failed (threw, trapped, ran out of a budget) and no errorHandler answered.
     ModuleFailed,
+    /// A module had no room for the call (its concurrency limit, the node's instance slots).
+    ModuleBusy,
     Internal,
 }
 
@@ -51,7 +53,8 @@ impl ProxyError {
             | ErrorKind::NoNamespace
             | ErrorKind::NoRoute
             | ErrorKind::NoHandler
-            | ErrorKind::BadRequest => Side::Downstream,
+            | ErrorKind::BadRequest
+            | ErrorKind::ModuleBusy => Side::Downstream,
             ErrorKind::UpstreamConnect
             | ErrorKind::UpstreamTimeout
             | ErrorKind::UpstreamProtocol => Side::Upstream,
@@ -89,6 +92,7 @@ impl ProxyError {
             ErrorKind::NoHandler => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
             ErrorKind::ModuleFailed => StatusCode::BAD_GATEWAY,
+            ErrorKind::ModuleBusy => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamProtocol => StatusCode::BAD_GATEWAY,
             ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -111,7 +115,12 @@ impl ProxyError {
                 }
             }
         };
-        json_response(status, message)
+        let mut res = json_response(status, message);
+        if self.kind == ErrorKind::ModuleBusy {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        res
     }
 }
 

@@ -16,6 +16,7 @@ pub struct ProxyMetrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     module_failures: IntCounterVec,
+    module_busy: IntCounterVec,
     /// Resolved handles by (namespace, route), kept across snapshots: resolving six label sets
     /// per route on every rebuild would dominate the rebuild.
     routes: Arc<Mutex<RouteCache>>,
@@ -26,6 +27,7 @@ pub struct RouteMetrics {
     by_class: [IntCounter; 5],
     latency: Histogram,
     module_failures: IntCounter,
+    module_busy: IntCounter,
 }
 
 impl ProxyMetrics {
@@ -57,11 +59,20 @@ impl ProxyMetrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        let module_busy = IntCounterVec::new(
+            Opts::new(
+                "dgate_module_busy_total",
+                "Module hook calls refused with 503 (the module at its max_concurrency, or no instance slot free), by route",
+            ),
+            &["namespace", "route"],
+        )?;
         registry.register(Box::new(module_failures.clone()))?;
+        registry.register(Box::new(module_busy.clone()))?;
         Ok(ProxyMetrics {
             requests,
             latency,
             module_failures,
+            module_busy,
             routes: Arc::default(),
         })
     }
@@ -87,6 +98,7 @@ impl ProxyMetrics {
             ],
             latency: self.latency.with_label_values(&[namespace, route]),
             module_failures: self.module_failures.with_label_values(&[namespace, route]),
+            module_busy: self.module_busy.with_label_values(&[namespace, route]),
         }
     }
 }
@@ -94,6 +106,10 @@ impl ProxyMetrics {
 impl RouteMetrics {
     pub fn module_failure(&self) {
         self.module_failures.inc();
+    }
+
+    pub fn module_busy(&self) {
+        self.module_busy.inc();
     }
 
     pub fn observe(&self, status: u16, seconds: f64) {

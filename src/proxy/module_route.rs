@@ -20,14 +20,23 @@ use crate::modules::{CallError, CallInfo, Hook, Io, LazyBody, Lease, Loaded, Mod
 
 /// Runs one hook call on an instance of `$loaded` held only for that call: an instance is not
 /// kept while the request waits on its upstream, so a few warm instances serve many requests.
-/// A macro rather than a function taking a closure: each level of nesting copied the call's
-/// large future once more.
+/// The call moves off the proxy thread if it runs long (see `modules::Offload`). A macro
+/// rather than a function taking a closure: each level of nesting copied the call's large
+/// future once more.
 macro_rules! on_instance {
-    ($loaded:expr, $hook:ident($($arg:expr),*)) => {{
-        let mut lease = lease($loaded).await?;
-        let out = lease.instance.$hook($($arg),*).await;
-        $loaded.give_back(lease);
-        out
+    ($modules:expr, $target:expr, $loaded:expr, $hook:ident($($arg:expr),*)) => {{
+        let mut lease = lease($loaded, $target).await?;
+        let loaded = Arc::clone($loaded);
+        let call = async move {
+            let out = lease.instance.$hook($($arg),*).await;
+            loaded.give_back(lease);
+            out
+        };
+        $modules
+            .offload()
+            .run(call)
+            .await
+            .map_err(|_| refused($target, CallError::ShuttingDown))?
     }};
 }
 
@@ -85,7 +94,7 @@ impl Proxy {
         });
         match target.upstream.clone() {
             None if defined.contains(&Hook::RequestHandler) => {
-                let (r, io) = on_instance!(&loaded, request_handler(io));
+                let (r, io) = on_instance!(modules, &target, &loaded, request_handler(io));
                 match r {
                     Ok(status) => module_response(status, io),
                     Err(e) => Err(module_failed(&target, e)),
@@ -116,7 +125,8 @@ impl Proxy {
                             call,
                             ..Io::default()
                         });
-                        let (r, io) = on_instance!(&loaded, error_handler(status, io));
+                        let (r, io) =
+                            on_instance!(modules, &target, &loaded, error_handler(status, io));
                         match r {
                             Ok(status) => module_response(status, io),
                             Err(he) => {
@@ -136,7 +146,7 @@ impl Proxy {
     #[allow(clippy::too_many_arguments)]
     async fn forward_with_modules(
         &self,
-        loaded: &Loaded,
+        loaded: &Arc<Loaded>,
         defined: &[Hook],
         mut io: Box<Io>,
         parts: &mut http::request::Parts,
@@ -148,7 +158,7 @@ impl Proxy {
         upgrade: Option<(hyper::upgrade::OnUpgrade, Option<HeaderValue>)>,
     ) -> Result<Response<RespBody>, ProxyError> {
         if defined.contains(&Hook::RequestModifier) {
-            let (r, io2) = on_instance!(loaded, request_modifier(io));
+            let (r, io2) = on_instance!(modules, target, loaded, request_modifier(io));
             io = io2;
             r.map_err(|e| module_failed(target, e))?;
             parts.method = io.call.method.clone();
@@ -158,7 +168,7 @@ impl Proxy {
             }
         }
         if defined.contains(&Hook::FetchUpstream) {
-            let (r, io2) = on_instance!(loaded, fetch_upstream(io));
+            let (r, io2) = on_instance!(modules, target, loaded, fetch_upstream(io));
             io = io2;
             let url = r.map_err(|e| module_failed(target, e))?;
             let not_http = || {
@@ -234,7 +244,7 @@ impl Proxy {
             ..Io::default()
         };
         let status = rparts.status.as_u16();
-        let (r, mut io) = on_instance!(loaded, response_modifier(status, io));
+        let (r, mut io) = on_instance!(modules, target, loaded, response_modifier(status, io));
         let status = r.map_err(|e| module_failed(target, e))?;
         if let Some(stream) = io.take_unread_response::<UpstreamBody>() {
             // Body untouched: it streams from the upstream, under the hook's status and headers.
@@ -251,11 +261,22 @@ impl Proxy {
 }
 
 /// An instance of `loaded` for one hook call (see [`on_instance!`]).
-async fn lease(loaded: &Loaded) -> Result<Lease, ProxyError> {
-    loaded
-        .take()
-        .await
-        .map_err(|e| ProxyError::new(ErrorKind::ModuleFailed, e.to_string()))
+async fn lease(loaded: &Loaded, target: &RouteTarget) -> Result<Lease, ProxyError> {
+    loaded.take().await.map_err(|e| {
+        if e.is_busy() {
+            refused(target, e)
+        } else {
+            module_failed(target, e)
+        }
+    })
+}
+
+/// A call refused for want of room: 503 with `Retry-After`, counted apart from failures.
+fn refused(target: &RouteTarget, e: CallError) -> ProxyError {
+    let module = target.modules.first().map_or("", |m| m.name.as_str());
+    tracing::debug!(namespace = %target.namespace, route = %target.name, module, error = %e, "module call refused");
+    target.metrics.module_busy();
+    ProxyError::new(ErrorKind::ModuleBusy, format!("module {module:?}: {e}"))
 }
 
 fn module_failed(target: &RouteTarget, e: CallError) -> ProxyError {
