@@ -41,7 +41,18 @@ pub struct AdminState {
     pub builder: crate::build::Builder,
     /// `disable_default_namespace`: a request that names no namespace is refused.
     pub namespace_required: bool,
+    /// Compiles a module on this node before its write goes out (see [`AdminState::warming`]).
+    pub warm: Option<Warmer>,
 }
+
+/// Compiles (and loads) a module on this node: a permanent failure refuses its write.
+pub type Warmer = Arc<
+    dyn Fn(
+            &crate::resources::Module,
+        ) -> crate::modules::BoxFuture<Result<(), Arc<crate::modules::LoadError>>>
+        + Send
+        + Sync,
+>;
 
 impl AdminState {
     pub fn new(
@@ -57,7 +68,15 @@ impl AdminState {
             max_body_size: config.admin.max_body_size.0,
             builder,
             namespace_required: config.disable_default_namespace,
+            warm: None,
         }
+    }
+
+    /// Module writes are compiled by `warm` on this node before they are written, so a request
+    /// right after the write never waits for a compile here.
+    pub fn warming(mut self, warm: Warmer) -> AdminState {
+        self.warm = Some(warm);
+        self
     }
 }
 

@@ -165,6 +165,11 @@ pub async fn write(state: &AdminState, mut resource: Resource) -> Result<ChangeO
         }
         dependents = rebuild_dependents(&state.builder, m, others).await?;
     }
+    if let (Some(warm), Resource::Module(m)) = (&state.warm, &resource) {
+        for module in std::iter::once(m).chain(dependents.iter()) {
+            warm_module(warm, module).await?;
+        }
+    }
     let now = crate::resources::now_rfc3339();
     match &mut resource {
         Resource::Document(d) => {
@@ -188,6 +193,24 @@ pub async fn write(state: &AdminState, mut resource: Resource) -> Result<ChangeO
         _ => Err(AppError::Internal(
             "a module's write was applied otherwise".into(),
         )),
+    }
+}
+
+/// Compiles `m` on this node before it is written: a component the engine refuses is a 422;
+/// a failure that may pass (no instance slot free) leaves the load to the background.
+async fn warm_module(
+    warm: &crate::admin::Warmer,
+    m: &crate::resources::Module,
+) -> Result<(), AppError> {
+    match warm(m).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_transient() => {
+            tracing::warn!(module = %m.name, namespace = %m.namespace, error = %e, "module not compiled before its write; it loads in the background");
+            Ok(())
+        }
+        Err(e) => Err(AppError::Unprocessable(format!(
+            "payload: the component cannot be loaded: {e}"
+        ))),
     }
 }
 

@@ -48,4 +48,4 @@ pub use instance::{Instance, Module};
 pub use limits::Limits;
 pub use local::{LocalDocuments, SeedError};
 pub use offload::{Gone, Offload};
-pub use pool::{Lease, Loaded, ModuleSet, ModuleSource};
+pub use pool::{Lease, Loaded, ModuleSet, ModuleSource, Readiness};

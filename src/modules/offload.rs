@@ -48,6 +48,21 @@ impl Offload {
             .map(|rt| rt.handle().clone())
     }
 
+    /// Runs `task` on the hooks' threads (here when they cannot start).
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match self.handle() {
+            Some(handle) => {
+                handle.spawn(task);
+            }
+            None => {
+                tokio::spawn(task);
+            }
+        }
+    }
+
     /// Runs `call` here until it has used [`SLICE`] of this thread; then on the hooks' threads.
     /// Dropping the returned future (the client left) stops the call at its next yield.
     pub async fn run<F>(&self, call: F) -> Result<F::Output, Gone>

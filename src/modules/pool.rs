@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use tokio::sync::OnceCell;
@@ -30,6 +31,22 @@ pub struct ModuleSource {
     /// The module once this node has loaded it: what the requests of a snapshot use, without
     /// looking it up in the [`ModuleSet`] each time.
     pub loaded: OnceLock<Arc<Loaded>>,
+    /// Why this node cannot load it, once it tried.
+    failed: OnceLock<Arc<LoadError>>,
+    /// The version this one replaces, served until this one is loaded.
+    previous: Mutex<Option<Arc<ModuleSource>>>,
+    /// A load is under way (see [`ModuleSet::prepare`]).
+    loading: AtomicBool,
+}
+
+/// What a request can run of a module now.
+pub enum Readiness {
+    /// This version, or the one it replaces while this one loads.
+    Ready(Arc<Loaded>),
+    /// This node cannot load it.
+    Failed(Arc<LoadError>),
+    /// Not loaded yet, and no earlier version to serve meanwhile.
+    Loading,
 }
 
 impl ModuleSource {
@@ -42,15 +59,76 @@ impl ModuleSource {
             _ => m.component.as_ref()?,
         };
         let component = BASE64.decode(encoded.trim()).ok()?;
-        let hash = content_hash(&component);
-        Some(ModuleSource {
-            namespace: m.namespace.clone(),
-            name: m.name.clone(),
-            hash,
+        Some(ModuleSource::new(
+            &m.namespace,
+            &m.name,
             component,
-            limits: m.limits,
+            m.limits,
+        ))
+    }
+
+    /// A module not loaded yet.
+    pub fn new(
+        namespace: &str,
+        name: &str,
+        component: Vec<u8>,
+        limits: ModuleLimits,
+    ) -> ModuleSource {
+        ModuleSource {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            hash: content_hash(&component),
+            component,
+            limits,
             loaded: OnceLock::new(),
-        })
+            failed: OnceLock::new(),
+            previous: Mutex::new(None),
+            loading: AtomicBool::new(false),
+        }
+    }
+
+    /// This version replaces `old`: until it is loaded, requests run `old` (or what `old`
+    /// itself was standing in for).
+    pub fn replaces(&self, old: &Arc<ModuleSource>) {
+        if self.hash == old.hash && self.limits == old.limits {
+            // The same module: what was loaded for it still is.
+            if let Some(l) = old.loaded.get() {
+                let _ = self.loaded.set(l.clone());
+                return;
+            }
+        }
+        let stand_in = if old.loaded.get().is_some() {
+            Some(old.clone())
+        } else {
+            old.previous
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        };
+        *self.previous.lock().unwrap_or_else(|p| p.into_inner()) = stand_in;
+    }
+
+    /// What a request can run now; never waits.
+    pub fn readiness(&self) -> Readiness {
+        if let Some(l) = self.loaded.get() {
+            return Readiness::Ready(l.clone());
+        }
+        if let Some(e) = self.failed.get() {
+            return Readiness::Failed(e.clone());
+        }
+        let previous = self.previous.lock().unwrap_or_else(|p| p.into_inner());
+        match previous.as_ref().and_then(|p| p.loaded.get()) {
+            Some(l) => Readiness::Ready(l.clone()),
+            None => Readiness::Loading,
+        }
+    }
+
+    /// Loaded or failed: the version it replaced is no longer needed.
+    fn settle(&self) {
+        self.previous
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 }
 
@@ -170,6 +248,8 @@ pub struct ModuleSet {
     /// By namespace, name and content hash; a new payload is a new entry (in-flight requests
     /// keep the old one).
     loaded: Arc<Mutex<LoadedMap>>,
+    /// The version of each module compiled ahead of its write, kept until it is applied.
+    warmed: Mutex<HashMap<(String, String), (String, ModuleLimits)>>,
     /// Calls of one module at once.
     max_calls: u32,
     /// Where long calls go on.
@@ -199,6 +279,7 @@ impl ModuleSet {
             limits,
             max_body: usize::try_from(config.max_body_size.0).unwrap_or(usize::MAX),
             loaded: Arc::default(),
+            warmed: Mutex::default(),
             max_calls: config.max_concurrency,
             offload: Offload::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
         })
@@ -206,9 +287,29 @@ impl ModuleSet {
 
     /// Drops the modules `keep` says are no longer served; requests still running one finish
     /// with it, and its idle instances go with the last of them.
+    /// Modules compiled ahead of their write ([`ModuleSet::warm`]) stay until it is applied.
     pub fn retain(&self, keep: impl Fn(&str, &str, &str, &ModuleLimits) -> bool) {
+        let warmed = self.warmed.lock().unwrap_or_else(|p| p.into_inner());
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        loaded.retain(|(ns, name, hash, limits), _| keep(ns, name, hash, limits));
+        loaded.retain(|(ns, name, hash, limits), _| {
+            keep(ns, name, hash, limits)
+                || warmed
+                    .get(&(ns.clone(), name.clone()))
+                    .is_some_and(|(h, l)| h == hash && l == limits)
+        });
+    }
+
+    /// Compiles and loads `src` ahead of its write, so that its routes run it as soon as the
+    /// write is applied here: what the admin API does before writing a module.
+    pub async fn warm(&self, src: &Arc<ModuleSource>) -> Result<(), Arc<LoadError>> {
+        self.warmed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                (src.namespace.clone(), src.name.clone()),
+                (src.hash.clone(), src.limits),
+            );
+        self.get(src).await.map(|_| ())
     }
 
     /// How many module versions are loaded.
@@ -232,25 +333,77 @@ impl ModuleSet {
         self.max_body
     }
 
-    /// The loaded module for `src`, compiling it on first use (once, however many requests ask).
-    pub async fn get(&self, src: &Arc<ModuleSource>) -> Result<Arc<Loaded>, Arc<LoadError>> {
-        if let Some(loaded) = src.loaded.get() {
-            return Ok(loaded.clone());
+    /// Starts loading `src` on the hooks' threads unless it is loaded, failed or under way;
+    /// when this node already has it (the admin API compiled it before writing it), it is
+    /// ready at once.
+    pub fn prepare(self: &Arc<Self>, src: &Arc<ModuleSource>) {
+        if src.loaded.get().is_some() || src.failed.get().is_some() {
+            return;
         }
+        {
+            let mut warmed = self.warmed.lock().unwrap_or_else(|p| p.into_inner());
+            let key = (src.namespace.clone(), src.name.clone());
+            if warmed
+                .get(&key)
+                .is_some_and(|(h, l)| *h == src.hash && *l == src.limits)
+            {
+                warmed.remove(&key);
+            }
+        }
+        if let Some(done) = self.cell(src).get() {
+            match done {
+                Ok(loaded) => {
+                    let _ = src.loaded.set(loaded.clone());
+                }
+                Err(e) => {
+                    let _ = src.failed.set(e.clone());
+                }
+            }
+            src.settle();
+            return;
+        }
+        if src.loading.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (set, src) = (self.clone(), src.clone());
+        self.offload.spawn(async move {
+            match set.get(&src).await {
+                Ok(_) => src.settle(),
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(module = %src.name, namespace = %src.namespace, error = %e, "module not loaded; the next request tries again");
+                    src.loading.store(false, Ordering::Release);
+                }
+                Err(e) => {
+                    tracing::error!(module = %src.name, namespace = %src.namespace, error = %e, "module cannot be loaded on this node");
+                    let _ = src.failed.set(e);
+                    src.settle();
+                }
+            }
+        });
+    }
+
+    /// The map's cell for `src`, made if new; older versions of the module leave the map
+    /// (requests holding them finish with their `Arc`).
+    fn cell(&self, src: &ModuleSource) -> Arc<LoadCell> {
         let key = (
             src.namespace.clone(),
             src.name.clone(),
             src.hash.clone(),
             src.limits,
         );
-        let cell = {
-            let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-            // Older versions of this module go: requests holding them finish with their Arc.
-            loaded.retain(|(ns, name, hash, limits), _| {
-                !(ns == &key.0 && name == &key.1 && (hash != &key.2 || limits != &key.3))
-            });
-            loaded.entry(key).or_default().clone()
-        };
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        loaded.retain(|(ns, name, hash, limits), _| {
+            !(ns == &key.0 && name == &key.1 && (hash != &key.2 || limits != &key.3))
+        });
+        loaded.entry(key).or_default().clone()
+    }
+
+    /// The loaded module for `src`, compiling it on first use (once, however many requests ask).
+    pub async fn get(&self, src: &Arc<ModuleSource>) -> Result<Arc<Loaded>, Arc<LoadError>> {
+        if let Some(loaded) = src.loaded.get() {
+            return Ok(loaded.clone());
+        }
+        let cell = self.cell(src);
         // A load that failed for want of room is not remembered: the next request tries again.
         let loaded = cell
             .get_or_try_init(|| async {

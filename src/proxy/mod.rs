@@ -73,10 +73,15 @@ pub struct Proxy {
     settings: Settings,
     http: auto::Builder<TokioExecutor>,
     /// Runs route modules; set once by the server with [`Proxy::enable_modules`].
-    modules: std::sync::OnceLock<ModuleSet>,
+    modules: std::sync::OnceLock<Arc<ModuleSet>>,
 }
 
 impl Proxy {
+    /// The node's modules, once enabled.
+    pub fn modules(&self) -> Option<&Arc<ModuleSet>> {
+        self.modules.get()
+    }
+
     /// Lets routes run modules with `config`'s limits: their documents are `services`, compiled
     /// modules are cached in `cache_dir`, `compiler` compiles them in a child process, and
     /// `egress` says where their outbound requests may go.
@@ -89,7 +94,7 @@ impl Proxy {
         egress: crate::modules::Egress,
     ) -> anyhow::Result<()> {
         let modules = ModuleSet::new(services, cache_dir, compiler, config, egress)?;
-        let _ = self.modules.set(modules);
+        let _ = self.modules.set(Arc::new(modules));
         Ok(())
     }
 
@@ -182,9 +187,13 @@ impl Proxy {
             let s = model.snapshot();
             tracing::debug!(routes = s.table.len(), took = ?started.elapsed(), "proxy snapshot published");
             proxy.snapshot.store(Arc::new(s));
-            // Modules deleted or replaced give back their instances' pool slots.
             if let Some(modules) = proxy.modules.get() {
+                // Modules deleted or replaced give back their instances' pool slots.
                 modules.retain(|ns, name, hash, limits| model.has_module(ns, name, hash, limits));
+                // New versions load in the background; their routes run the old ones meanwhile.
+                for src in model.unloaded_modules() {
+                    modules.prepare(&src);
+                }
             }
         })
     }

@@ -16,7 +16,9 @@ use super::pipeline::{Ctx, strip_hop_by_hop, to_client};
 use super::pool::UpstreamBody;
 use super::snapshot::RouteTarget;
 use super::upstream::Upstream;
-use crate::modules::{CallError, CallInfo, Hook, Io, LazyBody, Lease, Loaded, ModuleSet};
+use crate::modules::{
+    CallError, CallInfo, Hook, Io, LazyBody, Lease, Loaded, ModuleSet, Readiness,
+};
 
 /// Runs one hook call on an instance of `$loaded` held only for that call: an instance is not
 /// kept while the request waits on its upstream, so a few warm instances serve many requests.
@@ -56,12 +58,25 @@ impl Proxy {
             .get()
             .ok_or_else(|| ProxyError::new(ErrorKind::Internal, "modules are not enabled"))?;
         let source = &target.modules[0];
-        let loaded = modules.get(source).await.map_err(|e| {
-            ProxyError::new(
-                ErrorKind::ModuleFailed,
-                format!("module {:?} cannot be loaded: {e}", source.name),
-            )
-        })?;
+        // No request waits for a compile: a new version loads in the background while the
+        // one it replaces serves.
+        let loaded = match source.readiness() {
+            Readiness::Ready(loaded) => loaded,
+            Readiness::Failed(e) => {
+                return Err(ProxyError::new(
+                    ErrorKind::ModuleFailed,
+                    format!("module {:?} cannot be loaded: {e}", source.name),
+                ));
+            }
+            Readiness::Loading => {
+                modules.prepare(source);
+                target.metrics.module_busy();
+                return Err(ProxyError::new(
+                    ErrorKind::ModuleBusy,
+                    format!("module {:?} is still loading on this node", source.name),
+                ));
+            }
+        };
         let mut req = req;
         // A WebSocket handshake: its request modifiers run, then it switches (no responseModifier).
         let upgrade = super::upgrade::is_upgrade(&req).then(|| super::upgrade::take(&mut req));

@@ -156,6 +156,10 @@ impl Model {
             Resource::Module(m) => {
                 match ModuleSource::from_resource(&m) {
                     Some(src) => {
+                        // Until this node has loaded the new version, its routes run the old.
+                        if let Some(old) = model.modules.get(&m.name) {
+                            src.replaces(old);
+                        }
                         model.modules.insert(m.name.clone(), Arc::new(src));
                     }
                     None => {
@@ -274,6 +278,16 @@ impl Model {
             .get(namespace)
             .and_then(|n| n.modules.get(name))
             .is_some_and(|m| m.hash == hash && &m.limits == limits)
+    }
+
+    /// The modules this node has not loaded yet.
+    pub fn unloaded_modules(&self) -> Vec<Arc<ModuleSource>> {
+        self.namespaces
+            .values()
+            .flat_map(|n| n.modules.values())
+            .filter(|m| m.loaded.get().is_none())
+            .cloned()
+            .collect()
     }
 
     /// The snapshot the proxy serves from: shares everything with the model's current state.

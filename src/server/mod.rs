@@ -192,6 +192,10 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
         None => crate::build::Builder::InProcess,
     };
     let admin_state = admin::AdminState::new(&config, cluster.clone(), metrics, builder);
+    let admin_state = match proxy.modules() {
+        Some(modules) => admin_state.warming(warmer(modules.clone())),
+        None => admin_state,
+    };
     let app = admin::routes(&config, admin_state.clone());
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -232,6 +236,21 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     served.context("admin server failed")?;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Compiles a module written through this node's admin API into the proxy's module set.
+fn warmer(modules: Arc<crate::modules::ModuleSet>) -> admin::Warmer {
+    Arc::new(move |m| {
+        let modules = modules.clone();
+        let src = crate::modules::ModuleSource::from_resource(m).map(Arc::new);
+        Box::pin(async move {
+            match src {
+                Some(src) => modules.warm(&src).await,
+                // Stored unbuilt (it waits for a module it imports): nothing to compile yet.
+                None => Ok(()),
+            }
+        })
+    })
 }
 
 /// Warnings about a config that starts but may not do what its author meant.

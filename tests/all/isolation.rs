@@ -366,3 +366,43 @@ async fn looping_hooks_leave_the_proxy_threads_to_other_requests() {
     // from "waited for a spinning call to hit its 4 s limit" on a loaded machine.
     assert!(slowest < Duration::from_millis(1500), "slowest {slowest:?}");
 }
+
+/// The node that takes a module write compiles it before answering, so the request right
+/// after is served by the new version at once; a version that is replaced keeps serving until
+/// then, and a new one is never waited for on the request path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_write_is_compiled_before_it_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let gw = Gateway::start(&data, &[]);
+    let api = gw.client();
+    let compiled = || {
+        std::fs::read_dir(data.join("module-cache"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let version = |v: &str| {
+        format!(
+            "export function requestHandler(ctx) {{ ctx.response().json({{ v: \"{v}\" }}); }}\n"
+        )
+    };
+    let http = reqwest::Client::new();
+    let get = || async {
+        let res = http.get(format!("{}/m", gw.proxy)).send().await.unwrap();
+        let status = res.status().as_u16();
+        let v: Value = res.json().await.unwrap_or(Value::Null);
+        (status, v["v"].as_str().unwrap_or_default().to_string())
+    };
+    handler_route(&api, "m", &version("1"), json!({"timeout": "10s"})).await;
+    assert_eq!(compiled(), 1, "compiled before the PUT answered");
+    assert_eq!(get().await, (200, "1".to_string()));
+    for v in ["2", "3"] {
+        handler_route(&api, "m", &version(v), json!({"timeout": "10s"})).await;
+        assert_eq!(get().await, (200, v.to_string()));
+    }
+    assert_eq!(compiled(), 3);
+}

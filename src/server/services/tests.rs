@@ -183,14 +183,12 @@ async fn hooks_drop_modules_no_longer_served() {
     .unwrap();
     let component =
         crate::build::build("m.js", "export const requestModifier = () => {};").unwrap();
-    let src = Arc::new(ModuleSource {
-        namespace: "default".into(),
-        name: "m".into(),
-        hash: crate::modules::content_hash(&component),
+    let src = Arc::new(ModuleSource::new(
+        "default",
+        "m",
         component,
-        limits: Default::default(),
-        loaded: Default::default(),
-    });
+        Default::default(),
+    ));
     let loaded = hooks.get(&src).await.unwrap();
     let lease = loaded.take().await.unwrap();
     loaded.give_back(lease);

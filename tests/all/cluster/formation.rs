@@ -82,18 +82,53 @@ async fn three_nodes_form_a_cluster_and_replicate_writes_from_any_node() {
     )
     .await;
     assert!(created(s, retried), "{s} {v}");
-    for gw in [&n1, &n2, &n3] {
+    // The node that took the write compiled it before answering; the others compile it in
+    // the background (their route answers 503 "loading" meanwhile, never waits).
+    let x_mod = |gw: &Gateway| {
+        let url = format!("{}/mod/x", gw.proxy);
+        async move {
+            let res = reqwest::get(url).await.unwrap();
+            let status = res.status().as_u16();
+            let v: Value = res.json().await.unwrap_or(Value::Null);
+            (
+                status,
+                v["headers"]["x-mod"].as_str().unwrap_or("").to_string(),
+            )
+        }
+    };
+    assert_eq!(x_mod(&n2).await, (200, "on".to_string()));
+    for gw in [&n1, &n3] {
         eventually("the module route on every node", || async {
-            gw.client().get("/api/v1/route/rm").await.0 == 200
+            match x_mod(gw).await {
+                (200, m) => m == "on",
+                (503, _) => false,
+                other => panic!("proxy of {}: {other:?}", gw.admin),
+            }
         })
         .await;
-        let v: Value = reqwest::get(format!("{}/mod/x", gw.proxy))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(v["headers"]["x-mod"], "on", "proxy of {}: {v}", gw.admin);
+    }
+    // A new version: every node serves the old one until it has compiled the new one.
+    let v2 =
+        "export const requestModifier = (ctx) => { ctx.request().headers.set('x-mod', 'v2'); };";
+    let (s, v, _) = put_committed(
+        &api2,
+        "module",
+        json!({"name": "m", "moduleType": "javascript", "payload": base64::engine::general_purpose::STANDARD.encode(v2)}),
+    )
+    .await;
+    assert!(s == 200 || s == 201, "{s} {v}");
+    assert_eq!(x_mod(&n2).await, (200, "v2".to_string()));
+    for gw in [&n1, &n3] {
+        eventually("the new version on every node", || async {
+            let (status, m) = x_mod(gw).await;
+            assert!(
+                status == 200 && (m == "on" || m == "v2"),
+                "proxy of {}: {status} {m}",
+                gw.admin
+            );
+            m == "v2"
+        })
+        .await;
     }
 
     // A node with the wrong shared key never gets in: once it has been refused twice, it is
