@@ -31,6 +31,19 @@ pub enum WorkerError {
     /// The child failed otherwise (crashed, was killed, ran out of memory).
     #[error("the worker failed ({status}): {stderr}")]
     Failed { status: String, stderr: String },
+    /// The job ran past its time limit and was killed.
+    #[error("it ran past its time limit of {0:?}")]
+    TimedOut(std::time::Duration),
+    /// The job's resident memory went past its limit and it was killed.
+    #[error("it used more than its memory limit of {0} bytes")]
+    OverMemory(u64),
+}
+
+/// What a job may use: wall time, and resident memory (checked every 20 ms).
+#[derive(Debug, Clone, Copy)]
+pub struct JobLimits {
+    pub time: std::time::Duration,
+    pub memory: u64,
 }
 
 /// A `dgate` binary to run jobs in.
@@ -55,6 +68,16 @@ impl Worker {
     /// Runs `dgate ARGS...` with `input` on stdin and returns its stdout. The child is killed if
     /// the returned future is dropped.
     pub async fn run(&self, args: &[&str], input: Vec<u8>) -> Result<Vec<u8>, WorkerError> {
+        self.run_limited(args, input, None).await
+    }
+
+    /// [`Worker::run`], killing the child when it passes `limits`.
+    pub async fn run_limited(
+        &self,
+        args: &[&str],
+        input: Vec<u8>,
+        limits: Option<JobLimits>,
+    ) -> Result<Vec<u8>, WorkerError> {
         use tokio::io::AsyncWriteExt as _;
         let mut child = tokio::process::Command::new(&self.exe)
             .args(args)
@@ -76,7 +99,20 @@ impl Worker {
             drop(stdin);
             r
         };
-        let (written, out) = tokio::join!(writing, child.wait_with_output());
+        let pid = child.id();
+        let job = async move {
+            let (written, out) = tokio::join!(writing, child.wait_with_output());
+            (written, out)
+        };
+        // Dropping `job` drops the child, which kills it.
+        let (written, out) = match limits {
+            None => job.await,
+            Some(limits) => tokio::select! {
+                done = job => done,
+                () = tokio::time::sleep(limits.time) => return Err(WorkerError::TimedOut(limits.time)),
+                () = over_memory(pid, limits.memory) => return Err(WorkerError::OverMemory(limits.memory)),
+            },
+        };
         let out = out.map_err(WorkerError::Io)?;
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         match out.status.code() {
@@ -86,6 +122,28 @@ impl Worker {
                 status: out.status.to_string(),
                 stderr,
             }),
+        }
+    }
+}
+
+/// Ready once process `pid` has more than `limit` bytes resident; never where that cannot be
+/// read (no `/proc`).
+async fn over_memory(pid: Option<u32>, limit: u64) {
+    let Some(pid) = pid else {
+        return std::future::pending().await;
+    };
+    let path = format!("/proc/{pid}/status");
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let Ok(status) = tokio::fs::read_to_string(&path).await else {
+            return std::future::pending().await;
+        };
+        let rss_kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        if rss_kib.is_some_and(|kib| kib.saturating_mul(1024) > limit) {
+            return;
         }
     }
 }

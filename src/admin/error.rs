@@ -67,11 +67,19 @@ impl IntoResponse for AppError {
             Json(json!({ "error": message, "status": status.as_u16() })),
         )
             .into_response();
-        if let AppError::Unauthorized { basic: true, .. } = self {
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"dgate\""),
-            );
+        match self {
+            AppError::Unauthorized { basic: true, .. } => {
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"dgate\""),
+                );
+            }
+            // No leader yet, builds all busy: passing conditions.
+            AppError::Unavailable(_) => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         res
     }

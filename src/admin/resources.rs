@@ -383,6 +383,12 @@ async fn prepare_module(
                 Err(crate::build::BuildError::Source(msg)) => {
                     Err(AppError::Unprocessable(format!("payload: {msg}")))
                 }
+                Err(e @ crate::build::BuildError::Limit(_)) => {
+                    Err(AppError::Unprocessable(format!("payload: {e}")))
+                }
+                Err(e @ crate::build::BuildError::Busy(_)) => {
+                    Err(AppError::Unavailable(e.to_string()))
+                }
                 Err(e) => Err(AppError::Internal(e.to_string())),
             }
         }

@@ -20,7 +20,7 @@ use std::path::Path;
 
 pub use source_map::{SOURCE_MAP_SECTION, SourceInfo};
 pub use ts::{BUILTINS, Js, imports_of, remap_positions, to_js, to_js_with};
-pub use worker::{BuildRequest, Builder, worker_main};
+pub use worker::{BuildLimits, BuildRequest, Builder, worker_main};
 
 use snapshot::{componentize, wizen};
 use ts::{no_libraries, to_js_importing};
@@ -37,6 +37,12 @@ pub enum BuildError {
     Read { path: String, error: std::io::Error },
     #[error("internal build error: {0}")]
     Internal(String),
+    /// The node runs its limit of builds at once and none ended in time.
+    #[error("this node is running its limit of {0} module builds; try again shortly")]
+    Busy(usize),
+    /// The build went past its time or memory limit (a top level that loops or allocates).
+    #[error("the build was stopped: {0}")]
+    Limit(String),
 }
 
 /// Other modules a module may import by name: `name` → (file name, source). In the gateway,

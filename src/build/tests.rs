@@ -55,7 +55,15 @@ fn only_builtin_modules_can_be_imported() {
 /// in this process; errors in the source are still source errors.
 #[tokio::test]
 async fn a_missing_build_worker_falls_back_to_in_process() {
-    let builder = Builder::Worker(crate::worker::Worker::new("/nonexistent/dgate".into()));
+    let builder = Builder::Worker(
+        crate::worker::Worker::new("/nonexistent/dgate".into()),
+        super::BuildLimits::new(
+            std::time::Duration::from_secs(60),
+            512 << 20,
+            1,
+            std::time::Duration::from_secs(10),
+        ),
+    );
     let req = |source: &str| BuildRequest {
         file: "m.js".into(),
         source: source.into(),

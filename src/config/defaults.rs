@@ -29,6 +29,11 @@ pub const MODULE_MAX_BODY_SIZE: ByteSize = ByteSize(16 << 20);
 /// that one busy module leaves room for the others.
 pub const MODULE_MAX_INSTANCES: u32 = 256;
 pub const MODULE_MAX_CONCURRENCY: u32 = 64;
+/// `modules.build:` a build takes a few seconds and about 70 MiB.
+pub const BUILD_TIMEOUT: Millis = Millis(60_000);
+pub const BUILD_MEMORY: ByteSize = ByteSize(512 << 20);
+pub const BUILD_CONCURRENCY: u32 = 2;
+pub const BUILD_QUEUE_TIMEOUT: Millis = Millis(10_000);
 /// `admin.replication.raft_config`.
 pub const HEARTBEAT_INTERVAL: Millis = Millis(100);
 pub const ELECTION_TIMEOUT_MIN: Millis = Millis(400);

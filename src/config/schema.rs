@@ -146,6 +146,51 @@ pub struct ModulesConfig {
     /// Hook calls of one module running at once; more are answered 503 with `Retry-After`.
     #[serde(default = "module_max_concurrency")]
     pub max_concurrency: u32,
+    /// Limits of the builds of JS/TS modules written through the admin API.
+    #[serde(default)]
+    pub build: BuildConfig,
+}
+
+/// `modules.build:` each build runs in a child process (`dgate __build`) within these limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildConfig {
+    /// Wall time of one build; past it the build is stopped and the write refused (422).
+    #[serde(default = "build_timeout")]
+    pub timeout: Millis,
+    /// Resident memory of one build; past it likewise.
+    #[serde(default = "build_memory")]
+    pub memory: ByteSize,
+    /// Builds at once on this node.
+    #[serde(default = "build_concurrency")]
+    pub concurrency: u32,
+    /// How long a build waits for its turn before the write is answered 503.
+    #[serde(default = "build_queue_timeout")]
+    pub queue_timeout: Millis,
+}
+
+fn build_timeout() -> Millis {
+    defaults::BUILD_TIMEOUT
+}
+fn build_memory() -> ByteSize {
+    defaults::BUILD_MEMORY
+}
+fn build_concurrency() -> u32 {
+    defaults::BUILD_CONCURRENCY
+}
+fn build_queue_timeout() -> Millis {
+    defaults::BUILD_QUEUE_TIMEOUT
+}
+
+impl Default for BuildConfig {
+    fn default() -> Self {
+        BuildConfig {
+            timeout: build_timeout(),
+            memory: build_memory(),
+            concurrency: build_concurrency(),
+            queue_timeout: build_queue_timeout(),
+        }
+    }
 }
 
 /// `modules.fetch:` loopback, private, link-local and other non-public addresses, and this
@@ -196,6 +241,7 @@ impl Default for ModulesConfig {
             fetch: FetchConfig::default(),
             max_instances: module_max_instances(),
             max_concurrency: module_max_concurrency(),
+            build: BuildConfig::default(),
         }
     }
 }

@@ -172,6 +172,10 @@ fn invalid_configs_name_the_key_and_the_reason() {
             "modules.max_concurrency: must be at least 1 and at most modules.max_instances",
         ),
         (
+            "modules:\n  build: {memory: 1MiB}",
+            "modules.build.memory: must be between 64MiB and 16GiB",
+        ),
+        (
             "modules:\n  max_instances: 0",
             "modules.max_instances: must be between 1 and 10000",
         ),

@@ -155,6 +155,18 @@ impl Config {
                 "must be at least 1 and at most modules.max_instances",
             );
         }
+        if !(1_000..=600_000).contains(&m.build.timeout.0) {
+            return bad("build.timeout", "must be between 1s and 10m");
+        }
+        if !(64 << 20..=16 << 30).contains(&m.build.memory.0) {
+            return bad("build.memory", "must be between 64MiB and 16GiB");
+        }
+        if !(1..=64).contains(&m.build.concurrency) {
+            return bad("build.concurrency", "must be between 1 and 64");
+        }
+        if m.build.queue_timeout.0 > 600_000 {
+            return bad("build.queue_timeout", "must be at most 10m");
+        }
         for (index, entry) in m.fetch.allow.iter().enumerate() {
             FetchRule::parse(entry).map_err(|reason| ConfigError::InvalidFetchAllow {
                 index,

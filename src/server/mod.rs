@@ -188,7 +188,10 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
         .observe(proxy.observer())
         .context("cannot read the state to serve")?;
     let builder = match worker {
-        Some(w) => crate::build::Builder::Worker(w),
+        Some(w) => crate::build::Builder::Worker(
+            w,
+            crate::build::BuildLimits::from_config(&config.modules.build),
+        ),
         None => crate::build::Builder::InProcess,
     };
     let admin_state = admin::AdminState::new(&config, cluster.clone(), metrics, builder);

@@ -406,3 +406,90 @@ async fn a_module_write_is_compiled_before_it_is_answered() {
     }
     assert_eq!(compiled(), 3);
 }
+
+/// Module builds have a time limit, a memory limit and a cap on how many run at once: a top
+/// level that loops or allocates without end is stopped and its write refused (422); a build
+/// that cannot get its turn is answered 503 with `Retry-After`. Nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn module_builds_are_limited_in_time_memory_and_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "c.yaml",
+        "modules:\n  build: {timeout: 6s, memory: 128MiB, concurrency: 1, queue_timeout: 500ms}\n",
+    );
+    let gw = Gateway::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let api = gw.client();
+    let put = |name: &str, source: &str| {
+        api.put(
+            "module",
+            json!({"name": name, "payload": B64.encode(source), "moduleType": "javascript"}),
+        )
+    };
+    let hook = "export function requestHandler(ctx) { ctx.response().json({}); }\n";
+
+    let (status, body) = put("loops", &format!("while (true) {{}}\n{hook}")).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("time limit"),
+        "{body}"
+    );
+
+    let grows =
+        "const kept = []; while (true) { kept.push(new Array(100000).fill(kept.length)); }\n";
+    let (status, body) = put("grows", &format!("{grows}{hook}")).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("memory limit"),
+        "{body}"
+    );
+
+    // One build at a time: a second one waits half a second for its turn, then gets 503.
+    let looping = tokio::spawn({
+        let api = gw.client();
+        let source = format!("while (true) {{}}\n{hook}");
+        async move {
+            api.put(
+                "module",
+                json!({"name": "loops", "payload": B64.encode(source), "moduleType": "javascript"}),
+            )
+            .await
+        }
+    });
+    let http = reqwest::Client::new();
+    eventually(
+        "the looping build to run",
+        Duration::from_secs(10),
+        || async {
+            let res = http
+            .put(format!("{}/api/v1/module", gw.admin))
+            .json(&json!({"name": "fine", "payload": B64.encode(hook), "moduleType": "javascript"}))
+            .send()
+            .await
+            .unwrap();
+            if res.status() != 503 {
+                // Built before the looping one started: try again.
+                return false;
+            }
+            assert_eq!(res.headers()["retry-after"], "1");
+            let body: Value = res.json().await.unwrap();
+            assert!(
+                body["error"].as_str().unwrap().contains("module builds"),
+                "{body}"
+            );
+            true
+        },
+    )
+    .await;
+    assert_eq!(looping.await.unwrap().0, 422);
+    for name in ["loops", "grows"] {
+        let (status, _) = api.get(&format!("/api/v1/module/{name}")).await;
+        assert_eq!(status, 404, "{name} was not stored");
+    }
+    // With the slot free again, a good module builds.
+    let (status, body) = put("fine2", hook).await;
+    assert!(status == 201 || status == 200, "{body}");
+}
