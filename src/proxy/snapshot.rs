@@ -238,18 +238,6 @@ impl Model {
             .flat_map(|m| m.domains.values())
             .collect();
         domains.sort_by(|(a, _), (b, _)| b.priority.cmp(&a.priority).then(a.name.cmp(&b.name)));
-        self.certs = domains
-            .iter()
-            .filter_map(|(d, cert)| {
-                Some((
-                    d.patterns
-                        .iter()
-                        .filter_map(|p| DomainPattern::parse(p))
-                        .collect(),
-                    cert.clone()?,
-                ))
-            })
-            .collect();
         let ns_refs: Vec<&str> = self.namespaces.keys().map(String::as_str).collect();
         self.table.set_domains(
             &ns_refs,
@@ -263,6 +251,20 @@ impl Model {
                 })
                 .collect(),
         );
+        // The certificates by SNI, on the patterns the table just compiled.
+        let table = &self.table;
+        self.certs = domains
+            .iter()
+            .filter_map(|(d, cert)| {
+                Some((
+                    d.patterns
+                        .iter()
+                        .filter_map(|p| table.compiled(p).cloned())
+                        .collect(),
+                    cert.clone()?,
+                ))
+            })
+            .collect();
     }
 
     /// Whether the module `name` of `namespace` with content `hash` and `limits` is still

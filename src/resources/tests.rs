@@ -379,3 +379,61 @@ fn commands_round_trip_through_json() {
     let back: ChangeCommand = serde_json::from_str(&serde_json::to_string(&del).unwrap()).unwrap();
     assert_eq!(back, del);
 }
+
+/// Every list field has a cap, and a domain regex a size limit: a write cannot make each
+/// rebuild and each match arbitrarily slow.
+#[test]
+fn list_fields_are_capped() {
+    let many = |n: usize, f: &dyn Fn(usize) -> String| {
+        serde_json::Value::from((0..n).map(f).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        invalid(
+            Kind::Service,
+            json!({"name": "s", "urls": many(257, &|i| format!("http://h{i}"))})
+        ),
+        "urls: at most 256 upstream URLs"
+    );
+    assert_eq!(
+        invalid(
+            Kind::Route,
+            json!({"name": "r", "paths": many(257, &|i| format!("/p{i}")), "methods": ["GET"]})
+        ),
+        "paths: at most 256 paths"
+    );
+    assert_eq!(
+        invalid(
+            Kind::Route,
+            json!({"name": "r", "paths": ["/"], "methods": many(17, &|_| "GET".into())})
+        ),
+        "methods: at most 16 methods"
+    );
+    assert_eq!(
+        invalid(
+            Kind::Route,
+            json!({"name": "r", "paths": ["/"], "methods": ["GET"], "modules": many(17, &|i| format!("m{i}"))})
+        ),
+        "modules: at most 16 modules"
+    );
+    assert_eq!(
+        invalid(
+            Kind::Domain,
+            json!({"name": "d", "patterns": many(65, &|i| format!("h{i}.example.com"))})
+        ),
+        "patterns: at most 64 patterns"
+    );
+    assert_eq!(
+        invalid(
+            Kind::Domain,
+            json!({"name": "d", "patterns": [format!("/{}/", "a".repeat(600))]})
+        ),
+        "patterns[0]: must be at most 512 characters"
+    );
+    // A short regex that compiles to a huge program.
+    let err = invalid(
+        Kind::Domain,
+        json!({"name": "d", "patterns": ["/\\w{200}\\w{200}/"]}),
+    );
+    assert!(err.contains("is not a valid regular expression"), "{err}");
+    assert!(err.contains("size limit"), "{err}");
+}

@@ -46,6 +46,15 @@ pub const MAX_ID_LEN: usize = 256;
 pub const MAX_TAGS: usize = 64;
 pub const MAX_TAG_LEN: usize = 128;
 pub const MAX_PATH_LEN: usize = 2048;
+/// The list fields: long lists cost every snapshot rebuild and every match.
+pub const MAX_URLS: usize = 256;
+pub const MAX_PATHS: usize = 256;
+pub const MAX_METHODS: usize = 16;
+pub const MAX_ROUTE_MODULES: usize = 16;
+pub const MAX_PATTERNS: usize = 64;
+/// A domain pattern's text; a regular expression also compiles to at most [`MAX_REGEX_SIZE`].
+pub const MAX_PATTERN_LEN: usize = 512;
+pub const MAX_REGEX_SIZE: usize = 256 << 10;
 pub const MAX_RETRIES: u32 = 100;
 /// Longest timeout a service may set; a longer one is almost always a unit mistake.
 pub const MAX_TIMEOUT: Millis = Millis(3_600_000);
@@ -198,6 +207,12 @@ fn service(s: &Service) -> Result {
             "at least one upstream URL is required",
         ));
     }
+    if s.urls.len() > MAX_URLS {
+        return Err(Invalid::new(
+            "urls",
+            format!("at most {MAX_URLS} upstream URLs"),
+        ));
+    }
     for (i, u) in s.urls.iter().enumerate() {
         upstream_url(&format!("urls[{i}]"), u)?;
     }
@@ -258,6 +273,9 @@ fn route(r: &mut Route) -> Result {
     if r.paths.is_empty() {
         return Err(Invalid::new("paths", "at least one path is required"));
     }
+    if r.paths.len() > MAX_PATHS {
+        return Err(Invalid::new("paths", format!("at most {MAX_PATHS} paths")));
+    }
     for (i, p) in r.paths.iter().enumerate() {
         path_pattern(&format!("paths[{i}]"), p)?;
     }
@@ -265,6 +283,12 @@ fn route(r: &mut Route) -> Result {
         return Err(Invalid::new(
             "methods",
             "at least one method (or \"*\") is required",
+        ));
+    }
+    if r.methods.len() > MAX_METHODS {
+        return Err(Invalid::new(
+            "methods",
+            format!("at most {MAX_METHODS} methods"),
         ));
     }
     for (i, m) in r.methods.iter_mut().enumerate() {
@@ -282,6 +306,12 @@ fn route(r: &mut Route) -> Result {
     }
     if let Some(s) = &r.service {
         name("service", s)?;
+    }
+    if r.modules.len() > MAX_ROUTE_MODULES {
+        return Err(Invalid::new(
+            "modules",
+            format!("at most {MAX_ROUTE_MODULES} modules"),
+        ));
     }
     for (i, m) in r.modules.iter().enumerate() {
         name(&format!("modules[{i}]"), m)?;
@@ -406,6 +436,12 @@ fn domain(d: &Domain) -> Result {
     if d.patterns.is_empty() {
         return Err(Invalid::new("patterns", "at least one pattern is required"));
     }
+    if d.patterns.len() > MAX_PATTERNS {
+        return Err(Invalid::new(
+            "patterns",
+            format!("at most {MAX_PATTERNS} patterns"),
+        ));
+    }
     for (i, p) in d.patterns.iter().enumerate() {
         domain_pattern(&format!("patterns[{i}]"), p)?;
     }
@@ -458,6 +494,9 @@ pub fn domain_pattern(field: &str, p: &str) -> Result {
     if p.is_empty() {
         return Err(bad("must not be empty".into()));
     }
+    if p.len() > MAX_PATTERN_LEN {
+        return Err(bad(format!("must be at most {MAX_PATTERN_LEN} characters")));
+    }
     if p.len() >= 2 && p.starts_with('/') && p.ends_with('/') {
         let re = &p[1..p.len() - 1];
         if re.is_empty() {
@@ -466,7 +505,8 @@ pub fn domain_pattern(field: &str, p: &str) -> Result {
             )));
         }
         return regex::RegexBuilder::new(re)
-            .size_limit(1 << 20)
+            .case_insensitive(true)
+            .size_limit(MAX_REGEX_SIZE)
             .build()
             .map(|_| ())
             .map_err(|e| bad(format!("{p:?} is not a valid regular expression: {e}")));

@@ -25,7 +25,7 @@ impl DomainPattern {
         if p.len() >= 2 && p.starts_with('/') && p.ends_with('/') {
             return regex::RegexBuilder::new(&p[1..p.len() - 1])
                 .case_insensitive(true)
-                .size_limit(1 << 20)
+                .size_limit(crate::resources::validate::MAX_REGEX_SIZE)
                 .build()
                 .ok()
                 .map(DomainPattern::Regex);

@@ -56,6 +56,9 @@ pub struct RouteTable<T> {
     namespaces: HashMap<String, PathRouter<T>>,
     /// The namespace that serves hosts no domain matches.
     fallback: Option<String>,
+    /// Every domain pattern in use, compiled: a change to one domain compiles only its own
+    /// (a regular expression can take a millisecond).
+    compiled: Arc<HashMap<String, DomainPattern>>,
 }
 
 /// Input for one domain.
@@ -100,24 +103,44 @@ impl<T: Clone> RouteTable<T> {
             strict,
             namespaces: HashMap::new(),
             fallback: None,
+            compiled: Arc::default(),
         }
+    }
+
+    /// The compiled form of a pattern of the domains last set.
+    pub fn compiled(&self, pattern: &str) -> Option<&DomainPattern> {
+        self.compiled.get(pattern)
     }
 
     /// Replaces the namespaces and domains. Routes of namespaces that remain are kept.
     pub fn set_domains(&mut self, namespaces: &[&str], domains: Vec<DomainSpec<'_>>) {
         let mut domains = domains;
         domains.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
+        let mut compiled = HashMap::new();
+        for p in domains.iter().flat_map(|d| d.patterns) {
+            if compiled.contains_key(p) {
+                continue;
+            }
+            let pattern = match self.compiled.get(p) {
+                Some(done) => Some(done.clone()),
+                None => DomainPattern::parse(p),
+            };
+            if let Some(pattern) = pattern {
+                compiled.insert(p.clone(), pattern);
+            }
+        }
         self.domains = domains
             .iter()
             .map(|d| DomainEntry {
                 patterns: d
                     .patterns
                     .iter()
-                    .filter_map(|p| DomainPattern::parse(p))
+                    .filter_map(|p| compiled.get(p).cloned())
                     .collect(),
                 namespace: d.namespace.to_string(),
             })
             .collect();
+        self.compiled = Arc::new(compiled);
         self.namespaces
             .retain(|n, _| namespaces.contains(&n.as_str()));
         for n in namespaces {
