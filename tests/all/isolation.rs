@@ -493,3 +493,124 @@ async fn module_builds_are_limited_in_time_memory_and_number() {
     let (status, body) = put("fine2", hook).await;
     assert!(status == 201 || status == 200, "{body}");
 }
+
+/// Fault injection: modules that loop, allocate without end, wait on a slow fetch or throw,
+/// all under load at once, while a module-free route and a well-behaved module are used. The
+/// good routes answer every request, the faulty ones fail one request each with a 5xx (or a
+/// 503 beyond their concurrency), and the gateway stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_faulty_load_leaves_the_good_routes_whole() {
+    let up = upstream::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "c.yaml",
+        "modules: {fuel: 1000000000000000, max_concurrency: 8, fetch: {allow: [127.0.0.1]}}\n",
+    );
+    let gw = Gateway::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let api = gw.client();
+    ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
+    ok_put(
+        &api,
+        "route",
+        json!({"name": "plain", "paths": ["/plain/*"], "methods": ["*"], "service": "s"}),
+    )
+    .await;
+    let faulty = [
+        ("spin", "export function requestHandler(ctx) { while (true) {} }\n".to_string(), "2s"),
+        (
+            "alloc",
+            "export function requestHandler(ctx) { const kept = []; while (true) kept.push(new Array(100000).fill(1)); }\n".to_string(),
+            "10s",
+        ),
+        (
+            "slowfetch",
+            format!("export async function requestHandler(ctx) {{ await fetch(\"{}/hang\"); }}\n", up.url()),
+            "1500ms",
+        ),
+        (
+            "throws",
+            "export function requestHandler(ctx) { throw new Error(\"no\"); }\n".to_string(),
+            "10s",
+        ),
+    ];
+    for (name, source, timeout) in &faulty {
+        handler_route(&api, name, source, json!({"timeout": timeout})).await;
+    }
+    ok_put(
+        &api,
+        "module",
+        json!({"name": "good", "moduleType": "javascript", "limits": {"timeout": "10s"},
+               "payload": B64.encode("export const requestModifier = (ctx) => { ctx.request().headers.set(\"x-good\", \"1\"); };\n")}),
+    )
+    .await;
+    ok_put(
+        &api,
+        "route",
+        json!({"name": "good", "paths": ["/good/*"], "methods": ["*"], "service": "s", "modules": ["good"]}),
+    )
+    .await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for (name, _, _) in &faulty {
+        let clients = if *name == "slowfetch" { 12 } else { 4 };
+        for _ in 0..clients {
+            let (stop, url) = (stop.clone(), format!("{}/{name}", gw.proxy));
+            load.push(tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut statuses = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let res = http.get(&url).send().await.unwrap();
+                    statuses.push(res.status().as_u16());
+                }
+                statuses
+            }));
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut good = 0;
+    while started.elapsed() < Duration::from_secs(5) {
+        for path in ["/plain/x", "/good/x"] {
+            let http = reqwest::Client::new();
+            let t = std::time::Instant::now();
+            let res = http
+                .get(format!("{}{path}", gw.proxy))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+            if path == "/good/x" {
+                let v: Value = res.json().await.unwrap();
+                assert_eq!(v["headers"]["x-good"], "1", "{v}");
+            }
+            slowest = slowest.max(t.elapsed());
+            good += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut faulty_statuses = std::collections::BTreeMap::new();
+    for task in load {
+        for status in task.await.unwrap() {
+            *faulty_statuses.entry(status).or_insert(0) += 1;
+        }
+    }
+    assert!(good >= 10, "only {good} good requests answered");
+    assert!(
+        faulty_statuses.keys().all(|s| matches!(s, 502 | 503)),
+        "{faulty_statuses:?}"
+    );
+    assert!(
+        faulty_statuses.contains_key(&503),
+        "slowfetch over its limit: {faulty_statuses:?}"
+    );
+    // As in the looping test: "shared the threads", not a latency target.
+    assert!(slowest < Duration::from_millis(1500), "slowest {slowest:?}");
+    // Still up, and counting.
+    let metrics = gw.metrics().await;
+    assert!(metrics.contains("dgate_module_failures_total"), "{metrics}");
+}
