@@ -106,6 +106,7 @@ fn wrap(res: Response<Incoming>, authority: &Authority, sender: Sender) -> Respo
     res.map(|inner| UpstreamBody {
         inner,
         give_back: Some((authority.clone(), sender)),
+        home: Some(std::thread::current().id()),
     })
 }
 
@@ -114,6 +115,9 @@ fn wrap(res: Response<Incoming>, authority: &Authority, sender: Sender) -> Respo
 pub struct UpstreamBody {
     inner: Incoming,
     give_back: Option<(Authority, Sender)>,
+    /// The thread whose pool the connection belongs to: a body read to the end elsewhere (by a
+    /// hook that moved to the hook threads) closes its connection instead.
+    home: Option<std::thread::ThreadId>,
 }
 
 impl UpstreamBody {
@@ -122,11 +126,14 @@ impl UpstreamBody {
         UpstreamBody {
             inner,
             give_back: None,
+            home: None,
         }
     }
 
     fn release(&mut self) {
-        if let Some((authority, sender)) = self.give_back.take() {
+        if let Some((authority, sender)) = self.give_back.take()
+            && self.home == Some(std::thread::current().id())
+        {
             put_idle(authority, sender);
         }
     }
