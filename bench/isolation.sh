@@ -18,34 +18,8 @@ LOOPERS=${LOOPERS:-16}
 WRITES=${WRITES:-10}
 UP_PORT=18090 DG_PORT=18091 DG_ADMIN=18092
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v wrk >/dev/null; then
-    echo "bench: installing wrk" >&2
-    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
-./scripts/setup.sh
-cargo build --release --locked --bin dgate --example bench-upstream >&2
-target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-DGATE=${DGATE:-"$target/release/dgate"}
-UPSTREAM="$target/release/examples/bench-upstream"
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_port() {
-    for _ in $(seq 1 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "bench: nothing listens on port $1" >&2
-    exit 1
-}
+. bench/lib.sh
+build_release
 
 "$UPSTREAM" "127.0.0.1:$UP_PORT" &
 pids+=($!)
@@ -73,7 +47,6 @@ admin route '{"name":"spin","paths":["/spin"],"methods":["*"],"modules":["spin"]
 module good 'export const requestModifier = (ctx) => { ctx.request().headers.set("x-req", "1"); };' '{}'
 admin route '{"name":"good","paths":["/good","/good/*"],"methods":["*"],"service":"up","modules":["good"]}'
 
-to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'; }
 # point PATH -> "requests non2xx errors p50us p99us"
 point() {
     local out requests non2xx errors

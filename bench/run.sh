@@ -18,11 +18,7 @@ PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 UP_PORT=18080 DG_PORT=18081 DG_ADMIN=18082 NG_PORT=18083
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v wrk >/dev/null; then
-    echo "bench: installing wrk" >&2
-    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
+. bench/lib.sh
 # nginx with njs is the reference for the module route; without it those columns stay empty.
 if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_http_js_module.so ]; then
     packages=(libnginx-mod-http-js)
@@ -32,30 +28,7 @@ if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_http_js_mo
         apt-get install -y -qq "${packages[@]}" >/dev/null; } ||
         echo "bench: ${packages[*]} could not be installed; measuring without them" >&2
 fi
-./scripts/setup.sh
-cargo build --release --locked --bin dgate --example bench-upstream >&2
-target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-# DGATE=/path/to/dgate measures another build (an older commit, say) against the same upstream.
-DGATE=${DGATE:-"$target/release/dgate"}
-UPSTREAM="$target/release/examples/bench-upstream"
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_port() {
-    for _ in $(seq 1 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "bench: nothing listens on port $1" >&2
-    exit 1
-}
+build_release
 
 taskset -c "$LOAD_CPU" "$UPSTREAM" "127.0.0.1:$UP_PORT" &
 pids+=($!)
@@ -141,8 +114,6 @@ NGINX
     wait_port "$NG_PORT"
 fi
 
-# "1.23ms" -> microseconds
-to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'; }
 
 # run_point NAME PORT PATH CONNS -> "rps p50us p99us"
 run_point() {

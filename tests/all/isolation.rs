@@ -24,6 +24,17 @@ async fn probe(http: &reqwest::Client, gw: &Gateway, to: &str) -> (u16, Value) {
     )
 }
 
+/// A gateway whose config file says `yaml` (its data dir goes with the `TempDir`).
+fn gateway_with(yaml: &str) -> (tempfile::TempDir, Gateway) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(dir.path(), "c.yaml", yaml);
+    let gw = Gateway::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    (dir, gw)
+}
+
 async fn put_probe(gw: &Gateway, service_url: &str) {
     let api = gw.client();
     let source = std::fs::read_to_string(concat!(
@@ -108,16 +119,7 @@ async fn modules_cannot_reach_the_admin_api_or_private_addresses() {
     assert_eq!(status, 404, "no namespace was written through the proxy");
 
     // Opened by the config: loopback reachable, the admin API still not.
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_file(
-        dir.path(),
-        "c.yaml",
-        "modules:\n  fetch:\n    allow: [127.0.0.0/8]\n",
-    );
-    let gw = Gateway::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let (_dir, gw) = gateway_with("modules:\n  fetch:\n    allow: [127.0.0.0/8]\n");
     put_probe(&gw, &up.url()).await;
     let (status, body) = probe(&http, &gw, &format!("{}/anything", up.url())).await;
     assert_eq!(
@@ -219,16 +221,7 @@ async fn handler_route(api: &crate::helpers::Api, name: &str, source: &str, limi
 /// idle instances hold every slot of the node does not keep the next module from starting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_module_cannot_take_the_others_instances() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_file(
-        dir.path(),
-        "c.yaml",
-        "modules: {max_instances: 4, max_concurrency: 3}\n",
-    );
-    let gw = Gateway::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let (_dir, gw) = gateway_with("modules: {max_instances: 4, max_concurrency: 3}\n");
     let api = gw.client();
     let slow = "import { sleep } from \"dgate\";\nexport function requestHandler(ctx) { sleep(\"1500ms\"); ctx.response().json({ slept: true }); }\n";
     let quick = "export function requestHandler(ctx) { ctx.response().json({ quick: true }); }\n";
@@ -303,12 +296,7 @@ async fn one_module_cannot_take_the_others_instances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn looping_hooks_leave_the_proxy_threads_to_other_requests() {
     let up = upstream::start("a").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_file(dir.path(), "c.yaml", "modules: {fuel: 1000000000000000}\n");
-    let gw = Gateway::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let (_dir, gw) = gateway_with("modules: {fuel: 1000000000000000}\n");
     let api = gw.client();
     ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;
     ok_put(
@@ -412,15 +400,8 @@ async fn a_module_write_is_compiled_before_it_is_answered() {
 /// that cannot get its turn is answered 503 with `Retry-After`. Nothing is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn module_builds_are_limited_in_time_memory_and_number() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_file(
-        dir.path(),
-        "c.yaml",
+    let (_dir, gw) = gateway_with(
         "modules:\n  build: {timeout: 6s, memory: 128MiB, concurrency: 1, queue_timeout: 500ms}\n",
-    );
-    let gw = Gateway::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
     );
     let api = gw.client();
     let put = |name: &str, source: &str| {
@@ -501,15 +482,8 @@ async fn module_builds_are_limited_in_time_memory_and_number() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_faulty_load_leaves_the_good_routes_whole() {
     let up = upstream::start("a").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_file(
-        dir.path(),
-        "c.yaml",
+    let (_dir, gw) = gateway_with(
         "modules: {fuel: 1000000000000000, max_concurrency: 8, fetch: {allow: [127.0.0.1]}}\n",
-    );
-    let gw = Gateway::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
     );
     let api = gw.client();
     ok_put(&api, "service", json!({"name": "s", "urls": [up.url()]})).await;

@@ -1,0 +1,40 @@
+# What the benchmark scripts share; sourced from the repository root after `scripts/env.sh`.
+# Installs wrk if missing, builds the release binary and the test upstream, and sets `work` (a
+# temporary directory), `pids` (killed on exit), `DGATE` and `UPSTREAM`.
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v wrk >/dev/null; then
+    echo "bench: installing wrk" >&2
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+
+build_release() {
+    ./scripts/setup.sh
+    cargo build --release --locked --bin dgate --example bench-upstream >&2
+    local target
+    target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    # DGATE=/path/to/dgate measures another build (an older commit, say).
+    DGATE=${DGATE:-"$target/release/dgate"}
+    UPSTREAM="$target/release/examples/bench-upstream"
+}
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_port() {
+    for _ in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "bench: nothing listens on port $1" >&2
+    exit 1
+}
+
+# "1.23ms" -> microseconds
+to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'; }
