@@ -20,6 +20,9 @@ use crate::resources::{
 pub struct Scope {
     namespace: Option<String>,
     collection: Option<String>,
+    /// Module listings leave payloads out (they can be megabytes each) unless this is true.
+    #[serde(default)]
+    payload: bool,
 }
 
 /// The body of `DELETE /api/v1/<kind>`; other fields (the whole resource, say) are ignored.
@@ -461,11 +464,18 @@ pub async fn list(
         }
         _ => None,
     };
+    let with_payload = scope.payload || kind != Kind::Module;
     let items: Vec<Value> = state
         .cluster
         .list(kind, &namespace, collection.as_deref())?
         .iter()
         .map(Resource::to_public_json)
+        .map(|mut item| {
+            if !with_payload && let Some(fields) = item.as_object_mut() {
+                fields.remove("payload");
+            }
+            item
+        })
         .collect();
     let n = items.len();
     Ok(ok_json(StatusCode::OK, Value::Array(items), Some(n)))

@@ -232,6 +232,15 @@ async fn documents_secrets_domains_modules_collections() {
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
+    // Module listings leave payloads out unless asked; one module shows its own.
+    let (_, list) = call(&app, "GET", "/api/v1/module", None).await;
+    assert_eq!(list["count"], 1, "{list}");
+    assert!(list["data"][0].get("payload").is_none(), "{list}");
+    assert_eq!(list["data"][0]["name"], "m", "{list}");
+    let (_, list) = call(&app, "GET", "/api/v1/module?payload=true", None).await;
+    assert!(list["data"][0]["payload"].is_string(), "{list}");
+    let (_, one) = call(&app, "GET", "/api/v1/module/m", None).await;
+    assert!(one["data"]["payload"].is_string(), "{one}");
 }
 
 #[tokio::test]

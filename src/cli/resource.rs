@@ -33,7 +33,13 @@ pub async fn run(cli: &Cli, kind: Kind, action: &Action) -> Result<(), CliError>
             output::print(kind, cli.output, data.as_ref());
         }
         Action::List(_) => {
-            let (_, query) = lookup_args(kind, map, false)?;
+            // `payload=true`: module listings with their payloads.
+            let mut map = map;
+            let payload = map.remove("payload").map(as_string).transpose()?;
+            let (_, mut query) = lookup_args(kind, map, false)?;
+            if let Some(p) = payload {
+                query.push(("payload", p));
+            }
             let data = client.send(Method::GET, &path, &query, None).await?;
             output::print(kind, cli.output, data.as_ref());
         }

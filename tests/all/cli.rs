@@ -136,6 +136,14 @@ fn cli_manages_every_kind() {
         let list = json_of(cli(a, &["-o", "json", kind, "list", "namespace=ns1"]));
         assert_eq!(list.as_array().unwrap().len(), 1, "{kind}: {list}");
     }
+    // Module listings carry payloads only when asked.
+    let list = json_of(cli(a, &["-o", "json", "mod", "ls", "namespace=ns1"]));
+    assert!(list[0].get("payload").is_none(), "{list}");
+    let list = json_of(cli(
+        a,
+        &["-o", "json", "mod", "ls", "namespace=ns1", "payload=true"],
+    ));
+    assert!(list[0]["payload"].is_string(), "{list}");
     let docs = json_of(cli(
         a,
         &["-o", "json", "doc", "ls", "namespace=ns1", "collection=c1"],
