@@ -109,6 +109,7 @@ pub fn routes(config: &Config, state: AdminState) -> Router {
                 .put(resources::put_by_path)
                 .delete(resources::delete_by_path),
         )
+        .route("/batch", axum::routing::put(resources::put_batch))
         .route("/cluster", get(cluster_status))
         .route("/cluster/join", axum::routing::post(cluster_join))
         .route("/cluster/promote", axum::routing::post(cluster_promote))

@@ -144,7 +144,47 @@ async fn store(state: &AdminState, resource: Resource) -> Result<Response, AppEr
 
 /// Validates `resource`, builds it if it is a JS/TS module (rebuilding the modules that import
 /// it), and writes it through the cluster: what `PUT` does, also used for `init_resources`.
-pub async fn write(state: &AdminState, mut resource: Resource) -> Result<ChangeOutcome, AppError> {
+pub async fn write(state: &AdminState, resource: Resource) -> Result<ChangeOutcome, AppError> {
+    let all = prepare(state, resource).await?;
+    if all.len() == 1 {
+        let resource = all
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::Internal("a prepared write has no resource".into()))?;
+        return Ok(state.cluster.write(ChangeCommand::put(resource)).await?);
+    }
+    // The module and the modules rebuilt against it, in one write.
+    match state.cluster.write(ChangeCommand::put_all(all)).await? {
+        ChangeOutcome::All(mut outcomes) if !outcomes.is_empty() => Ok(outcomes.swap_remove(0)),
+        _ => Err(AppError::Internal(
+            "a module's write was applied otherwise".into(),
+        )),
+    }
+}
+
+/// Several resources in one replicated change: all of them, or none. Each is checked and
+/// prepared as [`write`] does; a resource may refer to one before it (a route to the module
+/// deployed with it). The outcomes, in order (with any modules rebuilt along the way).
+pub async fn write_all(
+    state: &AdminState,
+    resources: Vec<Resource>,
+) -> Result<Vec<ChangeOutcome>, AppError> {
+    let mut all = Vec::with_capacity(resources.len());
+    for resource in resources {
+        all.extend(prepare(state, resource).await?);
+    }
+    match state.cluster.write(ChangeCommand::put_all(all)).await? {
+        ChangeOutcome::All(outcomes) => Ok(outcomes),
+        _ => Err(AppError::Internal(
+            "a batch write was applied otherwise".into(),
+        )),
+    }
+}
+
+/// Validates `resource`, builds it if it is a JS/TS module, rebuilds the modules that import
+/// it, compiles them on this node and stamps documents and secrets: what a write sends to the
+/// cluster, the resource first.
+async fn prepare(state: &AdminState, mut resource: Resource) -> Result<Vec<Resource>, AppError> {
     validate::resource(&mut resource)?;
     // A JS/TS module is built here; modules that import it are rebuilt against the new source
     // before anything is written, so a change that breaks one of them is refused.
@@ -185,18 +225,51 @@ pub async fn write(state: &AdminState, mut resource: Resource) -> Result<ChangeO
         }
         _ => {}
     }
-    if dependents.is_empty() {
-        return Ok(state.cluster.write(ChangeCommand::put(resource)).await?);
-    }
-    // The module and the modules rebuilt against it, in one write.
     let mut all = vec![resource];
     all.extend(dependents.into_iter().map(Resource::Module));
-    match state.cluster.write(ChangeCommand::put_all(all)).await? {
-        ChangeOutcome::All(mut outcomes) if !outcomes.is_empty() => Ok(outcomes.swap_remove(0)),
-        _ => Err(AppError::Internal(
-            "a module's write was applied otherwise".into(),
-        )),
+    Ok(all)
+}
+
+/// `PUT /api/v1/batch`: `[{"kind": "module", ...}, {"kind": "route", ...}]`, written as one
+/// replicated change (all or none). Answers the stored resources, in order.
+pub async fn put_batch(
+    State(state): State<AdminState>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let bytes = body(b, state.max_body_size)?;
+    let items: Vec<Value> =
+        serde_json::from_slice(&bytes).map_err(|e| json_error("batch (a JSON array)", &e))?;
+    if items.is_empty() {
+        return Err(AppError::BadRequest("the batch is empty".into()));
     }
+    let mut resources = Vec::with_capacity(items.len());
+    for (i, mut item) in items.into_iter().enumerate() {
+        let kind_s = item
+            .as_object_mut()
+            .and_then(|o| o.remove("kind"))
+            .and_then(|k| k.as_str().map(str::to_string))
+            .ok_or_else(|| {
+                AppError::BadRequest(format!("batch[{i}]: an object with a \"kind\" is expected"))
+            })?;
+        let kind = kind(&kind_s).map_err(|e| AppError::BadRequest(format!("batch[{i}]: {e}")))?;
+        let bytes = serde_json::to_vec(&item).map_err(|e| AppError::Internal(e.to_string()))?;
+        let resource = Resource::from_json(kind, &bytes)
+            .map_err(|e| json_error(&format!("batch[{i}]: {}", kind.as_str()), &e))?;
+        if kind != Kind::Namespace {
+            require_namespace(&state, Some(&resource.key().namespace))?;
+        }
+        resources.push(resource);
+    }
+    let outcomes = write_all(&state, resources).await?;
+    let items: Vec<Value> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) => Some(r.to_public_json()),
+            _ => None,
+        })
+        .collect();
+    let n = items.len();
+    Ok(ok_json(StatusCode::OK, Value::Array(items), Some(n)))
 }
 
 /// Compiles `m` on this node before it is written: a component the engine refuses is a 422;

@@ -241,6 +241,38 @@ async fn documents_secrets_domains_modules_collections() {
     assert!(list["data"][0]["payload"].is_string(), "{list}");
     let (_, one) = call(&app, "GET", "/api/v1/module/m", None).await;
     assert!(one["data"]["payload"].is_string(), "{one}");
+
+    // A batch is one change: a module and the route that runs it, or neither.
+    let module = json!({"kind": "module", "name": "m2", "moduleType": "javascript",
+                        "payload": B64.encode("export const requestModifier = () => {};")});
+    let bad_route = json!({"kind": "route", "name": "r2", "paths": ["/b"], "methods": ["GET"],
+                           "modules": ["m2"], "service": "missing"});
+    let batch = Value::Array(vec![module.clone(), bad_route]).to_string();
+    let (s, body) = call(&app, "PUT", "/api/v1/batch", Some(&batch)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("\"missing\""),
+        "{body}"
+    );
+    assert_eq!(
+        call(&app, "GET", "/api/v1/module/m2", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let route = json!({"kind": "route", "name": "r2", "paths": ["/b"], "methods": ["GET"],
+                       "modules": ["m2"]});
+    let batch = Value::Array(vec![module, route]).to_string();
+    let (s, body) = call(&app, "PUT", "/api/v1/batch", Some(&batch)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["count"], 2, "{body}");
+    assert_eq!(body["data"][1]["modules"], json!(["m2"]), "{body}");
+    for bad in ["{}", "[]", "[{\"name\": \"x\"}]", "[{\"kind\": \"nope\"}]"] {
+        let (s, body) = call(&app, "PUT", "/api/v1/batch", Some(bad)).await;
+        assert!(
+            s == StatusCode::BAD_REQUEST || s == StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {s} {body}"
+        );
+        assert!(body["error"].is_string(), "{bad}: {body}");
+    }
 }
 
 #[tokio::test]

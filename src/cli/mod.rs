@@ -233,9 +233,12 @@ pub struct DeployArgs {
     /// The module's name (default: the file name without its extension).
     #[arg(long)]
     pub name: Option<String>,
-    /// Also make the module part of this route (in the same namespace).
+    /// Also make this route (in the same namespace) run the module, in the same write.
     #[arg(long)]
     pub route: Option<String>,
+    /// Let `--route` replace the module the route runs now.
+    #[arg(long, requires = "route")]
+    pub replace: bool,
     /// This module's fuel per hook call (default: the gateway's `modules.fuel`).
     #[arg(long)]
     pub fuel: Option<u64>,

@@ -85,6 +85,7 @@ pub async fn deploy(cli: &Cli, args: &DeployArgs) -> Result<(), CliError> {
                 CliError::Usage(format!("{}: give the module a --name", args.file.display()))
             })?,
     };
+    let started = std::time::Instant::now();
     let component = if is_source(&args.file) {
         let source = read(&args.file)?;
         let file = args.file.display().to_string();
@@ -122,35 +123,95 @@ pub async fn deploy(cli: &Cli, args: &DeployArgs) -> Result<(), CliError> {
     if !limits.is_empty() {
         module["limits"] = Value::Object(limits);
     }
-    client
-        .send(Method::PUT, "/module", &[], Some(&module))
-        .await?;
-    eprintln!(
-        "deployed module {name} in namespace {} ({} bytes)",
-        args.namespace,
-        component.len()
-    );
-    if let Some(route) = &args.route {
-        let query = [("namespace", args.namespace.clone())];
-        let mut current = client
-            .send(Method::GET, &format!("/route/{route}"), &query, None)
-            .await?
-            .ok_or_else(|| CliError::Transport(format!("route {route}: empty answer")))?;
-        let modules = current
-            .as_object_mut()
-            .ok_or_else(|| CliError::Transport(format!("route {route}: not an object")))?
-            .entry("modules")
-            .or_insert_with(|| json!([]));
-        let list = modules
-            .as_array_mut()
-            .ok_or_else(|| CliError::Transport(format!("route {route}: modules is not a list")))?;
-        if !list.iter().any(|m| m == &json!(name)) {
-            list.push(json!(name));
-            client
-                .send(Method::PUT, "/route", &[], Some(&current))
-                .await?;
-            eprintln!("route {route} now runs module {name}");
+    let built = started.elapsed();
+    // The route as it will be: read before anything is uploaded, so a missing route or a
+    // route that runs another module leaves nothing behind.
+    let route = match &args.route {
+        None => None,
+        Some(route) => {
+            let query = [("namespace", args.namespace.clone())];
+            let current = client
+                .send(Method::GET, &format!("/route/{route}"), &query, None)
+                .await?
+                .ok_or_else(|| CliError::Transport(format!("route {route}: empty answer")))?;
+            Some((route, attach(route, current, &name, args.replace)?))
         }
+    };
+    let uploading = std::time::Instant::now();
+    let attached = match &route {
+        Some((_, Some(changed))) => {
+            // The module and the route in one replicated change: both or neither.
+            module["kind"] = json!("module");
+            let mut changed = changed.clone();
+            changed["kind"] = json!("route");
+            client
+                .send(Method::PUT, "/batch", &[], Some(&json!([module, changed])))
+                .await?;
+            true
+        }
+        _ => {
+            client
+                .send(Method::PUT, "/module", &[], Some(&module))
+                .await?;
+            false
+        }
+    };
+    eprintln!(
+        "deployed module {name} in namespace {} ({} bytes): built in {} ms, uploaded and compiled in {} ms",
+        args.namespace,
+        component.len(),
+        built.as_millis(),
+        uploading.elapsed().as_millis()
+    );
+    if let Some((route, _)) = &route {
+        let how = if attached { "now runs" } else { "already runs" };
+        eprintln!("route {route} {how} module {name}");
     }
     Ok(())
+}
+
+/// `route` (as the admin API shows it) with `name` as the module it runs, or `None` when it
+/// already does. Only a route's first module runs; the others are libraries it may import.
+/// A route that runs another module is refused unless `replace`.
+fn attach(
+    route: &str,
+    mut current: Value,
+    name: &str,
+    replace: bool,
+) -> Result<Option<Value>, CliError> {
+    let fields = current
+        .as_object_mut()
+        .ok_or_else(|| CliError::Transport(format!("route {route}: not an object")))?;
+    let modules: Vec<String> = match fields.get("modules") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|m| m.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                CliError::Transport(format!("route {route}: modules is not a list of names"))
+            })?,
+        Some(_) => {
+            return Err(CliError::Transport(format!(
+                "route {route}: modules is not a list"
+            )));
+        }
+    };
+    match modules.first() {
+        Some(first) if first == name => return Ok(None),
+        Some(first) if !replace => {
+            return Err(CliError::Failed(format!(
+                "route {route} runs module {first:?} (only a route's first module runs): \
+                 --replace makes {name:?} the one it runs; nothing was deployed"
+            )));
+        }
+        _ => {}
+    }
+    let rest = modules.iter().skip(1).filter(|m| *m != name);
+    let list: Vec<Value> = std::iter::once(name)
+        .chain(rest.map(String::as_str))
+        .map(|m| json!(m))
+        .collect();
+    fields.insert("modules".into(), Value::Array(list));
+    Ok(Some(current))
 }

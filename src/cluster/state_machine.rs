@@ -155,7 +155,7 @@ impl StateMachine {
     }
 
     fn put(&self, resource: Resource, mut batch: Batch) -> Result<ChangeOutcome, Rejected> {
-        let outcome = self.check_put(resource)?;
+        let outcome = self.check_put(resource, &[])?;
         if let ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) = &outcome {
             batch.put(r.clone());
         }
@@ -171,9 +171,13 @@ impl StateMachine {
         mut batch: Batch,
     ) -> Result<ChangeOutcome, Rejected> {
         let mut outcomes = Vec::with_capacity(resources.len());
+        // A resource may refer to one written earlier in the same change (a route to the
+        // module deployed with it).
+        let mut earlier = Vec::with_capacity(resources.len());
         for resource in resources {
-            let outcome = self.check_put(resource)?;
+            let outcome = self.check_put(resource, &earlier)?;
             if let ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) = &outcome {
+                earlier.push(r.key());
                 batch.put(r.clone());
             }
             outcomes.push(outcome);
@@ -182,19 +186,25 @@ impl StateMachine {
         Ok(ChangeOutcome::All(outcomes))
     }
 
-    /// The checks of a put, and the resource as it will be stored (Created or Updated).
-    fn check_put(&self, mut resource: Resource) -> Result<ChangeOutcome, Rejected> {
+    /// The checks of a put, and the resource as it will be stored (Created or Updated);
+    /// `earlier` are the keys written before it in the same change.
+    fn check_put(
+        &self,
+        mut resource: Resource,
+        earlier: &[ResourceKey],
+    ) -> Result<ChangeOutcome, Rejected> {
         validate::resource(&mut resource)?;
         let key = resource.key();
         if key.kind != Kind::Namespace {
             self.require(
                 &ResourceKey::namespace(&key.namespace),
                 format!("namespace {:?} does not exist", key.namespace),
+                earlier,
             )?;
         }
         let existing = self.store.get(&key)?;
         match &mut resource {
-            Resource::Route(route) => self.check_route_references(route)?,
+            Resource::Route(route) => self.check_route_references(route, earlier)?,
             Resource::Document(doc) => {
                 let coll_key = ResourceKey::new(Kind::Collection, &doc.namespace, &doc.collection);
                 let Some(Resource::Collection(coll)) = self.store.get(&coll_key)? else {
@@ -247,7 +257,11 @@ impl StateMachine {
         })
     }
 
-    fn check_route_references(&self, route: &Route) -> Result<(), Rejected> {
+    fn check_route_references(
+        &self,
+        route: &Route,
+        earlier: &[ResourceKey],
+    ) -> Result<(), Rejected> {
         if let Some(service) = &route.service {
             self.require(
                 &ResourceKey::new(Kind::Service, &route.namespace, service),
@@ -255,6 +269,7 @@ impl StateMachine {
                     "service {service:?} does not exist in namespace {:?}",
                     route.namespace
                 ),
+                earlier,
             )?;
         }
         for module in &route.modules {
@@ -264,12 +279,21 @@ impl StateMachine {
                     "module {module:?} does not exist in namespace {:?}",
                     route.namespace
                 ),
+                earlier,
             )?;
         }
         Ok(())
     }
 
-    fn require(&self, key: &ResourceKey, message: String) -> Result<(), Rejected> {
+    fn require(
+        &self,
+        key: &ResourceKey,
+        message: String,
+        earlier: &[ResourceKey],
+    ) -> Result<(), Rejected> {
+        if earlier.contains(key) {
+            return Ok(());
+        }
         match self.store.get(key)? {
             Some(_) => Ok(()),
             None => Err(Refusal::MissingReference(message).into()),

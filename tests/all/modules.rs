@@ -595,14 +595,37 @@ async fn deploy_builds_uploads_and_attaches_a_module() {
     assert_eq!(m["data"]["moduleType"], "wasm");
     let (_, r) = api.get("/api/v1/route/r").await;
     assert_eq!(r["data"]["modules"], json!(["add-header"]));
-    // Again, under another name and from a built component: the route keeps one entry per module.
+    assert!(stderr(&out).contains("built in "), "{}", stderr(&out));
+    // Only a route's first module runs: another module for the route is refused (and nothing
+    // is uploaded) unless --replace, which writes the module and the route in one change.
     let wasm = build(d, &example("json-response"));
     let out = deploy(&[wasm.to_str().unwrap(), "--name", "envelope", "--route", "r"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out = deploy(&[&example("add-header"), "--route", "r"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("route r runs module \"add-header\"")
+            && stderr(&out).contains("--replace"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(api.get("/api/v1/module/envelope").await.0, 404);
+    let out = deploy(&[
+        wasm.to_str().unwrap(),
+        "--name",
+        "envelope",
+        "--route",
+        "r",
+        "--replace",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (_, r) = api.get("/api/v1/route/r").await;
-    assert_eq!(r["data"]["modules"], json!(["add-header", "envelope"]));
+    assert_eq!(r["data"]["modules"], json!(["envelope"]));
+    let out = deploy(&[wasm.to_str().unwrap(), "--name", "envelope", "--route", "r"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("route r already runs module envelope"),
+        "{}",
+        stderr(&out)
+    );
 
     // Failures: a build error (nothing uploaded), a missing route, a namespace that does not exist.
     let bad = write_file(
@@ -617,6 +640,11 @@ async fn deploy_builds_uploads_and_attaches_a_module() {
     let out = deploy(&[&example("ip-hash"), "--route", "nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("(HTTP 404)"), "{}", stderr(&out));
+    assert_eq!(
+        api.get("/api/v1/module/ip-hash").await.0,
+        404,
+        "nothing left behind"
+    );
     let out = deploy(&[&example("ip-hash"), "--namespace", "ghost"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
