@@ -546,6 +546,7 @@ pub async fn list(
         .map(|mut item| {
             if !with_payload && let Some(fields) = item.as_object_mut() {
                 fields.remove("payload");
+                fields.remove("sources");
             }
             item
         })

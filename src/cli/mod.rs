@@ -325,7 +325,7 @@ pub enum Action {
     #[command(visible_alias = "mk")]
     Create(FieldArgs),
     /// Show one resource.
-    Get(FieldArgs),
+    Get(GetArgs),
     /// List resources in a namespace (`namespace=...`, default "default").
     #[command(visible_alias = "ls")]
     List(FieldArgs),
@@ -340,10 +340,21 @@ pub struct FieldArgs {
     pub fields: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[arg(value_name = "NAME | KEY=VALUE")]
+    pub fields: Vec<String>,
+    /// For a module: print its source (a JS/TS payload, or the files a deployed component was
+    /// built from) instead of the resource.
+    #[arg(long)]
+    pub source: bool,
+}
+
 impl Action {
     pub fn fields(&self) -> &[String] {
         match self {
-            Action::Create(f) | Action::Get(f) | Action::List(f) | Action::Delete(f) => &f.fields,
+            Action::Create(f) | Action::List(f) | Action::Delete(f) => &f.fields,
+            Action::Get(g) => &g.fields,
         }
     }
 }

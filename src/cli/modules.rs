@@ -86,16 +86,36 @@ pub async fn deploy(cli: &Cli, args: &DeployArgs) -> Result<(), CliError> {
             })?,
     };
     let started = std::time::Instant::now();
+    // The files a source module was built from go with it, so it can be read back.
+    let mut sources = std::collections::BTreeMap::new();
     let component = if is_source(&args.file) {
         let source = read(&args.file)?;
         let file = args.file.display().to_string();
         let path = args.file.clone();
-        tokio::task::spawn_blocking(move || {
-            build::build_with(&file, &source, &siblings(&path), false)
+        let (component, read) = tokio::task::spawn_blocking(move || {
+            let read = std::sync::Mutex::new(vec![(file.clone(), source.clone())]);
+            let libraries = siblings(&path);
+            let recording = |name: &str| {
+                let found = libraries(name);
+                if let Some(f) = &found {
+                    read.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(f.clone());
+                }
+                found
+            };
+            let built = build::build_with(&file, &source, &recording, false);
+            (built, read.into_inner().unwrap_or_else(|p| p.into_inner()))
         })
         .await
-        .map_err(|e| CliError::Failed(format!("build: {e}")))?
-        .map_err(build_error)?
+        .map_err(|e| CliError::Failed(format!("build: {e}")))?;
+        for (file, text) in read {
+            let name = Path::new(&file)
+                .file_name()
+                .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
+            sources.insert(name, text);
+        }
+        component.map_err(build_error)?
     } else {
         std::fs::read(&args.file)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file.display())))?
@@ -122,6 +142,9 @@ pub async fn deploy(cli: &Cli, args: &DeployArgs) -> Result<(), CliError> {
     });
     if !limits.is_empty() {
         module["limits"] = Value::Object(limits);
+    }
+    if !sources.is_empty() {
+        module["sources"] = json!(sources);
     }
     let built = started.elapsed();
     // The route as it will be: read before anything is uploaded, so a missing route or a

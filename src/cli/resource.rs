@@ -19,9 +19,12 @@ pub async fn run(cli: &Cli, kind: Kind, action: &Action) -> Result<(), CliError>
                 .await?;
             output::print(kind, cli.output, data.as_ref());
         }
-        Action::Get(_) => {
+        Action::Get(get) => {
             let (name, query) = lookup_args(kind, map, true)?;
             let name = name.unwrap_or_default();
+            if get.source && kind != Kind::Module {
+                return Err(CliError::Usage("--source is for modules".into()));
+            }
             let data = client
                 .send(
                     Method::GET,
@@ -30,6 +33,10 @@ pub async fn run(cli: &Cli, kind: Kind, action: &Action) -> Result<(), CliError>
                     None,
                 )
                 .await?;
+            if get.source {
+                print!("{}", module_source(&name, data.as_ref())?);
+                return Ok(());
+            }
             output::print(kind, cli.output, data.as_ref());
         }
         Action::List(_) => {
@@ -133,4 +140,40 @@ fn encode(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
+}
+
+/// A module's source as the admin API shows the module: its JS/TS payload, or the files a
+/// component was built from (each under a `// file:` line when there are several).
+fn module_source(name: &str, module: Option<&Value>) -> Result<String, CliError> {
+    use base64::Engine as _;
+    let module =
+        module.ok_or_else(|| CliError::Transport(format!("module {name}: empty answer")))?;
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    if module["moduleType"] != "wasm" {
+        let payload = text(&module["payload"]).unwrap_or_default();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(payload.split_whitespace().collect::<String>())
+            .map_err(|e| CliError::Transport(format!("module {name}: payload: {e}")))?;
+        return String::from_utf8(bytes)
+            .map_err(|_| CliError::Transport(format!("module {name}: the payload is not text")));
+    }
+    let sources = module["sources"].as_object().filter(|s| !s.is_empty()).ok_or_else(|| {
+        CliError::Failed(format!(
+            "module {name} was uploaded as a component without its source (dgate deploy of a .ts/.js file keeps it)"
+        ))
+    })?;
+    if sources.len() == 1 {
+        return Ok(sources.values().next().and_then(text).unwrap_or_default());
+    }
+    let mut out = String::new();
+    for (file, source) in sources {
+        out.push_str(&format!(
+            "// file: {file}\n{}",
+            text(source).unwrap_or_default()
+        ));
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }

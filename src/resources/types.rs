@@ -172,6 +172,14 @@ pub struct Module {
     /// what the cluster replicates and the proxies run. Set by the server, never shown by the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<String>,
+    /// The source files a wasm payload was built from (file name → text), kept so that they
+    /// can be read back (`dgate deploy` sends them; `dgate mod get NAME --source`).
+    #[serde(
+        default,
+        skip_serializing_if = "std::collections::BTreeMap::is_empty",
+        deserialize_with = "null_is_default"
+    )]
+    pub sources: std::collections::BTreeMap<String, String>,
 }
 
 /// A module's own limits per hook call (a dgate extension of DGate's module resource).

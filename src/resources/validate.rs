@@ -55,6 +55,8 @@ pub const MAX_PATTERNS: usize = 64;
 /// A domain pattern's text; a regular expression also compiles to at most [`MAX_REGEX_SIZE`].
 pub const MAX_PATTERN_LEN: usize = 512;
 pub const MAX_REGEX_SIZE: usize = 256 << 10;
+/// The source files kept with a wasm module.
+pub const MAX_SOURCE_FILES: usize = 64;
 pub const MAX_RETRIES: u32 = 100;
 /// Longest timeout a service may set; a longer one is almost always a unit mistake.
 pub const MAX_TIMEOUT: Millis = Millis(3_600_000);
@@ -398,6 +400,12 @@ fn module(m: &Module) -> Result {
         .map_err(|e| Invalid::new("payload", format!("is not valid base64: {e}")))?;
     match m.module_type {
         ModuleType::Javascript | ModuleType::Typescript => {
+            if !m.sources.is_empty() {
+                return Err(Invalid::new(
+                    "sources",
+                    "is for wasm modules built from source (a JS/TS payload is its own source)",
+                ));
+            }
             if m.component
                 .as_deref()
                 .is_some_and(|c| BASE64.decode(c).is_err())
@@ -415,6 +423,22 @@ fn module(m: &Module) -> Result {
             }
         }
         ModuleType::Wasm => {
+            if m.sources.len() > MAX_SOURCE_FILES {
+                return Err(Invalid::new(
+                    "sources",
+                    format!("at most {MAX_SOURCE_FILES} files"),
+                ));
+            }
+            if let Some(name) = m
+                .sources
+                .keys()
+                .find(|n| n.is_empty() || n.len() > MAX_ID_LEN || n.chars().any(char::is_control))
+            {
+                return Err(Invalid::new(
+                    "sources",
+                    format!("{name:?} is not a file name (1 to {MAX_ID_LEN} characters)"),
+                ));
+            }
             if m.component.is_some() {
                 return Err(Invalid::new(
                     "component",

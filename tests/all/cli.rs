@@ -97,6 +97,10 @@ fn cli_manages_every_kind() {
     }
     let m = json_of(cli(a, &["-o", "json", "mod", "get", "m1", "namespace=ns1"]));
     assert_eq!(m["moduleType"], "javascript");
+    assert_eq!(
+        ok(cli(a, &["mod", "get", "m1", "namespace=ns1", "--source"])),
+        "export function requestModifier(ctx) {}\n"
+    );
     let r = json_of(cli(
         a,
         &["-o", "json", "route", "get", "r1", "namespace=ns1"],

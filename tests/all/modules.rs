@@ -678,6 +678,43 @@ async fn deploy_builds_uploads_and_attaches_a_module() {
         json!({"fuel": 5_000_000, "timeout": "20ms"}),
         "{m}"
     );
+    // The files it was built from go with it and can be read back.
+    let out = dgate(
+        d,
+        &[
+            "--admin",
+            gw.admin.as_str(),
+            "module",
+            "get",
+            "tagger",
+            "--source",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("// file: tag.ts\nexport const tag")
+            && text.contains("// file: tagger.ts\nimport { tag } from \"./tag\";"),
+        "{text}"
+    );
+    // A component uploaded alone has none to show.
+    let out = dgate(
+        d,
+        &[
+            "--admin",
+            gw.admin.as_str(),
+            "module",
+            "get",
+            "envelope",
+            "--source",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("without its source"),
+        "{}",
+        stderr(&out)
+    );
     let out = deploy(&[main.to_str().unwrap(), "--memory", "lots"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -175,6 +175,7 @@ async fn an_entry_slower_to_send_than_the_heartbeat_still_commits() {
         limits: Default::default(),
         tags: vec![],
         component: Some("A".repeat(8 << 20)),
+        sources: Default::default(),
     });
     let written = write_through_leader(&nodes, leader, ChangeCommand::put(module)).await;
     assert!(
