@@ -38,6 +38,7 @@ impl Metrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(super::process::ProcessCollector::new()?))?;
         Ok(Metrics {
             registry,
             requests,

@@ -8,6 +8,7 @@
 mod auth;
 mod error;
 mod metrics;
+mod process;
 mod resources;
 
 #[cfg(test)]

@@ -528,6 +528,23 @@ async fn metrics_count_requests_by_route_and_status() {
         ),
         "{text}"
     );
+    // The process and the build.
+    let gauge = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name}: {text}"))
+    };
+    assert!(gauge("process_resident_memory_bytes") > 1e6, "{text}");
+    assert!(gauge("process_threads") >= 1.0, "{text}");
+    assert!(gauge("process_open_fds") >= 1.0, "{text}");
+    assert!(gauge("process_cpu_seconds_total") >= 0.0, "{text}");
+    assert!(
+        text.contains(&format!(
+            "dgate_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
 }
 
 #[tokio::test]

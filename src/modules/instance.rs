@@ -126,6 +126,13 @@ impl Instance {
         !self.poisoned
     }
 
+    /// The fuel the last call burnt.
+    pub fn fuel_used(&self) -> u64 {
+        self.limits
+            .fuel
+            .saturating_sub(self.store.get_fuel().unwrap_or(self.limits.fuel))
+    }
+
     /// Runs one hook call with `io` as its bodies; returns the hook's result and the bodies.
     async fn call<T>(
         &mut self,

@@ -11,7 +11,7 @@
 //! - `call`: what one call works on (`Io`); `state`: the store's data and the host imports.
 //! - `host`, `fetch`, `cache`, `local`: the host services; `egress`: where fetches may go.
 //! - `pool`: the modules of a node's routes, their idle instances and call limits.
-//! - `offload`: long hook calls leave the proxy's threads.
+//! - `offload`: long hook calls leave the proxy's threads; `metrics`: per-module counters.
 //! - `ticker`: the epoch clock of the wall-time limit.
 
 mod bindings;
@@ -27,6 +27,7 @@ mod host;
 mod instance;
 mod limits;
 mod local;
+mod metrics;
 mod offload;
 mod pool;
 mod state;

@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use tokio::sync::OnceCell;
 
+use super::bindings::Hook;
 use super::egress::Egress;
 use super::engine::{Engine, EngineOptions, content_hash};
 use super::host::{Host, HostEnv, LogTo, Services};
 use super::instance::{Instance, Module};
+use super::metrics::{Live, ModuleHandles, ModuleMetrics};
 use super::offload::Offload;
 use super::{CallError, Limits, LoadError};
 use crate::config::ModulesConfig;
@@ -141,13 +143,14 @@ pub struct Loaded {
     pub module: Arc<Module>,
     host: Arc<Host>,
     /// Idle instances: at most as many as the module may run at once.
-    idle: Mutex<Vec<(Instance, u32)>>,
+    idle: Mutex<Vec<(Instance, u32, Live)>>,
     limits: Limits,
     /// One permit per call the module may run at once (`modules.max_concurrency`).
     calls: Arc<tokio::sync::Semaphore>,
     max_calls: u32,
     /// Every module of the node, to take idle instances from when the slots run out.
     peers: Weak<Mutex<LoadedMap>>,
+    metrics: ModuleHandles,
 }
 
 /// An instance on loan from a module's pool, and the module's permit for the call; give it
@@ -155,6 +158,7 @@ pub struct Loaded {
 pub struct Lease {
     pub instance: Instance,
     uses: u32,
+    live: Live,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -163,34 +167,55 @@ impl Loaded {
     /// when the module runs its limit of calls, or when every slot of the node is taken even
     /// after the idle instances of every module were let go.
     pub async fn take(&self) -> Result<Lease, CallError> {
-        let permit = self
-            .calls
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| CallError::Busy(self.max_calls))?;
+        let permit = self.calls.clone().try_acquire_owned().map_err(|_| {
+            let e = CallError::Busy(self.max_calls);
+            self.metrics.refused(&e);
+            e
+        })?;
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        if let Some((instance, uses)) = idle {
+        if let Some((instance, uses, live)) = idle {
             return Ok(Lease {
                 instance,
                 uses,
+                live,
                 _permit: permit,
             });
         }
         // Boxed: instantiation's state is large, and every call's future (and each hook call
         // on the proxy path) would carry room for it and copy it around.
-        let instance = match Box::pin(self.module.instantiate(self.host.clone(), self.limits)).await
-        {
-            Err(CallError::NoSlot(_)) => {
-                self.release_idle_everywhere();
-                Box::pin(self.module.instantiate(self.host.clone(), self.limits)).await?
+        let instance =
+            match Box::pin(self.module.instantiate(self.host.clone(), self.limits)).await {
+                Err(CallError::NoSlot(_)) => {
+                    self.release_idle_everywhere();
+                    Box::pin(self.module.instantiate(self.host.clone(), self.limits)).await
+                }
+                other => other,
             }
-            other => other?,
-        };
+            .inspect_err(|e| self.metrics.refused(e))?;
         Ok(Lease {
             instance,
             uses: 0,
+            live: Live::new(&self.metrics.instances),
             _permit: permit,
         })
+    }
+
+    /// Counts one finished call of `hook` that started at `started` on `instance`.
+    pub fn record(
+        &self,
+        hook: Option<Hook>,
+        started: std::time::Instant,
+        instance: &Instance,
+        failure: Option<&CallError>,
+    ) {
+        if let Some(hook) = hook {
+            self.metrics.record(
+                hook,
+                started.elapsed().as_secs_f64(),
+                instance.fuel_used(),
+                failure,
+            );
+        }
     }
 
     /// Returns an instance after a call; one that failed or is worn out is dropped.
@@ -201,7 +226,7 @@ impl Loaded {
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < self.max_calls as usize {
-            idle.push((lease.instance, uses));
+            idle.push((lease.instance, uses, lease.live));
         }
     }
 
@@ -252,6 +277,7 @@ pub struct ModuleSet {
     warmed: Mutex<HashMap<(String, String), (String, ModuleLimits)>>,
     /// Calls of one module at once.
     max_calls: u32,
+    metrics: ModuleMetrics,
     /// Where long calls go on.
     offload: Offload,
 }
@@ -265,6 +291,7 @@ impl ModuleSet {
         compiler: Option<Worker>,
         config: &ModulesConfig,
         egress: Egress,
+        registry: &prometheus::Registry,
     ) -> anyhow::Result<ModuleSet> {
         let limits = Limits::from_config(config);
         let engine = Engine::new(EngineOptions {
@@ -278,6 +305,7 @@ impl ModuleSet {
             env: HostEnv::new(services, config, egress, LogTo::Tracing),
             limits,
             max_body: usize::try_from(config.max_body_size.0).unwrap_or(usize::MAX),
+            metrics: ModuleMetrics::register(registry)?,
             loaded: Arc::default(),
             warmed: Mutex::default(),
             max_calls: config.max_concurrency,
@@ -422,6 +450,7 @@ impl ModuleSet {
                         calls: Arc::new(tokio::sync::Semaphore::new(self.max_calls as usize)),
                         max_calls: self.max_calls,
                         peers: Arc::downgrade(&self.loaded),
+                        metrics: self.metrics.module(&src.namespace, &src.name),
                         limits: self
                             .limits
                             .for_module(&src.name, &src.namespace, &src.limits),

@@ -92,8 +92,9 @@ impl Proxy {
         compiler: Option<Worker>,
         config: &crate::config::ModulesConfig,
         egress: crate::modules::Egress,
+        registry: &prometheus::Registry,
     ) -> anyhow::Result<()> {
-        let modules = ModuleSet::new(services, cache_dir, compiler, config, egress)?;
+        let modules = ModuleSet::new(services, cache_dir, compiler, config, egress, registry)?;
         let _ = self.modules.set(Arc::new(modules));
         Ok(())
     }
@@ -159,7 +160,8 @@ impl Proxy {
         Ok(Arc::new(Proxy {
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::empty())),
             clients: Clients::new(),
-            unmatched: metrics.route("", ""),
+            // "-" is no valid name: no route's series can be confused with it.
+            unmatched: metrics.route("-", "-"),
             metrics,
             settings,
             http,

@@ -30,7 +30,9 @@ macro_rules! on_instance {
         let mut lease = lease($loaded, $target).await?;
         let loaded = Arc::clone($loaded);
         let call = async move {
+            let started = std::time::Instant::now();
             let out = lease.instance.$hook($($arg),*).await;
+            loaded.record(out.1.hook, started, &lease.instance, out.0.as_ref().err());
             loaded.give_back(lease);
             out
         };

@@ -182,6 +182,7 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
             &config.modules,
             // The admin listener also carries Raft; the test server is DGate's debug aid.
             crate::modules::Egress::new(&config.modules.fetch, vec![bound.admin]),
+            metrics.registry(),
         )
         .context("cannot start the module engine")?;
     cluster

@@ -584,7 +584,38 @@ async fn a_mixed_faulty_load_leaves_the_good_routes_whole() {
     );
     // As in the looping test: "shared the threads", not a latency target.
     assert!(slowest < Duration::from_millis(1500), "slowest {slowest:?}");
-    // Still up, and counting.
+    // Still up, and counting: per module, failures by kind, calls, fuel and instances; no
+    // series with an empty label.
     let metrics = gw.metrics().await;
-    assert!(metrics.contains("dgate_module_failures_total"), "{metrics}");
+    let value = |prefix: &str, labels: &[&str]| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix) && labels.iter().all(|x| l.contains(x)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let failures = "dgate_module_call_failures_total{";
+    for (module, kind) in [
+        ("spin", "timeout"),
+        ("alloc", "memory"),
+        ("throws", "throw"),
+        ("slowfetch", "busy"),
+    ] {
+        let (m, k) = (format!("module=\"{module}\""), format!("kind=\"{kind}\""));
+        assert!(
+            value(failures, &[&m, &k]) > 0.0,
+            "{module} {kind}: {metrics}"
+        );
+    }
+    let good = ["module=\"good\"", "namespace=\"default\""];
+    assert!(
+        value(
+            "dgate_module_calls_total{",
+            &[good[0], "hook=\"requestModifier\""]
+        ) >= 10.0
+    );
+    assert!(value("dgate_module_fuel_consumed_total{", &good) > 0.0);
+    assert!(value("dgate_module_instances{", &good) >= 1.0);
+    assert!(value("dgate_module_call_duration_seconds_count{", &good) >= 10.0);
+    assert!(!metrics.contains("=\"\""), "an empty label: {metrics}");
 }

@@ -179,6 +179,7 @@ async fn hooks_drop_modules_no_longer_served() {
         None,
         &ModulesConfig::default(),
         crate::modules::Egress::new(&Default::default(), Vec::new()),
+        &prometheus::Registry::new(),
     )
     .unwrap();
     let component =
