@@ -63,7 +63,10 @@ pub fn cluster(output: Output, data: Option<&Value>) {
     let members = data.get("members").cloned().unwrap_or(Value::Array(vec![]));
     print!(
         "{}",
-        render(&["name", "address", "role", "leader"], &members)
+        render(
+            &["name", "address", "role", "leader", "reachable", "lag"],
+            &members
+        )
     );
 }
 

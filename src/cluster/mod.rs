@@ -256,14 +256,43 @@ impl Cluster {
                 .map(|n| network::node_name(n).to_string())
                 .unwrap_or_default()
         };
+        // What the leader knows of each member: how far its log is behind, and whether it has
+        // answered lately. Other nodes know only of themselves.
+        let leading = m.replication.is_some();
+        let stale = Duration::from_millis(self.opts.timings.election_timeout_max.0.max(1000) * 2);
         let members: Vec<serde_json::Value> = membership
             .nodes()
             .map(|(id, node)| {
+                let me = *id == self.me;
+                let matched = m
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(id).cloned())
+                    .flatten()
+                    .map(|l| l.index);
+                let lag = match (me, leading) {
+                    (true, _) => Some(0),
+                    (false, true) => Some(
+                        m.last_log_index
+                            .unwrap_or(0)
+                            .saturating_sub(matched.unwrap_or(0)),
+                    ),
+                    (false, false) => None,
+                };
+                let since = (!me).then(|| self.net.since_answer(*id)).flatten();
+                let reachable = match (me, leading) {
+                    (true, _) => Some(true),
+                    (false, true) => Some(since.is_some_and(|d| d < stale)),
+                    (false, false) => None,
+                };
                 serde_json::json!({
                     "name": network::node_name(node),
                     "address": network::node_url(node),
                     "role": if voters.contains(id) { "voter" } else { "learner" },
                     "leader": m.current_leader == Some(*id),
+                    "reachable": reachable,
+                    "lag": lag,
+                    "last_answer_ms": since.map(|d| d.as_millis() as u64),
                 })
             })
             .collect();

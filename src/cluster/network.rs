@@ -34,6 +34,8 @@ pub const KEY_HEADER: &str = "x-dgate-cluster-key";
 pub struct HttpNetwork {
     http: reqwest::Client,
     key: Arc<str>,
+    /// When each node last answered a Raft request from this one.
+    answered: Arc<std::sync::Mutex<std::collections::HashMap<NodeId, std::time::Instant>>>,
 }
 
 impl HttpNetwork {
@@ -44,7 +46,18 @@ impl HttpNetwork {
                 .build()
                 .unwrap_or_default(),
             key: shared_key.into(),
+            answered: Arc::default(),
         }
+    }
+
+    /// How long ago `node` last answered a Raft request from this node; `None` if it never did
+    /// (this node sends to the others only while it leads, or asks for votes).
+    pub fn since_answer(&self, node: NodeId) -> Option<Duration> {
+        self.answered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&node)
+            .map(|at| at.elapsed())
     }
 }
 
@@ -154,6 +167,10 @@ where
         let err = std::io::Error::other(format!("{base} answered {}", res.status()));
         return Err(RPCError::Network(NetworkError::new(&err)));
     }
+    net.answered
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(target, std::time::Instant::now());
     let answer: Result<Resp, RaftError<NodeId, E>> = res
         .json()
         .await

@@ -87,6 +87,26 @@ async fn losing_the_leader_loses_no_acknowledged_write() {
     writer.await.unwrap();
     eprintln!("failover took {failover:?}");
 
+    // The new leader's status shows the dead node unreachable and behind.
+    let leader = cluster_status(&n2).await["leader"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let leader_gw = if leader == "n2" { &n2 } else { &n3 };
+    eventually("the dead node shown unreachable and behind", || async {
+        let status = cluster_status(leader_gw).await;
+        let members = status["members"].as_array().cloned().unwrap_or_default();
+        let of = |name: &str| members.iter().find(|m| m["name"] == name).cloned();
+        let (Some(dead), Some(me)) = (of("n1"), of(&leader)) else {
+            return false;
+        };
+        me["reachable"] == true
+            && me["lag"] == 0
+            && dead["reachable"] == false
+            && dead["lag"].as_u64().is_some_and(|lag| lag > 0)
+    })
+    .await;
+
     let acked = acked.lock().unwrap().clone();
     for gw in [&n2, &n3] {
         eventually("every acknowledged write on the survivors", || async {
@@ -110,6 +130,15 @@ async fn losing_the_leader_loses_no_acknowledged_write() {
     })
     .await;
     assert_eq!(n1.client().get("/readyz").await.0, 200);
+    eventually("the old leader reachable and caught up", || async {
+        let status = cluster_status(leader_gw).await;
+        status["members"].as_array().is_some_and(|members| {
+            members
+                .iter()
+                .all(|m| m["reachable"] == true && m["lag"] == 0)
+        })
+    })
+    .await;
 
     // With two of three nodes gone, the last one is a minority: writes are refused with 503 (not
     // left hanging), and its proxy keeps serving the last state.
