@@ -5,7 +5,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use dgate::cli::{self, Cli, Command, ServerArgs};
-use dgate::config::{Config, Overrides};
+use dgate::config::{Config, LogFormat, Overrides};
 use dgate::server::Prepared;
 
 fn main() -> ExitCode {
@@ -23,6 +23,8 @@ fn main() -> ExitCode {
             Err(e) => fail(e.exit_code(), &e.to_string()),
         },
         Some(Command::Deploy(args)) => run_client(cli::deploy(&cli, args)),
+        Some(Command::History(args)) => run_client(cli::run_history(&cli, args)),
+        Some(Command::Rollback(args)) => run_client(cli::run_rollback(&cli, args)),
         Some(Command::CompileWorker { args }) => {
             ExitCode::from(u8::try_from(dgate::modules::compiler_main(args)).unwrap_or(1))
         }
@@ -72,11 +74,20 @@ fn serve(args: &ServerArgs) -> ExitCode {
     let config = &prepared.config;
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| EnvFilter::new(format!("dgate={}", config.log_level.as_str())));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One object per line, the event's fields at the top level and the admin request's
+        // (who, from) under "span".
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

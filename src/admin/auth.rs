@@ -16,6 +16,19 @@ use super::AppError;
 use crate::config::{AuthMethod, Config};
 use crate::constant_time::eq as constant_time_eq;
 
+tokio::task_local! {
+    /// Who the admin request being handled is from, as [`enforce`] authenticated it.
+    static CALLER: String;
+}
+
+/// Who the admin request being handled is from: `anonymous` (no auth configured), `key N`
+/// (the Nth configured key), a basic-auth user; `dgate` outside a request (`init_resources`).
+pub fn caller() -> String {
+    CALLER
+        .try_with(String::clone)
+        .unwrap_or_else(|_| "dgate".into())
+}
+
 /// What a request must show to reach the admin API.
 #[derive(Debug, Clone)]
 pub struct AccessPolicy {
@@ -86,20 +99,30 @@ impl AccessPolicy {
         self.allow_list.iter().any(|net| net.contains(&ip))
     }
 
-    fn check_credentials(&self, req: &Request) -> Result<(), AppError> {
+    /// Who the request's credentials name: a basic-auth user, `key N` (the Nth configured key)
+    /// or `anonymous` without auth.
+    fn check_credentials(&self, req: &Request) -> Result<String, AppError> {
         match &self.auth {
-            Auth::None => Ok(()),
+            Auth::None => Ok("anonymous".into()),
             Auth::Key { header, keys } => {
                 let given = req.headers().get(header).map(|v| v.as_bytes());
-                match given {
-                    Some(given) if keys.iter().any(|k| constant_time_eq(k.as_bytes(), given)) => {
-                        Ok(())
-                    }
-                    Some(_) => Err(AppError::Unauthorized {
+                // Every key is compared, so the time taken does not tell which one matched.
+                let matched = given.and_then(|given| {
+                    keys.iter().enumerate().fold(None, |hit, (i, k)| {
+                        if constant_time_eq(k.as_bytes(), given) {
+                            Some(i)
+                        } else {
+                            hit
+                        }
+                    })
+                });
+                match (given, matched) {
+                    (_, Some(i)) => Ok(format!("key {i}")),
+                    (Some(_), None) => Err(AppError::Unauthorized {
                         message: format!("invalid key in header {header}"),
                         basic: false,
                     }),
-                    None => Err(AppError::Unauthorized {
+                    (None, None) => Err(AppError::Unauthorized {
                         message: format!("missing key: send it in header {header}"),
                         basic: false,
                     }),
@@ -127,7 +150,7 @@ impl AccessPolicy {
                     ok | hit
                 });
                 if ok {
-                    Ok(())
+                    Ok(user.to_string())
                 } else {
                     Err(AppError::Unauthorized {
                         message: "invalid username or password".into(),
@@ -158,8 +181,17 @@ pub async fn enforce(
     }
     // Raft's endpoints carry the cluster's shared key instead of admin credentials.
     let path = req.uri().path();
-    if !PUBLIC_PATHS.contains(&path) && !path.starts_with("/api/v1/raft/") {
-        policy.check_credentials(&req)?;
-    }
-    Ok(next.run(req).await)
+    let who = if path.starts_with("/api/v1/raft/") {
+        "cluster".to_string()
+    } else if PUBLIC_PATHS.contains(&path) {
+        "anonymous".to_string()
+    } else {
+        policy.check_credentials(&req)?
+    };
+    // The handlers' audit lines (`dgate::audit`) carry who and from where; the history keeps who.
+    let from = peer.map_or_else(|| "-".to_string(), |ip| ip.to_string());
+    let span = tracing::info_span!("admin", who = %who, from = %from);
+    Ok(CALLER
+        .scope(who, tracing::Instrument::instrument(next.run(req), span))
+        .await)
 }

@@ -7,6 +7,7 @@
 
 mod auth;
 mod error;
+mod history;
 mod metrics;
 mod process;
 mod resources;
@@ -44,7 +45,14 @@ pub struct AdminState {
     pub namespace_required: bool,
     /// Compiles a module on this node before its write goes out (see [`AdminState::warming`]).
     pub warm: Option<Warmer>,
+    /// Whether this node has a module ready to run (see [`AdminState::reporting`]).
+    pub module_status: Option<ModuleStatus>,
 }
+
+/// A stored module's component hash and whether this node has that version ready to run
+/// (`Err`: it cannot load it); `None` for a module stored unbuilt.
+pub type ModuleStatus =
+    Arc<dyn Fn(&crate::resources::Module) -> Option<(String, Result<bool, String>)> + Send + Sync>;
 
 /// Compiles (and loads) a module on this node: a permanent failure refuses its write.
 pub type Warmer = Arc<
@@ -70,7 +78,14 @@ impl AdminState {
             builder,
             namespace_required: config.disable_default_namespace,
             warm: None,
+            module_status: None,
         }
+    }
+
+    /// `GET /api/v1/module/{name}/status` answers from `status`.
+    pub fn reporting(mut self, status: ModuleStatus) -> AdminState {
+        self.module_status = Some(status);
+        self
     }
 
     /// Module writes are compiled by `warm` on this node before they are written, so a request
@@ -109,6 +124,12 @@ pub fn routes(config: &Config, state: AdminState) -> Router {
             get(resources::get)
                 .put(resources::put_by_path)
                 .delete(resources::delete_by_path),
+        )
+        .route("/{kind}/{name}/history", get(history::history))
+        .route("/{kind}/{name}/status", get(resources::module_status))
+        .route(
+            "/{kind}/{name}/rollback",
+            axum::routing::post(history::rollback),
         )
         .route("/batch", axum::routing::put(resources::put_batch))
         .route("/cluster", get(cluster_status))

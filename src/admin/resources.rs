@@ -18,11 +18,11 @@ use crate::resources::{
 /// `?namespace=&collection=` on every resource endpoint.
 #[derive(Debug, Default, Deserialize)]
 pub struct Scope {
-    namespace: Option<String>,
-    collection: Option<String>,
+    pub(super) namespace: Option<String>,
+    pub(super) collection: Option<String>,
     /// Module listings leave payloads out (they can be megabytes each) unless this is true.
     #[serde(default)]
-    payload: bool,
+    pub(super) payload: bool,
 }
 
 /// The body of `DELETE /api/v1/<kind>`; other fields (the whole resource, say) are ignored.
@@ -38,7 +38,7 @@ struct DeleteBody {
     collection: Option<String>,
 }
 
-fn kind(s: &str) -> Result<Kind, AppError> {
+pub(super) fn kind(s: &str) -> Result<Kind, AppError> {
     s.parse().map_err(|_| {
         let known: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
         AppError::NotFound(format!(
@@ -48,7 +48,7 @@ fn kind(s: &str) -> Result<Kind, AppError> {
     })
 }
 
-fn scope(q: Result<Query<Scope>, QueryRejection>) -> Result<Scope, AppError> {
+pub(super) fn scope(q: Result<Query<Scope>, QueryRejection>) -> Result<Scope, AppError> {
     q.map(|Query(s)| s)
         .map_err(|e| AppError::BadRequest(format!("invalid query string: {}", e.body_text())))
 }
@@ -60,7 +60,7 @@ fn body(b: Result<Bytes, BytesRejection>, limit: u64) -> Result<Bytes, AppError>
     })
 }
 
-fn ok_json(status: StatusCode, data: Value, count: Option<usize>) -> Response {
+pub(super) fn ok_json(status: StatusCode, data: Value, count: Option<usize>) -> Response {
     let mut body = json!({ "status_code": status.as_u16(), "data": data });
     if let Some(n) = count {
         body["count"] = json!(n);
@@ -93,7 +93,10 @@ pub async fn put(
 }
 
 /// `disable_default_namespace`: a request must name its namespace, as in DGate.
-fn require_namespace(state: &AdminState, namespace: Option<&str>) -> Result<(), AppError> {
+pub(super) fn require_namespace(
+    state: &AdminState,
+    namespace: Option<&str>,
+) -> Result<(), AppError> {
     if state.namespace_required && namespace.is_none_or(str::is_empty) {
         return Err(AppError::BadRequest("namespace is required".into()));
     }
@@ -135,7 +138,9 @@ pub async fn put_by_path(
 }
 
 async fn store(state: &AdminState, resource: Resource) -> Result<Response, AppError> {
-    Ok(match write(state, resource).await? {
+    let outcome = write(state, resource).await?;
+    audit(state, &outcome, None);
+    Ok(match outcome {
         ChangeOutcome::Created(r) => ok_json(StatusCode::CREATED, r.to_public_json(), None),
         ChangeOutcome::Updated(r) => ok_json(StatusCode::OK, r.to_public_json(), None),
         _ => return Err(AppError::Internal("a put was applied as a delete".into())),
@@ -151,10 +156,17 @@ pub async fn write(state: &AdminState, resource: Resource) -> Result<ChangeOutco
             .into_iter()
             .next()
             .ok_or_else(|| AppError::Internal("a prepared write has no resource".into()))?;
-        return Ok(state.cluster.write(ChangeCommand::put(resource)).await?);
+        return Ok(state
+            .cluster
+            .write(ChangeCommand::put(resource).stamped(stamp()))
+            .await?);
     }
     // The module and the modules rebuilt against it, in one write.
-    match state.cluster.write(ChangeCommand::put_all(all)).await? {
+    match state
+        .cluster
+        .write(ChangeCommand::put_all(all).stamped(stamp()))
+        .await?
+    {
         ChangeOutcome::All(mut outcomes) if !outcomes.is_empty() => Ok(outcomes.swap_remove(0)),
         _ => Err(AppError::Internal(
             "a module's write was applied otherwise".into(),
@@ -173,7 +185,11 @@ pub async fn write_all(
     for resource in resources {
         all.extend(prepare(state, resource).await?);
     }
-    match state.cluster.write(ChangeCommand::put_all(all)).await? {
+    match state
+        .cluster
+        .write(ChangeCommand::put_all(all).stamped(stamp()))
+        .await?
+    {
         ChangeOutcome::All(outcomes) => Ok(outcomes),
         _ => Err(AppError::Internal(
             "a batch write was applied otherwise".into(),
@@ -261,6 +277,7 @@ pub async fn put_batch(
         resources.push(resource);
     }
     let outcomes = write_all(&state, resources).await?;
+    outcomes.iter().for_each(|o| audit(&state, o, None));
     let items: Vec<Value> = outcomes
         .iter()
         .filter_map(|o| match o {
@@ -579,7 +596,7 @@ fn readable_collection(
     }
 }
 
-fn key_from(
+pub(super) fn key_from(
     kind: Kind,
     name: String,
     namespace: Option<String>,
@@ -624,6 +641,43 @@ pub async fn get(
     }
 }
 
+/// `GET /api/v1/module/{name}/status?namespace=`: whether this node has the stored version of
+/// the module compiled and ready to run: `{"node", "hash", "ready", "error"?}` (`hash` is null
+/// for a module stored unbuilt until what it imports exists). `dgate deploy` asks each node.
+pub async fn module_status(
+    State(state): State<AdminState>,
+    Path((kind_s, name)): Path<(String, String)>,
+    q: Result<Query<Scope>, QueryRejection>,
+) -> Result<Response, AppError> {
+    if kind(&kind_s)? != Kind::Module {
+        return Err(AppError::BadRequest(format!(
+            "{kind_s} has no status: only modules are compiled on each node"
+        )));
+    }
+    let scope = scope(q)?;
+    require_namespace(&state, scope.namespace.as_deref())?;
+    let key = key_from(Kind::Module, name, scope.namespace, None)?;
+    let Some(Resource::Module(m)) = state.cluster.get(&key)? else {
+        return Err(AppError::NotFound(format!("{key} not found")));
+    };
+    let status = state.module_status.as_ref().and_then(|f| f(&m));
+    let mut data = json!({"node": &*state.node_name, "hash": null, "ready": false});
+    match status {
+        Some((hash, ready)) => {
+            data["hash"] = json!(hash);
+            match ready {
+                Ok(r) => data["ready"] = json!(r),
+                Err(e) => data["error"] = json!(e),
+            }
+        }
+        None if state.module_status.is_none() => {
+            data["error"] = json!("this node does not run modules");
+        }
+        None => {}
+    }
+    Ok(ok_json(StatusCode::OK, data, None))
+}
+
 /// `DELETE /api/v1/<kind>` with body `{"name", "namespace"}` (documents: `{"id", "namespace",
 /// "collection"}`, or no body and `?namespace=&collection=` for all of a collection's).
 pub async fn delete(
@@ -645,7 +699,10 @@ pub async fn delete(
         let namespace = scope.namespace.unwrap_or_default();
         let command = ChangeCommand::delete_documents(&namespace, &collection);
         return match state.cluster.write(command).await? {
-            ChangeOutcome::DeletedDocuments(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+            outcome @ ChangeOutcome::DeletedDocuments(_) => {
+                audit(&state, &outcome, None);
+                Ok(StatusCode::NO_CONTENT.into_response())
+            }
             _ => Err(AppError::Internal("a delete was applied as a put".into())),
         };
     }
@@ -690,8 +747,61 @@ pub async fn delete_by_path(
 }
 
 async fn finish_delete(state: &AdminState, key: ResourceKey) -> Result<Response, AppError> {
-    match state.cluster.write(ChangeCommand::delete(key)).await? {
-        ChangeOutcome::Deleted(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+    let command = ChangeCommand::delete(key).stamped(stamp());
+    match state.cluster.write(command).await? {
+        outcome @ ChangeOutcome::Deleted(_) => {
+            audit(state, &outcome, None);
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         _ => Err(AppError::Internal("a delete was applied as a put".into())),
+    }
+}
+
+/// When a change is made, and by whom: kept in the history of what it writes.
+fn stamp() -> crate::resources::Stamp {
+    crate::resources::Stamp::now(super::auth::caller())
+}
+
+/// One `dgate::audit` line for each resource `outcome` changed, inside the request's `admin`
+/// span (who and from where); modules and routes also say the version the change made.
+/// `rollback_to`: the change restored that earlier version.
+pub(super) fn audit(state: &AdminState, outcome: &ChangeOutcome, rollback_to: Option<u64>) {
+    let line = |op: &str, key: &ResourceKey| {
+        let version = if crate::cluster::VERSIONED.contains(&key.kind) {
+            state.cluster.store().last_version(key).ok()
+        } else {
+            None
+        };
+        tracing::info!(
+            target: "dgate::audit",
+            op,
+            kind = key.kind.as_str(),
+            namespace = (!key.namespace.is_empty()).then_some(key.namespace.as_str()),
+            name = %key.name,
+            collection = key.collection.as_deref(),
+            version,
+            rollback_to,
+            "admin change"
+        );
+    };
+    match outcome {
+        ChangeOutcome::Created(r) => line("create", &r.key()),
+        ChangeOutcome::Updated(r) => line("update", &r.key()),
+        ChangeOutcome::Deleted(k) => line("delete", k),
+        // A collection emptied at once: one line, not one per document.
+        ChangeOutcome::DeletedDocuments(keys) => {
+            if let Some(first) = keys.first() {
+                tracing::info!(
+                    target: "dgate::audit",
+                    op = "delete",
+                    kind = "document",
+                    namespace = %first.namespace,
+                    collection = first.collection.as_deref(),
+                    count = keys.len(),
+                    "admin change"
+                );
+            }
+        }
+        ChangeOutcome::All(all) => all.iter().for_each(|o| audit(state, o, rollback_to)),
     }
 }

@@ -74,6 +74,20 @@ impl Client {
         })
     }
 
+    /// The same client (credentials and all) for another node's admin API at `base`.
+    pub fn at(&self, base: &str) -> Client {
+        Client {
+            http: self.http.clone(),
+            base: base.trim_end_matches('/').to_string(),
+            auth: self.auth.clone(),
+            verbose: self.verbose,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Sends one request under `/api/v1`; returns the response's `data` (None for 204).
     pub async fn send(
         &self,

@@ -19,7 +19,7 @@ use crate::resources::Kind;
 
 pub use client::CliError;
 pub use modules::{build, deploy};
-pub use resource::{run as run_resource, run_cluster};
+pub use resource::{run as run_resource, run_cluster, run_history, run_rollback};
 pub use run::run_module;
 
 #[derive(Debug, Parser)]
@@ -138,6 +138,11 @@ pub enum Command {
     /// on stdin, the compiled code on stdout).
     #[command(name = "__compile", hide = true)]
     CompileWorker { args: Vec<String> },
+    /// The kept versions of a module or route, newest first (`storage.history` of them).
+    History(HistoryArgs),
+    /// Write an earlier version of a module or route again: by default the one before the
+    /// current one (after a delete, the deleted one). The rollback is itself a new version.
+    Rollback(RollbackArgs),
     /// Inspect the Raft cluster the gateway belongs to.
     Cluster {
         #[command(subcommand)]
@@ -186,6 +191,8 @@ impl Command {
             | Command::Build(_)
             | Command::BuildWorker
             | Command::CompileWorker { .. }
+            | Command::History(_)
+            | Command::Rollback(_)
             | Command::Deploy(_) => {
                 return None;
             }
@@ -221,6 +228,52 @@ pub struct BuildArgs {
     /// What to produce: the component, or the JS after type stripping (printed).
     #[arg(long, value_enum, default_value_t = BuildTarget::Wasm)]
     pub target: BuildTarget,
+}
+
+/// The kinds that keep versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VersionedKind {
+    #[value(alias = "mod")]
+    Module,
+    #[value(alias = "rt")]
+    Route,
+}
+
+impl VersionedKind {
+    pub fn kind(self) -> Kind {
+        match self {
+            VersionedKind::Module => Kind::Module,
+            VersionedKind::Route => Kind::Route,
+        }
+    }
+}
+
+/// A module or route, by kind, name and namespace.
+#[derive(Debug, Args)]
+pub struct Versioned {
+    #[arg(value_enum)]
+    pub kind: VersionedKind,
+    pub name: String,
+    #[arg(long, short = 'n', default_value = "default")]
+    pub namespace: String,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub of: Versioned,
+    /// With `-o json`, include module payloads and sources.
+    #[arg(long)]
+    pub payload: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub of: Versioned,
+    /// The version to restore (see `dgate history`); default: the one before the current.
+    #[arg(long)]
+    pub to: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -190,7 +190,90 @@ pub async fn deploy(cli: &Cli, args: &DeployArgs) -> Result<(), CliError> {
         let how = if attached { "now runs" } else { "already runs" };
         eprintln!("route {route} {how} module {name}");
     }
+    let hash = crate::modules::content_hash(&component);
+    report_ready(
+        &client,
+        &name,
+        &args.namespace,
+        &hash,
+        std::time::Instant::now(),
+    )
+    .await;
     Ok(())
+}
+
+/// How long each node of the cluster took to have version `hash` of the module compiled and
+/// ready (counted from `since`, the end of the upload), waiting up to [`READY_WAIT`] for each.
+/// Only says what it sees: a node it cannot ask is named with the reason.
+async fn report_ready(
+    client: &super::client::Client,
+    name: &str,
+    namespace: &str,
+    hash: &str,
+    since: std::time::Instant,
+) {
+    use reqwest::Method;
+    let status = client.send(Method::GET, "/cluster", &[], None).await;
+    let status = status.ok().flatten().unwrap_or(Value::Null);
+    let me = status["node"].as_str().unwrap_or_default().to_string();
+    let mut nodes: Vec<(String, super::client::Client)> = status["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let node = m["name"].as_str()?.to_string();
+            // The node the CLI talks to, at the address the CLI uses for it.
+            let at = if node == me {
+                client.at(client.base())
+            } else {
+                client.at(m["address"].as_str()?)
+            };
+            Some((node, at))
+        })
+        .collect();
+    if nodes.is_empty() {
+        nodes.push((me, client.at(client.base())));
+    }
+    let path = format!("/module/{}/status", encode_segment(name));
+    let query = [("namespace", namespace.to_string())];
+    let mut waits = tokio::task::JoinSet::new();
+    for (i, (node, at)) in nodes.into_iter().enumerate() {
+        let (path, query, hash) = (path.clone(), query.clone(), hash.to_string());
+        waits.spawn(async move {
+            let deadline = since + READY_WAIT;
+            let mut last: String;
+            let said = loop {
+                match at.send(Method::GET, &path, &query, None).await {
+                    Ok(Some(s)) if s["hash"] == hash.as_str() && s["ready"] == true => {
+                        break format!("{node} {} ms", since.elapsed().as_millis());
+                    }
+                    Ok(Some(s)) if s["hash"] == hash.as_str() && s["error"].is_string() => {
+                        let why = s["error"].as_str().unwrap_or_default();
+                        break format!("{node} cannot load it: {why}");
+                    }
+                    Ok(_) => last = "not ready".into(),
+                    Err(e) => last = e.to_string(),
+                }
+                if std::time::Instant::now() >= deadline {
+                    break format!("{node} {last} after {} s", READY_WAIT.as_secs());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            };
+            (i, said)
+        });
+    }
+    let mut said: Vec<(usize, String)> = waits.join_all().await;
+    said.sort();
+    let said: Vec<String> = said.into_iter().map(|(_, s)| s).collect();
+    eprintln!("ready on each node: {}", said.join(", "));
+}
+
+/// How long `dgate deploy` waits for each node to have the module ready.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Percent-encodes one path segment.
+fn encode_segment(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }
 
 /// `route` (as the admin API shows it) with `name` as the module it runs, or `None` when it

@@ -43,14 +43,18 @@ pub fn deleted(kind: Kind, output: Output) {
     }
 }
 
+fn print_json(data: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(data).unwrap_or_else(|_| data.to_string())
+    );
+}
+
 /// Prints `GET /api/v1/cluster`: a summary line and a member table.
 pub fn cluster(output: Output, data: Option<&Value>) {
     let Some(data) = data else { return };
     if output == Output::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(data).unwrap_or_else(|_| data.to_string())
-        );
+        print_json(data);
         return;
     }
     println!(
@@ -68,6 +72,54 @@ pub fn cluster(output: Output, data: Option<&Value>) {
             &members
         )
     );
+}
+
+/// `dgate history`: one row per kept version, with what it was in a few words.
+pub fn history(kind: Kind, output: Output, data: Option<&Value>) {
+    let Some(data) = data else { return };
+    if output == Output::Json {
+        print_json(data);
+        return;
+    }
+    let rows: Vec<Value> = data
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            let mut row = v.clone();
+            row["current"] = Value::String(if v["current"] == true { "*" } else { "" }.into());
+            row["what"] = Value::String(version_summary(kind, v));
+            row
+        })
+        .collect();
+    print!(
+        "{}",
+        render(
+            &["version", "current", "at", "by", "what"],
+            &Value::Array(rows)
+        )
+    );
+}
+
+/// A version in a few words: a module's type and payload digest, a route's paths and targets.
+fn version_summary(kind: Kind, v: &Value) -> String {
+    if v["deleted"] == true {
+        return "deleted".into();
+    }
+    let r = &v["resource"];
+    match kind {
+        Kind::Module => format!("{} {}", cell(r.get("moduleType")), cell(v.get("digest"))),
+        _ => {
+            let mut s = format!("{} {}", cell(r.get("methods")), cell(r.get("paths")));
+            if let Some(svc) = r["service"].as_str() {
+                s.push_str(&format!(" -> {svc}"));
+            }
+            if r["modules"].as_array().is_some_and(|m| !m.is_empty()) {
+                s.push_str(&format!(" modules={}", cell(r.get("modules"))));
+            }
+            s
+        }
+    }
 }
 
 /// Renders one resource or a list of them as an aligned table.

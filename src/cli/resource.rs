@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::{Map, Value};
 
 use super::client::{CliError, Client};
-use super::{Action, Cli, ClusterAction, fields, output};
+use super::{Action, Cli, ClusterAction, HistoryArgs, RollbackArgs, fields, output};
 use crate::resources::Kind;
 
 /// Runs one resource command against the admin API and prints the result.
@@ -98,6 +98,47 @@ pub async fn run_cluster(cli: &Cli, action: &ClusterAction) -> Result<(), CliErr
         }
     };
     output::cluster(cli.output, data.as_ref());
+    Ok(())
+}
+
+/// `dgate history <kind> NAME`: the kept versions, newest first.
+pub async fn run_history(cli: &Cli, args: &HistoryArgs) -> Result<(), CliError> {
+    let client = Client::new(cli)?;
+    let (kind, name) = (args.of.kind.kind(), &args.of.name);
+    let mut query = vec![("namespace", args.of.namespace.clone())];
+    if args.payload {
+        query.push(("payload", "true".into()));
+    }
+    let path = format!("/{kind}/{}/history", encode(name));
+    let data = client.send(Method::GET, &path, &query, None).await?;
+    output::history(kind, cli.output, data.as_ref());
+    Ok(())
+}
+
+/// `dgate rollback <kind> NAME [--to N]`.
+pub async fn run_rollback(cli: &Cli, args: &RollbackArgs) -> Result<(), CliError> {
+    let client = Client::new(cli)?;
+    let (kind, name) = (args.of.kind.kind(), &args.of.name);
+    let mut query = vec![("namespace", args.of.namespace.clone())];
+    if let Some(to) = args.to {
+        query.push(("to", to.to_string()));
+    }
+    let path = format!("/{kind}/{}/rollback", encode(name));
+    let data = client.send(Method::POST, &path, &query, None).await?;
+    if cli.output == super::Output::Json {
+        output::print(kind, cli.output, data.as_ref());
+        return Ok(());
+    }
+    let field = |k: &str| {
+        data.as_ref()
+            .and_then(|d| d.get(k))
+            .map_or_else(String::new, Value::to_string)
+    };
+    println!(
+        "{kind} {name} restored to version {} (now version {})",
+        field("restored"),
+        field("version")
+    );
     Ok(())
 }
 

@@ -25,7 +25,7 @@ use openraft::{BasicNode, Raft};
 
 pub use membership::{JoinRequest, MembershipChange};
 pub use options::{ClusterOptions, fnv1a, node_id};
-pub use state_machine::{Observer, Refusal, Rejected, StateMachine};
+pub use state_machine::{Observer, Refusal, Rejected, StateMachine, VERSIONED};
 
 use crate::resources::{
     ChangeCommand, ChangeOutcome, DEFAULT_NAMESPACE, Kind, Namespace, Resource, ResourceKey,
@@ -74,7 +74,7 @@ impl Cluster {
     /// first start and creates the `default` namespace (once: deleting it later sticks); a node
     /// with join addresses asks them to let it in, in the background, until one does.
     pub async fn start(store: Store, opts: ClusterOptions) -> Result<Cluster, Rejected> {
-        let sm = Arc::new(StateMachine::new(store));
+        let sm = Arc::new(StateMachine::with_history(store, opts.history));
         let t = &opts.timings;
         let config = openraft::Config {
             cluster_name: "dgate".into(),
@@ -349,6 +349,14 @@ impl Cluster {
         collection: Option<&str>,
     ) -> Result<Vec<Resource>, StorageError> {
         self.sm.store().list(kind, namespace, collection)
+    }
+
+    /// `key`'s kept versions on this node, oldest first.
+    pub fn versions(
+        &self,
+        key: &ResourceKey,
+    ) -> Result<Vec<crate::storage::Version>, StorageError> {
+        self.sm.store().versions(key)
     }
 
     /// This node's applied state (reads only: writes go through [`Cluster::write`]).

@@ -18,6 +18,8 @@ pub struct ClusterOptions {
     /// Become a voter after joining (`watch_only` nodes stay learners).
     pub voter: bool,
     pub timings: RaftTimings,
+    /// Versions kept of each module and route (`storage.history`).
+    pub history: usize,
 }
 
 impl ClusterOptions {
@@ -31,6 +33,7 @@ impl ClusterOptions {
             join: vec![],
             voter: true,
             timings: RaftTimings::default(),
+            history: crate::config::defaults::HISTORY,
         }
     }
 }

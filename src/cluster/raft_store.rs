@@ -215,10 +215,13 @@ struct StoredSnapshot {
     data: Vec<u8>,
 }
 
-/// The state in a snapshot: every resource.
+/// The state in a snapshot: every resource, and the kept versions of modules and routes (absent
+/// from snapshots taken before there was a history).
 #[derive(Serialize, Deserialize)]
 struct SnapshotState {
     resources: Vec<Resource>,
+    #[serde(default)]
+    history: Vec<crate::storage::Version>,
 }
 
 /// The state machine side of Raft, over [`StateMachine`].
@@ -279,12 +282,17 @@ fn response(result: Result<ChangeOutcome, Rejected>) -> StorageResult<ApplyRespo
 
 impl RaftSnapshotBuilder<TypeConfig> for SmStore {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
-        let (last_log_id, last_membership, resources) = self
+        let (last_log_id, last_membership, resources, history) = self
             .sm
             .read_locked(|store| {
                 let applied = store.get_meta(LAST_APPLIED)?;
                 let membership = store.get_meta(MEMBERSHIP)?;
-                Ok::<_, crate::storage::StorageError>((applied, membership, store.all_resources()?))
+                Ok::<_, crate::storage::StorageError>((
+                    applied,
+                    membership,
+                    store.all_resources()?,
+                    store.all_versions()?,
+                ))
             })
             .map_err(io_read)?;
         let last_log_id: Option<LogId<NodeId>> = match last_log_id {
@@ -295,7 +303,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
             Some(b) => decode(&b)?,
             None => StoredMembership::default(),
         };
-        let data = encode(&SnapshotState { resources })?;
+        let data = encode(&SnapshotState { resources, history })?;
         let snapshot_id = match last_log_id {
             Some(l) => format!("{}-{}-{}", l.leader_id, l.index, self.snapshot_idx),
             None => format!("--{}", self.snapshot_idx),
@@ -382,6 +390,9 @@ impl RaftStateMachine<TypeConfig> for SmStore {
         batch.replace_all();
         for r in state.resources {
             batch.put(r);
+        }
+        for v in state.history {
+            batch.put_version(v);
         }
         batch.put_meta(LAST_APPLIED, &encode(&meta.last_log_id)?);
         batch.put_meta(MEMBERSHIP, &encode(&meta.last_membership)?);

@@ -10,8 +10,9 @@ use std::sync::{Mutex, OnceLock};
 use crate::resources::validate::{self, Invalid};
 use crate::resources::{
     Applied, ChangeCommand, ChangeOutcome, Kind, REDACTED, Resource, ResourceKey, Route, SERVED,
+    Stamp,
 };
-use crate::storage::{Batch, StorageError, Store};
+use crate::storage::{Batch, StorageError, Store, Version};
 
 /// Why the state machine refused a command: decided the same way on every node, and carried
 /// back over Raft to the node that proposed it.
@@ -60,14 +61,25 @@ pub struct StateMachine {
     store: Store,
     write_lock: Mutex<()>,
     observer: OnceLock<Observer>,
+    /// Versions kept of each module and route, the current one included (0: none).
+    history: usize,
 }
+
+/// The kinds whose writes are kept as versions: what `dgate rollback` undoes.
+pub const VERSIONED: [Kind; 2] = [Kind::Module, Kind::Route];
 
 impl StateMachine {
     pub fn new(store: Store) -> Self {
+        Self::with_history(store, crate::config::defaults::HISTORY)
+    }
+
+    /// A state machine that keeps `history` versions of each module and route.
+    pub fn with_history(store: Store, history: usize) -> Self {
         Self {
             store,
             write_lock: Mutex::new(()),
             observer: OnceLock::new(),
+            history,
         }
     }
 
@@ -98,9 +110,11 @@ impl StateMachine {
             batch
         };
         let result = match cmd {
-            ChangeCommand::Put { resource } => self.put(resource, meta_batch()),
-            ChangeCommand::Delete { key } => self.delete(key, meta_batch()),
-            ChangeCommand::PutAll { resources } => self.put_all(resources, meta_batch()),
+            ChangeCommand::Put { resource, stamp } => self.put(resource, stamp, meta_batch()),
+            ChangeCommand::Delete { key, stamp } => self.delete(key, stamp, meta_batch()),
+            ChangeCommand::PutAll { resources, stamp } => {
+                self.put_all(resources, stamp, meta_batch())
+            }
             ChangeCommand::DeleteDocuments {
                 namespace,
                 collection,
@@ -154,13 +168,56 @@ impl StateMachine {
         Ok(all)
     }
 
-    fn put(&self, resource: Resource, mut batch: Batch) -> Result<ChangeOutcome, Rejected> {
+    fn put(
+        &self,
+        resource: Resource,
+        stamp: Option<Stamp>,
+        mut batch: Batch,
+    ) -> Result<ChangeOutcome, Rejected> {
         let outcome = self.check_put(resource, &[])?;
         if let ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) = &outcome {
+            self.keep_version(&mut batch, r.key(), Some(r), stamp.as_ref())?;
             batch.put(r.clone());
         }
         self.store.write(batch)?;
         Ok(outcome)
+    }
+
+    /// Adds to `batch` the next version of `key` (`None`: deleted) to its history, and drops
+    /// the versions that fall out of the kept window. Only [`VERSIONED`] kinds keep any.
+    fn keep_version(
+        &self,
+        batch: &mut Batch,
+        key: ResourceKey,
+        resource: Option<&Resource>,
+        stamp: Option<&Stamp>,
+    ) -> Result<(), Rejected> {
+        if self.history == 0 || !VERSIONED.contains(&key.kind) {
+            return Ok(());
+        }
+        // A change that writes the resource twice counts both.
+        let last = match batch.last_version(&key) {
+            Some(v) => v,
+            None => match self.store.newest_version(&key)? {
+                // Written again as it is (init_resources at each start): no new version.
+                Some(newest) if newest.resource.as_ref() == resource => return Ok(()),
+                Some(newest) => newest.version,
+                None => 0,
+            },
+        };
+        let version = last + 1;
+        let keep = self.history as u64;
+        if version > keep {
+            batch.forget_versions(key.clone(), version - keep);
+        }
+        batch.put_version(Version {
+            key,
+            version,
+            at: stamp.map(|s| s.at.clone()),
+            by: stamp.map(|s| s.by.clone()),
+            resource: resource.cloned(),
+        });
+        Ok(())
     }
 
     /// Every put of `resources` checked as [`StateMachine::put`] checks one, then all written in
@@ -168,6 +225,7 @@ impl StateMachine {
     fn put_all(
         &self,
         resources: Vec<Resource>,
+        stamp: Option<Stamp>,
         mut batch: Batch,
     ) -> Result<ChangeOutcome, Rejected> {
         let mut outcomes = Vec::with_capacity(resources.len());
@@ -178,6 +236,7 @@ impl StateMachine {
             let outcome = self.check_put(resource, &earlier)?;
             if let ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) = &outcome {
                 earlier.push(r.key());
+                self.keep_version(&mut batch, r.key(), Some(r), stamp.as_ref())?;
                 batch.put(r.clone());
             }
             outcomes.push(outcome);
@@ -300,7 +359,12 @@ impl StateMachine {
         }
     }
 
-    fn delete(&self, mut key: ResourceKey, mut batch: Batch) -> Result<ChangeOutcome, Rejected> {
+    fn delete(
+        &self,
+        mut key: ResourceKey,
+        stamp: Option<Stamp>,
+        mut batch: Batch,
+    ) -> Result<ChangeOutcome, Rejected> {
         validate::key(&mut key)?;
         if self.store.get(&key)?.is_none() {
             return Err(Refusal::NotFound(format!("{key} not found")).into());
@@ -308,6 +372,7 @@ impl StateMachine {
         if let Some(referrer) = self.referrer(&key)? {
             return Err(Refusal::Conflict(format!("{key} is still used by {referrer}")).into());
         }
+        self.keep_version(&mut batch, key.clone(), None, stamp.as_ref())?;
         batch.delete(key.clone());
         self.store.write(batch)?;
         Ok(ChangeOutcome::Deleted(key))

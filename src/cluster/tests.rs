@@ -366,3 +366,107 @@ fn deleting_a_collections_documents_takes_them_all() {
         Err(Rejected::Refused(Refusal::NotFound(_)))
     ));
 }
+
+fn module_put(payload: &str, by: &str) -> ChangeCommand {
+    ChangeCommand::put(res(
+        Kind::Module,
+        json!({"name": "m", "namespace": "ns", "payload": payload, "moduleType": "javascript"}),
+    ))
+    .stamped(crate::resources::Stamp {
+        at: "2026-12-03T00:00:00Z".into(),
+        by: by.into(),
+    })
+}
+
+/// Each write of a module or route is kept as a numbered version (a delete too), the oldest
+/// dropped past the limit; other kinds keep none.
+#[test]
+fn module_and_route_writes_are_kept_as_versions() {
+    let sm = StateMachine::with_history(Store::open_memory().unwrap(), 3);
+    sm.apply(ChangeCommand::put(res(
+        Kind::Namespace,
+        json!({"name": "ns"}),
+    )))
+    .unwrap();
+    for (i, payload) in ["YQ==", "Yg==", "Yw==", "ZA=="].iter().enumerate() {
+        sm.apply(module_put(payload, &format!("key {i}"))).unwrap();
+    }
+    let key = ResourceKey::new(Kind::Module, "ns", "m");
+    let kept = sm.store().versions(&key).unwrap();
+    let numbers: Vec<u64> = kept.iter().map(|v| v.version).collect();
+    assert_eq!(
+        numbers,
+        [2, 3, 4],
+        "the oldest version falls out past the limit of 3"
+    );
+    assert_eq!(kept[2].by.as_deref(), Some("key 3"));
+    assert_eq!(kept[2].at.as_deref(), Some("2026-12-03T00:00:00Z"));
+    assert!(matches!(&kept[0].resource, Some(Resource::Module(m)) if m.payload == "Yg=="));
+
+    // A delete is a version without a resource; numbering goes on after it.
+    sm.apply(ChangeCommand::delete(key.clone())).unwrap();
+    sm.apply(module_put("ZQ==", "key 0")).unwrap();
+    let kept = sm.store().versions(&key).unwrap();
+    let shape: Vec<(u64, bool)> = kept
+        .iter()
+        .map(|v| (v.version, v.resource.is_some()))
+        .collect();
+    assert_eq!(shape, [(4, true), (5, false), (6, true)]);
+    assert_eq!(sm.store().last_version(&key).unwrap(), 6);
+    // Written again as it is (init_resources at each start): no new version.
+    sm.apply(module_put("ZQ==", "dgate")).unwrap();
+    assert_eq!(sm.store().last_version(&key).unwrap(), 6);
+
+    // A refused write keeps nothing; other kinds keep no history.
+    let bad = ChangeCommand::put(res(
+        Kind::Route,
+        json!({"name": "r", "namespace": "ns", "paths": ["/"], "methods": ["GET"], "service": "none"}),
+    ));
+    assert!(sm.apply(bad).is_err());
+    assert_eq!(
+        sm.store()
+            .last_version(&ResourceKey::new(Kind::Route, "ns", "r"))
+            .unwrap(),
+        0
+    );
+    put(
+        &sm,
+        Kind::Service,
+        json!({"name": "s", "namespace": "ns", "urls": ["http://h"]}),
+    )
+    .unwrap();
+    assert!(
+        sm.store()
+            .versions(&ResourceKey::new(Kind::Service, "ns", "s"))
+            .unwrap()
+            .is_empty()
+    );
+
+    // A change that writes the same route twice makes two versions.
+    let route = |p: &str| {
+        res(
+            Kind::Route,
+            json!({"name": "r", "namespace": "ns", "paths": [p], "methods": ["GET"], "service": "s"}),
+        )
+    };
+    sm.apply(ChangeCommand::put_all(vec![route("/a"), route("/b")]))
+        .unwrap();
+    let numbers: Vec<u64> = sm
+        .store()
+        .versions(&ResourceKey::new(Kind::Route, "ns", "r"))
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(numbers, [1, 2]);
+
+    // With a history of 0 nothing is kept.
+    let none = StateMachine::with_history(Store::open_memory().unwrap(), 0);
+    none.apply(ChangeCommand::put(res(
+        Kind::Namespace,
+        json!({"name": "ns"}),
+    )))
+    .unwrap();
+    none.apply(module_put("YQ==", "x")).unwrap();
+    assert!(none.store().versions(&key).unwrap().is_empty());
+}

@@ -4,6 +4,10 @@ use crate::units::{ByteSize, Millis};
 
 pub const VERSION: &str = "v1";
 pub const DATA_DIR: &str = "./dgate-data";
+/// Versions kept of each module and route (`storage.history`).
+pub const HISTORY: usize = 10;
+/// The most `storage.history` may keep.
+pub const MAX_HISTORY: usize = 1000;
 pub const HOST: &str = "127.0.0.1";
 pub const PROXY_PORT: u16 = 8080;
 pub const ADMIN_PORT: u16 = 9080;

@@ -8,8 +8,7 @@ use serde_json::{Map, Value};
 /// Keys of DGate's config (and of the configs DGate ships) that dgate has no use for, by path.
 /// None of them weakens what the config asks for when ignored: `admin.tls` or `jwt_auth`, say,
 /// are refused instead (dgate would serve without them).
-const UNUSED: [&str; 24] = [
-    "log_json",
+const UNUSED: [&str; 23] = [
     "log_color",
     "Logger",
     "disable_metrics",
@@ -42,6 +41,12 @@ pub fn read_dgate_forms(config: &mut Value) -> Vec<String> {
         if take(config, path) {
             taken.push(path.to_string());
         }
+    }
+    // DGate's `log_json: true` is `log_format: json`.
+    if let Some(top) = config.as_object_mut()
+        && top.remove("log_json") == Some(Value::Bool(true))
+    {
+        top.entry("log_format").or_insert(Value::from("json"));
     }
     // DGate has `watch_only` on `admin`; here it is part of `replication`.
     if let Some(admin) = config.get_mut("admin").and_then(Value::as_object_mut)

@@ -21,6 +21,8 @@ pub enum ConfigError {
     InvalidNodeId(String),
     #[error("storage.dir: must not be empty when storage.type is file")]
     EmptyDataDir,
+    #[error("storage.history: must be at most {max}", max = defaults::MAX_HISTORY)]
+    HistoryTooLong,
     #[error("{key}: {value:?} is not an IP address")]
     InvalidHost { key: &'static str, value: String },
     #[error("admin.allow_list[{index}]: {value:?} is not an IP address or CIDR")]

@@ -17,6 +17,10 @@ pub struct Config {
     pub version: String,
     #[serde(default)]
     pub log_level: LogLevel,
+    /// `text` (one human-readable line per event) or `json` (one JSON object per line), for
+    /// every log line the server writes, the access log included.
+    #[serde(default)]
+    pub log_format: LogFormat,
     /// This node's name ("dgate" when unset).
     #[serde(default)]
     pub node_id: Option<String>,
@@ -252,6 +256,14 @@ fn version() -> String {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Error,
     Warn,
@@ -280,10 +292,17 @@ pub struct StorageConfig {
     pub kind: StorageKind,
     #[serde(default = "data_dir")]
     pub dir: PathBuf,
+    /// Versions kept of each module and route, the current one included, for `dgate history`
+    /// and `dgate rollback`; 0 keeps none.
+    #[serde(default = "history")]
+    pub history: usize,
 }
 
 fn data_dir() -> PathBuf {
     PathBuf::from(defaults::DATA_DIR)
+}
+fn history() -> usize {
+    defaults::HISTORY
 }
 
 impl Default for StorageConfig {
@@ -291,6 +310,7 @@ impl Default for StorageConfig {
         Self {
             kind: StorageKind::default(),
             dir: data_dir(),
+            history: history(),
         }
     }
 }
@@ -341,6 +361,65 @@ pub struct ProxyConfig {
     pub header_read_timeout: Millis,
     #[serde(default)]
     pub init_resources: Option<InitResources>,
+    /// One line per answered request, under the log target `dgate::access`.
+    #[serde(default)]
+    pub access_log: AccessLogConfig,
+}
+
+/// `proxy.access_log:` off by default; `fields` picks what each line says, in the log's
+/// format (`log_format`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default = "access_fields")]
+    pub fields: Vec<AccessField>,
+}
+
+impl Default for AccessLogConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            fields: access_fields(),
+        }
+    }
+}
+
+fn access_fields() -> Vec<AccessField> {
+    use AccessField::*;
+    vec![
+        Client, Method, Host, Path, Status, DurationMs, Namespace, Route,
+    ]
+}
+
+/// What an access log line can say about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessField {
+    /// The client's IP address.
+    Client,
+    Method,
+    /// The host the request named.
+    Host,
+    /// The path as routed (dot segments resolved).
+    Path,
+    /// The query string, when there is one.
+    Query,
+    /// HTTP/1.0, HTTP/1.1 or HTTP/2.0.
+    Protocol,
+    Status,
+    /// Time from the request head to the response head, in milliseconds.
+    DurationMs,
+    /// Namespace and name of the route that matched (absent for unmatched requests).
+    Namespace,
+    Route,
+    /// The route's service, when it has one.
+    Service,
+    /// The route's module, when it runs one.
+    Module,
+    UserAgent,
+    Referer,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -392,6 +471,7 @@ impl Default for ProxyConfig {
             max_headers: max_headers(),
             header_read_timeout: header_read_timeout(),
             init_resources: None,
+            access_log: AccessLogConfig::default(),
         }
     }
 }
@@ -544,6 +624,7 @@ impl Default for Config {
         Self {
             version: version(),
             log_level: LogLevel::default(),
+            log_format: LogFormat::default(),
             node_id: None,
             storage: StorageConfig::default(),
             proxy: ProxyConfig::default(),

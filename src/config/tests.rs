@@ -156,6 +156,11 @@ fn invalid_configs_name_the_key_and_the_reason() {
             "storage.dir: must not be empty when storage.type is file",
         ),
         (
+            "storage:\n  history: 1001",
+            "storage.history: must be at most 1000",
+        ),
+        ("log_format: xml", "log_format: unknown variant `xml`"),
+        (
             "proxy:\n  host: example",
             "proxy.host: \"example\" is not an IP address",
         ),
@@ -363,6 +368,7 @@ fn dgate_config_forms() {
 version: v1
 debug: true
 log_level: ${LOG_LEVEL:-info}
+log_json: true
 tags: [a, b]
 disable_default_namespace: true
 "stats?": {enable_request_stats: true}
@@ -389,6 +395,11 @@ admin:
     )
     .unwrap();
     assert!(c.debug && c.disable_default_namespace);
+    assert_eq!(
+        c.log_format,
+        LogFormat::Json,
+        "log_json: true is log_format: json"
+    );
     assert_eq!(c.test_server.as_ref().unwrap().port, 18888);
     assert_eq!(
         c.proxy.redirect_https,

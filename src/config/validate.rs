@@ -15,6 +15,9 @@ impl Config {
         if self.storage.kind == StorageKind::File && self.storage.dir.as_os_str().is_empty() {
             return Err(ConfigError::EmptyDataDir);
         }
+        if self.storage.history > defaults::MAX_HISTORY {
+            return Err(ConfigError::HistoryTooLong);
+        }
         let proxy_ip = parse_host("proxy.host", &self.proxy.host)?;
         let admin_ip = parse_host("admin.host", &self.admin.host)?;
         for (index, entry) in self.admin.allow_list.iter().enumerate() {

@@ -120,7 +120,7 @@ impl Engine {
             }));
         }
         let hash = content_hash(bytes);
-        let component = self.compile(bytes, &hash).await?;
+        let (component, cached) = self.compile(bytes, &hash).await?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             LoadError::Invalid(format!("the component does not fit dgate's world: {e:#}"))
         })?;
@@ -134,6 +134,7 @@ impl Engine {
             pre,
             defined: vec![],
             hash,
+            cached,
             source: crate::build::SourceInfo::from_component(bytes).map(Arc::new),
         };
         let mut instance = module
@@ -150,7 +151,8 @@ impl Engine {
         Ok(Arc::new(module))
     }
 
-    async fn compile(&self, bytes: &[u8], hash: &str) -> Result<Component, LoadError> {
+    /// The component's machine code, and whether it came from the disk cache.
+    async fn compile(&self, bytes: &[u8], hash: &str) -> Result<(Component, bool), LoadError> {
         let path = self
             .cache_dir
             .as_ref()
@@ -160,7 +162,7 @@ impl Engine {
             // configuration (a different wasmtime or config is refused by deserialize), into a
             // directory only this process's user writes.
             match unsafe { Component::deserialize_file(&self.engine, path) } {
-                Ok(c) => return Ok(c),
+                Ok(c) => return Ok((c, true)),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "recompiling a module whose cache entry cannot be used")
                 }
@@ -184,7 +186,7 @@ impl Engine {
         if let (Some(dir), Some(path)) = (&self.cache_dir, &path) {
             write_atomically(dir, path, &serialized).map_err(LoadError::Cache)?;
         }
-        Ok(component)
+        Ok((component, false))
     }
 }
 

@@ -23,6 +23,8 @@ pub struct Module {
     pub defined: Vec<Hook>,
     /// SHA-256 of the component.
     pub hash: String,
+    /// The machine code came from the disk cache rather than a compile.
+    pub cached: bool,
     /// The source map `dgate build` put in the component, to point errors into the source.
     pub(super) source: Option<Arc<crate::build::SourceInfo>>,
 }

@@ -340,6 +340,25 @@ impl ModuleSet {
         self.get(src).await.map(|_| ())
     }
 
+    /// Whether this node has the version `hash` of a module ready to run: `Ok(true)` once
+    /// compiled and loaded, `Ok(false)` before (or before the write reached it), `Err` with
+    /// why when it cannot load it.
+    pub fn status(&self, namespace: &str, name: &str, hash: &str) -> Result<bool, String> {
+        let loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ready = Ok(false);
+        for ((ns, n, h, _), cell) in loaded.iter() {
+            if ns != namespace || n != name || h != hash {
+                continue;
+            }
+            match cell.get() {
+                Some(Ok(_)) => return Ok(true),
+                Some(Err(e)) => ready = Err(e.to_string()),
+                None => {}
+            }
+        }
+        ready
+    }
+
     /// How many module versions are loaded.
     #[cfg(test)]
     pub fn loaded_count(&self) -> usize {
@@ -435,6 +454,7 @@ impl ModuleSet {
         // A load that failed for want of room is not remembered: the next request tries again.
         let loaded = cell
             .get_or_try_init(|| async {
+                let started = std::time::Instant::now();
                 let module = match self.engine.load(&src.component).await {
                     Err(LoadError::NoSlot(_)) => {
                         release_idle(&self.loaded);
@@ -442,6 +462,23 @@ impl ModuleSet {
                     }
                     other => other,
                 };
+                if let Ok(module) = &module {
+                    tracing::info!(
+                        target: "dgate::modules",
+                        namespace = %src.namespace,
+                        module = %src.name,
+                        hash = &module.hash[..12],
+                        size = src.component.len(),
+                        from_cache = module.cached,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "{}",
+                        if module.cached {
+                            "module loaded (compiled earlier, from the disk cache)"
+                        } else {
+                            "module compiled"
+                        }
+                    );
+                }
                 match module {
                     Ok(module) => Ok(Ok(Arc::new(Loaded {
                         module,

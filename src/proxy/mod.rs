@@ -5,6 +5,7 @@
 //! The proxy knows neither storage nor Raft: it is told what was applied, and runs route modules
 //! through [`crate::modules`]. The admin API is never served here.
 
+mod access_log;
 mod body;
 mod error;
 mod metrics;
@@ -57,6 +58,8 @@ pub struct Settings {
     pub global_headers: HeaderMap,
     /// Also bounds the wait for a new connection's first byte and its TLS handshake.
     pub header_read_timeout: Duration,
+    /// `proxy.access_log`, when on.
+    pub access_log: Option<access_log::AccessLog>,
 }
 
 /// `redirect_https`: the TLS port, and the hosts it is for (`None`: every host).
@@ -141,6 +144,7 @@ impl Proxy {
             disable_x_forwarded_headers: config.disable_x_forwarded_headers,
             global_headers,
             header_read_timeout: config.header_read_timeout.as_duration(),
+            access_log: access_log::AccessLog::from_config(&config.access_log),
         };
         let mut http = auto::Builder::new(TokioExecutor::new());
         http.http1()

@@ -147,7 +147,14 @@ impl Proxy {
                         match r {
                             Ok(status) => module_response(status, io),
                             Err(he) => {
-                                tracing::warn!(route = %target.name, error = %he, "errorHandler failed");
+                                tracing::warn!(
+                                    namespace = %target.namespace,
+                                    route = %target.name,
+                                    module = target.modules.first().map(|m| m.name.as_str()),
+                                    error = %he,
+                                    stack = js_stack(&he),
+                                    "errorHandler failed"
+                                );
                                 Err(e)
                             }
                         }
@@ -298,9 +305,20 @@ fn refused(target: &RouteTarget, e: CallError) -> ProxyError {
 
 fn module_failed(target: &RouteTarget, e: CallError) -> ProxyError {
     let module = target.modules.first().map_or("", |m| m.name.as_str());
-    tracing::warn!(namespace = %target.namespace, route = %target.name, module, error = %e, "module failed");
+    tracing::warn!(namespace = %target.namespace, route = %target.name, module, error = %e,
+        stack = js_stack(&e), "module failed");
     target.metrics.module_failure();
     ProxyError::new(ErrorKind::ModuleFailed, format!("module {module:?}: {e}"))
+}
+
+/// The JS stack of a throw, mapped back to the module's own source files.
+fn js_stack(e: &CallError) -> Option<&str> {
+    match e {
+        CallError::Thrown {
+            stack: Some(stack), ..
+        } => Some(stack.trim_end()),
+        _ => None,
+    }
 }
 
 /// What hooks asked of the client's response before there was one (`ctx.response()` outside

@@ -46,6 +46,8 @@ pub struct Ctx {
     pub params: Vec<(String, String)>,
     /// Set once the response is handed to hyper.
     answered: bool,
+    /// The request's part of its access log line, when the access log is on.
+    access: Option<Box<super::access_log::Captured>>,
 }
 
 /// A request dropped before it was answered: the client closed the connection (hyper drops the
@@ -55,6 +57,9 @@ impl Drop for Ctx {
     fn drop(&mut self) {
         if self.answered {
             return;
+        }
+        if let Some(access) = &self.access {
+            access.write(self, 499);
         }
         let elapsed = self.started.elapsed();
         if let Some(t) = &self.target {
@@ -88,6 +93,7 @@ impl Proxy {
             target: None,
             params: Vec::new(),
             answered: false,
+            access: self.settings.access_log.map(|log| log.capture(&req)),
         };
         let res = match self.run(req, &mut ctx, &snapshot).await {
             Ok(res) => res,
@@ -306,6 +312,9 @@ impl Proxy {
         match &ctx.target {
             Some(t) => t.metrics.observe(status.as_u16(), seconds),
             None => self.unmatched.observe(status.as_u16(), seconds),
+        }
+        if let Some(access) = &ctx.access {
+            access.write(ctx, status.as_u16());
         }
     }
 }

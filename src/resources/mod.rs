@@ -12,7 +12,7 @@ pub mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use command::{Applied, ChangeCommand, ChangeOutcome, SERVED};
+pub use command::{Applied, ChangeCommand, ChangeOutcome, SERVED, Stamp};
 pub use types::{
     Collection, CollectionType, DEFAULT_NAMESPACE, Document, Domain, Module, ModuleLimits,
     ModuleType, Namespace, REDACTED, Resource, ResourceKey, Route, Secret, Service, Visibility,

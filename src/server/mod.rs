@@ -144,7 +144,7 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     };
 
     let advert = format!("http://{}", bound.admin);
-    let options = match &config.admin.replication {
+    let mut options = match &config.admin.replication {
         None => ClusterOptions::single(config.node_name(), &advert),
         Some(r) => ClusterOptions {
             name: r
@@ -157,8 +157,10 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
             join: r.cluster_address.clone(),
             voter: !r.watch_only,
             timings: r.raft_config.clone(),
+            history: 0,
         },
     };
+    options.history = config.storage.history;
     let cluster = Cluster::start(store, options)
         .await
         .context("cannot initialize state")?;
@@ -197,7 +199,9 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     };
     let admin_state = admin::AdminState::new(&config, cluster.clone(), metrics, builder);
     let admin_state = match proxy.modules() {
-        Some(modules) => admin_state.warming(warmer(modules.clone())),
+        Some(modules) => admin_state
+            .warming(warmer(modules.clone()))
+            .reporting(module_status(modules.clone())),
         None => admin_state,
     };
     let app = admin::routes(&config, admin_state.clone());
@@ -254,6 +258,15 @@ fn warmer(modules: Arc<crate::modules::ModuleSet>) -> admin::Warmer {
                 None => Ok(()),
             }
         })
+    })
+}
+
+/// Whether this node has a stored module's component ready to run.
+fn module_status(modules: Arc<crate::modules::ModuleSet>) -> admin::ModuleStatus {
+    Arc::new(move |m| {
+        let src = crate::modules::ModuleSource::from_resource(m)?;
+        let ready = modules.status(&src.namespace, &src.name, &src.hash);
+        Some((src.hash, ready))
     })
 }
 

@@ -1,8 +1,9 @@
 //! RocksDB: the one place that knows column families, key layout and value encoding.
 //!
 //! Column families: `meta` (small bookkeeping values, Raft's vote and log position), `resources`
-//! (every resource, JSON-encoded, keyed `kind \0 namespace \0 [collection \0] name`) and `log` (the
-//! Raft log, keyed by big-endian index). Every write is one atomic `WriteBatch` synced
+//! (every resource, JSON-encoded, keyed `kind \0 namespace \0 [collection \0] name`), `history`
+//! (the kept versions of modules and routes, keyed by the resource's key, `\0` and the big-endian
+//! version) and `log` (the Raft log, keyed by big-endian index). Every write is one atomic `WriteBatch` synced
 //! to the WAL before it returns, so an acknowledged write survives `kill -9` and a half-applied one
 //! never appears. `storage.type: memory` runs the same code on RocksDB's in-memory environment.
 
@@ -17,6 +18,7 @@ use crate::resources::{Kind, Resource, ResourceKey};
 const CF_META: &str = "meta";
 const CF_RESOURCES: &str = "resources";
 const CF_LOG: &str = "log";
+const CF_HISTORY: &str = "history";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -33,11 +35,28 @@ pub enum StorageError {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
+/// One kept version of a resource: what a write made it (`None`: the write deleted it), when and
+/// by whom. Versions count up from 1 for each resource key and are never reused.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Version {
+    pub key: ResourceKey,
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Resource>,
+}
+
 /// One write: resources to put and keys to delete, applied atomically.
 #[derive(Default)]
 pub struct Batch {
     puts: Vec<Resource>,
     deletes: Vec<ResourceKey>,
+    versions: Vec<Version>,
+    /// History entries to drop: a key's versions up to and including this one.
+    forget: Vec<(ResourceKey, u64)>,
     meta: Vec<(Vec<u8>, Vec<u8>)>,
     replace_all: bool,
 }
@@ -49,10 +68,26 @@ impl Batch {
     pub fn delete(&mut self, key: ResourceKey) {
         self.deletes.push(key);
     }
+    /// Keeps `version` in the history.
+    pub fn put_version(&mut self, version: Version) {
+        self.versions.push(version);
+    }
+    /// The newest version of `key` this batch keeps, if any.
+    pub fn last_version(&self, key: &ResourceKey) -> Option<u64> {
+        self.versions
+            .iter()
+            .rev()
+            .find(|v| &v.key == key)
+            .map(|v| v.version)
+    }
+    /// Drops `key`'s history entries up to and including version `through`.
+    pub fn forget_versions(&mut self, key: ResourceKey, through: u64) {
+        self.forget.push((key, through));
+    }
     pub fn put_meta(&mut self, key: &[u8], value: &[u8]) {
         self.meta.push((key.to_vec(), value.to_vec()));
     }
-    /// Removes every stored resource before the puts (installing a snapshot).
+    /// Removes every stored resource and history entry before the puts (installing a snapshot).
     pub fn replace_all(&mut self) {
         self.replace_all = true;
     }
@@ -85,7 +120,7 @@ impl Store {
         if let Some(env) = &env {
             opts.set_env(env);
         }
-        let cfs = [CF_META, CF_RESOURCES, CF_LOG]
+        let cfs = [CF_META, CF_RESOURCES, CF_LOG, CF_HISTORY]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
@@ -149,13 +184,102 @@ impl Store {
         Ok(self.db.get_cf(self.cf(CF_META)?, key)?)
     }
 
+    /// `key`'s kept versions, oldest first.
+    pub fn versions(&self, key: &ResourceKey) -> Result<Vec<Version>> {
+        let prefix = history_prefix(key);
+        self.scan_history(&prefix)
+    }
+
+    /// `key`'s newest kept version, if any.
+    pub fn newest_version(&self, key: &ResourceKey) -> Result<Option<Version>> {
+        self.newest_entry(key)?
+            .map(|(k, v)| {
+                serde_json::from_slice(&v).map_err(|source| StorageError::Decode {
+                    key: String::from_utf8_lossy(&k).replace('\0', "/"),
+                    source,
+                })
+            })
+            .transpose()
+    }
+
+    /// The newest version number `key` ever had (0 when it never had one): its history's last
+    /// entry, which is always kept.
+    pub fn last_version(&self, key: &ResourceKey) -> Result<u64> {
+        let prefix = history_prefix(key);
+        Ok(match self.newest_entry(key)? {
+            Some((k, _)) => log_index(&k[prefix.len()..]),
+            None => 0,
+        })
+    }
+
+    /// The raw key and value of `key`'s newest history entry.
+    fn newest_entry(&self, key: &ResourceKey) -> Result<Option<KeyValue>> {
+        let prefix = history_prefix(key);
+        let mut end = prefix.clone();
+        end.extend_from_slice(&u64::MAX.to_be_bytes());
+        let cf = self.cf(CF_HISTORY)?;
+        let mut iter = self
+            .db
+            .iterator_cf(cf, IteratorMode::From(&end, Direction::Reverse));
+        match iter.next() {
+            Some(item) => {
+                let (k, v) = item?;
+                Ok((k.starts_with(&prefix) && k.len() == prefix.len() + 8).then_some((k, v)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Every kept version of every resource: the history part of a snapshot.
+    pub fn all_versions(&self) -> Result<Vec<Version>> {
+        self.scan_history(&[])
+    }
+
+    fn scan_history(&self, prefix: &[u8]) -> Result<Vec<Version>> {
+        let cf = self.cf(CF_HISTORY)?;
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(cf, IteratorMode::From(prefix, Direction::Forward))
+        {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push(
+                serde_json::from_slice(&v).map_err(|source| StorageError::Decode {
+                    key: String::from_utf8_lossy(&k).replace('\0', "/"),
+                    source,
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Applies `batch` atomically and waits until it is synced to disk.
     pub fn write(&self, batch: Batch) -> Result<()> {
         let resources = self.cf(CF_RESOURCES)?;
+        let history = self.cf(CF_HISTORY)?;
         let meta = self.cf(CF_META)?;
         let mut wb = WriteBatch::default();
         if batch.replace_all {
             wb.delete_range_cf(resources, [0u8].as_slice(), [0xffu8; 8].as_slice());
+            wb.delete_range_cf(history, [0u8].as_slice(), [0xffu8; 8].as_slice());
+        }
+        for (key, through) in &batch.forget {
+            let prefix = history_prefix(key);
+            let mut end = prefix.clone();
+            end.extend_from_slice(&through.saturating_add(1).to_be_bytes());
+            wb.delete_range_cf(history, prefix, end);
+        }
+        for v in &batch.versions {
+            let value = serde_json::to_vec(v).map_err(|source| StorageError::Decode {
+                key: v.key.to_string(),
+                source,
+            })?;
+            let mut k = history_prefix(&v.key);
+            k.extend_from_slice(&v.version.to_be_bytes());
+            wb.put_cf(history, k, value);
         }
         for r in &batch.puts {
             let value = serde_json::to_vec(r).map_err(|source| StorageError::Decode {
@@ -268,6 +392,16 @@ fn encode_key(key: &ResourceKey) -> Vec<u8> {
         push_part(&mut out, c);
     }
     out.extend_from_slice(key.name.as_bytes());
+    out
+}
+
+/// A raw RocksDB entry.
+type KeyValue = (Box<[u8]>, Box<[u8]>);
+
+/// A resource's history entries: its key and a NUL, then the big-endian version.
+fn history_prefix(key: &ResourceKey) -> Vec<u8> {
+    let mut out = encode_key(key);
+    out.push(0);
     out
 }
 

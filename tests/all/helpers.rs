@@ -30,7 +30,21 @@ impl Gateway {
         Self::try_start(data_dir, extra).unwrap_or_else(|e| panic!("dgate did not start: {e}"))
     }
 
+    /// Like [`Gateway::start`], with environment variables (`RUST_LOG`, say) set for it.
+    pub fn start_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Gateway {
+        Self::try_start_env(data_dir, extra, env)
+            .unwrap_or_else(|e| panic!("dgate did not start: {e}"))
+    }
+
     pub fn try_start(data_dir: &Path, extra: &[&str]) -> Result<Gateway, String> {
+        Self::try_start_env(data_dir, extra, &[])
+    }
+
+    fn try_start_env(
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Gateway, String> {
         let mut cmd = Command::new(BIN);
         cmd.arg("server");
         // Free ports unless the caller picks them.
@@ -43,6 +57,7 @@ impl Gateway {
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "dgate=warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

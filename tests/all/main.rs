@@ -11,6 +11,7 @@ mod isolation;
 mod layering;
 mod module_cases;
 mod modules;
+mod operations;
 mod persistence;
 mod proxy;
 mod proxy_modules;

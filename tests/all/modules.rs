@@ -596,6 +596,13 @@ async fn deploy_builds_uploads_and_attaches_a_module() {
     let (_, r) = api.get("/api/v1/route/r").await;
     assert_eq!(r["data"]["modules"], json!(["add-header"]));
     assert!(stderr(&out).contains("built in "), "{}", stderr(&out));
+    // The node has it compiled by the time the write is answered.
+    let said = stderr(&out);
+    let ready = said
+        .lines()
+        .find_map(|l| l.strip_prefix("ready on each node: dgate "))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(ready.ends_with(" ms"), "{said}");
     // Only a route's first module runs: another module for the route is refused (and nothing
     // is uploaded) unless --replace, which writes the module and the route in one change.
     let wasm = build(d, &example("json-response"));

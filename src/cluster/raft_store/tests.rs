@@ -82,3 +82,48 @@ async fn entries_apply_commands_and_snapshots_carry_the_state() {
     );
     assert!(other.get_current_snapshot().await.unwrap().is_some());
 }
+
+/// A node that catches up through a snapshot gets the kept versions too, so its next version
+/// numbers and rollbacks match the others'.
+#[tokio::test]
+async fn snapshots_carry_the_history() {
+    let sm = Arc::new(StateMachine::new(Store::open_memory().unwrap()));
+    let mut store = SmStore::new(sm.clone());
+    let module = |payload: &str| {
+        ChangeCommand::put(
+            Resource::from_json(
+                crate::resources::Kind::Module,
+                serde_json::json!({"name": "m", "namespace": "a", "payload": payload, "moduleType": "javascript"})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .unwrap(),
+        )
+    };
+    store
+        .apply([
+            entry(1, namespace("a")),
+            entry(2, module("YQ==")),
+            entry(3, module("Yg==")),
+        ])
+        .await
+        .unwrap();
+    let snap = store
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let fresh = Arc::new(StateMachine::new(Store::open_memory().unwrap()));
+    let mut other = SmStore::new(fresh.clone());
+    other
+        .install_snapshot(&snap.meta, snap.snapshot)
+        .await
+        .unwrap();
+    let key = ResourceKey::new(crate::resources::Kind::Module, "a", "m");
+    assert_eq!(
+        fresh.store().versions(&key).unwrap(),
+        sm.store().versions(&key).unwrap()
+    );
+    assert_eq!(fresh.store().last_version(&key).unwrap(), 2);
+}

@@ -39,6 +39,22 @@ async fn a_node_that_missed_the_compacted_log_catches_up_by_snapshot() {
     .await;
     let n3_applied = cluster_status(&n3).await["applied_index"].as_u64().unwrap();
     drop(n3);
+    // A route written twice while n3 is away: its versions reach n3 in the snapshot.
+    let api = n1.client();
+    crate::helpers::ok_put(
+        &api,
+        "service",
+        json!({"name": "s", "urls": ["http://127.0.0.1:9"]}),
+    )
+    .await;
+    for path in ["/a", "/b"] {
+        crate::helpers::ok_put(
+            &api,
+            "route",
+            json!({"name": "r", "paths": [path], "methods": ["GET"], "service": "s"}),
+        )
+        .await;
+    }
     for i in 0..150 {
         let (s, v) = n1
             .client()
@@ -58,6 +74,10 @@ async fn a_node_that_missed_the_compacted_log_catches_up_by_snapshot() {
         list["count"].as_u64() == Some(151)
     })
     .await;
+    let (_, here) = n3.client().get("/api/v1/route/r/history").await;
+    let (_, there) = n1.client().get("/api/v1/route/r/history").await;
+    assert_eq!(here["count"], 2, "{here}");
+    assert_eq!(here, there, "the snapshot carries the history");
     assert!(
         cluster_status(&n3).await["snapshot_index"]
             .as_u64()

@@ -131,6 +131,39 @@ async fn three_nodes_form_a_cluster_and_replicate_writes_from_any_node() {
         .await;
     }
 
+    // The history is replicated: a follower shows both versions, and who wrote them.
+    let (s, h) = n3.client().get("/api/v1/module/m/history").await;
+    assert_eq!(s, 200, "{h}");
+    assert_eq!(h["count"], 2, "{h}");
+    assert_eq!(h["data"][0]["current"], true, "{h}");
+    assert_eq!(h["data"][0]["by"], "anonymous", "{h}");
+
+    // `dgate deploy` through a follower says when each node had the new version ready.
+    let d = dir.path();
+    let ts = write_file(
+        d,
+        "m.ts",
+        "export const requestModifier = (ctx: any): void => { ctx.request().headers.set('x-mod', 'v3'); };\n",
+    );
+    let out = crate::helpers::cli(&n2.admin, &["deploy", ts.to_str().unwrap(), "--name", "m"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    let ready = said
+        .lines()
+        .find_map(|l| l.strip_prefix("ready on each node: "))
+        .unwrap_or_else(|| panic!("{said}"));
+    for name in ["n1", "n2", "n3"] {
+        assert!(
+            ready
+                .split(", ")
+                .any(|n| n.starts_with(&format!("{name} ")) && n.ends_with(" ms")),
+            "{name} in {said}"
+        );
+    }
+    for gw in [&n1, &n2, &n3] {
+        assert_eq!(x_mod(gw).await, (200, "v3".to_string()), "{}", gw.admin);
+    }
+
     // A node with the wrong shared key never gets in: once it has been refused twice, it is
     // still outside.
     let intruder = node(dir.path(), "n4", false, Some(&n1.admin), "wrong");
