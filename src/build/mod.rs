@@ -11,19 +11,25 @@
 //! Files: `ts.rs` (step 1), `snapshot.rs` (steps 2 and 3), `source_map.rs` (pointing run-time
 //! errors back into the source), `worker.rs` (builds in a child process for the gateway).
 
+mod resolve;
 mod snapshot;
 mod source_map;
 mod ts;
 mod worker;
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
+pub use resolve::project;
 pub use source_map::{SOURCE_MAP_SECTION, SourceInfo};
-pub use ts::{BUILTINS, Js, imports_of, remap_positions, to_js, to_js_with};
+pub use ts::{
+    BUILTINS, HOOKS, Js, Resolved, Resolver, hook_warnings, imports_of, remap_positions, to_js,
+    to_js_resolving, to_js_with,
+};
 pub use worker::{BuildLimits, BuildRequest, Builder, worker_main};
 
 use snapshot::{componentize, wizen};
-use ts::{no_libraries, to_js_importing};
+use ts::{by_name, no_libraries};
 
 /// The JS runtime guest, built by `toolchain/build.sh` and committed.
 pub const RUNTIME: &[u8] = include_bytes!("../../toolchain/dgate-runtime.wasm");
@@ -64,33 +70,118 @@ pub fn build_with(
     libs: Libraries<'_>,
     library: bool,
 ) -> Result<Vec<u8>, BuildError> {
-    let known = |n: &str| libs(n).is_some();
-    let js = to_js_importing(file, source, &known)?;
-    // Dependencies first; a module imported twice (or in a cycle) is built once.
-    let mut order: Vec<(String, String)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut stack: Vec<String> = js.imports.iter().rev().cloned().collect();
-    while let Some(lib) = stack.pop() {
-        if !seen.insert(lib.clone()) {
-            continue;
-        }
-        let (lib_file, lib_source) = libs(&lib).ok_or_else(|| {
-            BuildError::Source(format!("{file}: the imported module {lib:?} disappeared"))
-        })?;
-        let lib_js = to_js_importing(&lib_file, &lib_source, &known)?;
-        stack.extend(lib_js.imports.iter().rev().cloned());
-        order.push((lib, lib_js.code));
+    build_resolving(file, source, &by_name(libs), library, &mut Steps::default())
+}
+
+/// The first `name:line:col` in `message`.
+fn first_position(message: &str, name: &str) -> Option<(usize, usize)> {
+    let prefix = format!("{name}:");
+    message.match_indices(&prefix).find_map(|(at, _)| {
+        let rest = &message[at + prefix.len()..];
+        let (line, rest) = rest.split_once(':')?;
+        let col: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        Some((line.parse().ok()?, col.parse().ok()?))
+    })
+}
+
+/// `globalThis.crypto` as the Web Crypto API has it (`getRandomValues`, `randomUUID`), over
+/// `dgate/crypto`: what npm packages such as uuid and nanoid call.
+const WEB_SHIM: (&str, &str) = (
+    "dgate:web",
+    "import { randomBytes, randomUUID } from \"dgate/crypto\";\n\
+     if (typeof globalThis.crypto === \"undefined\") {\n\
+       globalThis.crypto = {\n\
+         getRandomValues(array) {\n\
+           const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);\n\
+           bytes.set(randomBytes(bytes.length));\n\
+           return array;\n\
+         },\n\
+         randomUUID,\n\
+       };\n\
+     }\n",
+);
+
+/// Appends `dep` to `order` after what it imports (depth first; each module once).
+fn declare_after_imports(
+    dep: Resolved,
+    resolve: Resolver<'_>,
+    seen: &mut std::collections::HashSet<String>,
+    order: &mut Vec<(String, String)>,
+) -> Result<(), BuildError> {
+    if !seen.insert(dep.id.clone()) {
+        return Ok(());
     }
+    let js = to_js_resolving(&dep.file, &dep.id, &dep.source, resolve)?;
+    for next in js.found.iter().cloned() {
+        declare_after_imports(next, resolve, seen, order)?;
+    }
+    order.push((dep.id, js.code));
+    Ok(())
+}
+
+/// How long each step of a build took, how many modules went into it, and what looked wrong.
+#[derive(Debug, Default, Clone)]
+pub struct Steps {
+    /// TS → JS of the module itself.
+    pub parse: Duration,
+    /// Finding, reading and converting what it imports.
+    pub bundle: Duration,
+    /// Evaluating it all in the runtime and snapshotting the result (wizer).
+    pub snapshot: Duration,
+    /// Making the component.
+    pub encode: Duration,
+    /// Modules built in besides the module itself.
+    pub modules: usize,
+    /// `file:line:col: warning: ...` lines (exports that look like misspelt hooks).
+    pub warnings: Vec<String>,
+}
+
+/// Like [`build_with`], with imports found by `resolve` (files, packages) and the time each
+/// step took in `steps`.
+pub fn build_resolving(
+    file: &str,
+    source: &str,
+    resolve: Resolver<'_>,
+    library: bool,
+    steps: &mut Steps,
+) -> Result<Vec<u8>, BuildError> {
     let name = Path::new(file)
         .file_name()
         .map_or("module.js".into(), |n| n.to_string_lossy().into_owned());
+    let started = Instant::now();
+    let js = to_js_resolving(file, &name, source, resolve)?;
+    steps.parse = started.elapsed();
+    steps.warnings = hook_warnings(file, &js);
+    let started = Instant::now();
+    // Each module once, however often it is imported, after the modules it imports: the
+    // runtime links a module's imports when it is declared.
+    let mut order: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::from([name.clone()]);
+    for dep in js.found.iter().cloned() {
+        declare_after_imports(dep, resolve, &mut seen, &mut order)?;
+    }
+    steps.bundle = started.elapsed();
+    steps.modules = order.len();
+    // Web APIs packages from npm expect, imported first (on the first line, so the source map
+    // only shifts along it).
+    order.insert(0, (WEB_SHIM.0.to_string(), WEB_SHIM.1.to_string()));
+    let prefix = format!("import \"{}\"; ", WEB_SHIM.0);
+    let mut js = js;
+    js.code.insert_str(0, &prefix);
+    js.map = js.map.map(|m| ts::shift_first_line(m, prefix.len()));
+    let started = Instant::now();
     let core = wizen(&name, &js.code, &order, library).map_err(|e| match e {
-        BuildError::Source(m) => BuildError::Source(
-            js.remap(&name, &m)
-                .replace(&format!("{name}:"), &format!("{file}:")),
-        ),
+        BuildError::Source(m) => {
+            let m = js.remap(&name, &m);
+            let frame = first_position(&m, &name)
+                .map(|(line, col)| format!("\n{}", ts::code_frame(source, line, col)))
+                .unwrap_or_default();
+            BuildError::Source(m.replace(&format!("{name}:"), &format!("{file}:")) + &frame)
+        }
         other => other,
     })?;
+    steps.snapshot = started.elapsed();
+    let started = Instant::now();
     let mut component = componentize(&core)?;
     if let Some(map) = &js.map {
         let info = serde_json::json!({"file": name, "map": map.to_json_string()});
@@ -100,6 +191,7 @@ pub fn build_with(
         };
         wasm_encoder::ComponentSection::append_to_component(&section, &mut component);
     }
+    steps.encode = started.elapsed();
     Ok(component)
 }
 

@@ -17,23 +17,104 @@ use super::{BuildError, Libraries};
 pub struct Js {
     pub code: String,
     pub(super) map: Option<oxc_sourcemap::SourceMap<'static>>,
-    /// The other modules it imports by name (not the built-ins).
+    /// The other modules it imports (not the built-ins), by id: what each import was rewritten to.
     pub imports: Vec<String>,
+    /// Those modules as the resolver found them, in the order they are first imported.
+    pub(super) found: Vec<Resolved>,
+    /// The names the module exports itself, with where each is (line, column).
+    pub exports: Vec<(String, usize, usize)>,
 }
+
+/// The hooks a module may export.
+pub const HOOKS: [&str; 5] = [
+    "fetchUpstream",
+    "requestModifier",
+    "responseModifier",
+    "errorHandler",
+    "requestHandler",
+];
+
+/// Warnings about exports that look like a misspelt hook (`requestModifer`, `RequestHandler`):
+/// they would build, and never run. `file:line:col: warning: ...`.
+pub fn hook_warnings(file: &str, js: &Js) -> Vec<String> {
+    js.exports
+        .iter()
+        .filter(|(name, _, _)| !HOOKS.contains(&name.as_str()))
+        .filter_map(|(name, line, col)| {
+            let lower = name.to_ascii_lowercase();
+            let hook = HOOKS.iter().find(|h| {
+                let h = h.to_ascii_lowercase();
+                h == lower || edit_distance(&h, &lower) <= 2
+            })?;
+            Some(format!(
+                "{file}:{line}:{col}: warning: export {name:?} is not a hook; did you mean {hook:?}? (only fetchUpstream, requestModifier, responseModifier, errorHandler and requestHandler run)"
+            ))
+        })
+        .collect()
+}
+
+/// Levenshtein distance between two short ASCII strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// A module an import names: its id (its name in the component, which the import is rewritten
+/// to; never starting with `.`), its file name for messages and its source.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub id: String,
+    pub file: String,
+    pub source: String,
+}
+
+/// Finds the module that `specifier` names when the module with id `from` imports it: `Ok(None)`
+/// when there is none, `Err` with why when there is one that cannot be used.
+pub type Resolver<'a> = &'a dyn Fn(&str, &str) -> Result<Option<Resolved>, String>;
 
 /// No modules to import besides the built-ins.
 pub(super) fn no_libraries(_: &str) -> Option<(String, String)> {
     None
 }
 
-/// `lib` and `./lib` name the module `lib`; anything else is not a module name.
-fn library_name(specifier: &str) -> Option<&str> {
+/// `lib`, `./lib`, `./lib.js` and `./lib.ts` name the module `lib`; anything else is not a
+/// module name.
+pub(super) fn library_name(specifier: &str) -> Option<&str> {
     let name = specifier.strip_prefix("./").unwrap_or(specifier);
+    let name = [".ts", ".mts", ".js", ".mjs"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+        .unwrap_or(name);
     let ok = !name.is_empty()
         && !name.starts_with('.')
         && !name.contains('/')
         && !BUILTINS.contains(&name);
     ok.then_some(name)
+}
+
+/// Imports by name from `libs`, as a gateway namespace's modules import each other.
+pub(super) fn by_name(
+    libs: Libraries<'_>,
+) -> impl Fn(&str, &str) -> Result<Option<Resolved>, String> + '_ {
+    move |_, specifier| {
+        Ok(library_name(specifier).and_then(|name| {
+            libs(name).map(|(file, source)| Resolved {
+                id: name.to_string(),
+                file,
+                source,
+            })
+        }))
+    }
 }
 
 /// The modules `source` imports by name (for finding which modules depend on another). A source
@@ -67,6 +148,24 @@ pub(super) fn to_js_importing(
     source: &str,
     known: &dyn Fn(&str) -> bool,
 ) -> Result<Js, BuildError> {
+    let resolve = |_: &str, spec: &str| {
+        Ok(library_name(spec).filter(|n| known(n)).map(|n| Resolved {
+            id: n.to_string(),
+            file: String::new(),
+            source: String::new(),
+        }))
+    };
+    to_js_resolving(file, file, source, &resolve)
+}
+
+/// TS or JS to plain JS, each import of another module rewritten to the id `resolve` finds for
+/// it (`id` is this module's own, for relative imports).
+pub fn to_js_resolving(
+    file: &str,
+    id: &str,
+    source: &str,
+    resolve: Resolver<'_>,
+) -> Result<Js, BuildError> {
     let source_type = SourceType::from_path(file)
         .unwrap_or_default()
         .with_module(true);
@@ -78,7 +177,11 @@ pub(super) fn to_js_importing(
             .map(|d| {
                 let offset = d.labels.first().map_or(0, |l| l.offset());
                 let (line, col) = line_col(source, offset as usize);
-                format!("{file}:{line}:{col}: {}", d.message)
+                format!(
+                    "{file}:{line}:{col}: {}\n{}",
+                    d.message,
+                    code_frame(source, line, col)
+                )
             })
             .collect();
         BuildError::Source(lines.join("\n"))
@@ -86,33 +189,55 @@ pub(super) fn to_js_importing(
     if parsed.panicked || parsed.diagnostics.has_errors() {
         return Err(located(parsed.diagnostics.errors().cloned().collect()));
     }
+    let exports = parsed
+        .module_record
+        .local_export_entries
+        .iter()
+        .filter_map(|e| match &e.export_name {
+            oxc::syntax::module_record::ExportExportName::Name(n) => {
+                let (line, col) = line_col(source, n.span.start as usize);
+                Some((n.name.to_string(), line, col))
+            }
+            _ => None,
+        })
+        .collect();
     let mut program = parsed.program;
     let commonjs = is_commonjs(&program, source);
     let imports = imported(&program);
-    let mut libraries = Vec::new();
+    let mut libraries: Vec<String> = Vec::new();
+    let mut found: Vec<Resolved> = Vec::new();
+    let mut rewrite = std::collections::HashMap::new();
     let mut bad = Vec::new();
     for (spec, offset) in &imports {
         if BUILTINS.contains(&spec.as_str()) {
             continue;
         }
-        match library_name(spec) {
-            Some(name) if known(name) => {
-                if !libraries.iter().any(|l| l == name) {
-                    libraries.push(name.to_string());
+        let at = |why: String| {
+            let (line, col) = line_col(source, *offset as usize);
+            format!(
+                "{file}:{line}:{col}: cannot import {spec:?}: {why}\n{}",
+                code_frame(source, line, col)
+            )
+        };
+        match resolve(id, spec) {
+            Ok(Some(r)) => {
+                if !libraries.contains(&r.id) {
+                    libraries.push(r.id.clone());
+                    found.push(r.clone());
                 }
+                rewrite.insert(spec.clone(), r.id);
             }
-            _ => {
-                let (line, col) = line_col(source, *offset as usize);
-                bad.push(format!(
-                    "{file}:{line}:{col}: cannot import {spec:?}: a module may import the built-ins ({}) and other modules of its namespace by name",
-                    BUILTINS.join(", ")
-                ));
-            }
+            Ok(None) => bad.push(at(format!(
+                "a module may import the built-ins ({}), other modules (of its namespace, or files next to it) and ES module packages from node_modules",
+                BUILTINS.join(", ")
+            ))),
+            Err(why) => bad.push(at(why)),
         }
     }
     if !bad.is_empty() {
         return Err(BuildError::Source(bad.join("\n")));
     }
+    rewrite_imports(&mut program, &allocator, &rewrite);
     let semantic = SemanticBuilder::new()
         .with_check_syntax_error(true)
         .with_enum_eval(true)
@@ -145,11 +270,57 @@ pub(super) fn to_js_importing(
         code,
         map,
         imports: libraries,
+        found,
+        exports,
     })
 }
 
+/// Points each import in `rewrite` at the id it resolved to.
+fn rewrite_imports<'a>(
+    program: &mut oxc::ast::ast::Program<'a>,
+    allocator: &'a Allocator,
+    rewrite: &std::collections::HashMap<String, String>,
+) {
+    use oxc::ast::ast::Statement;
+    for s in program.body.iter_mut() {
+        let source = match s {
+            Statement::ImportDeclaration(d) => &mut d.source,
+            Statement::ExportAllDeclaration(d) => &mut d.source,
+            Statement::ExportFromDeclaration(d) => &mut d.source,
+            _ => continue,
+        };
+        if let Some(id) = rewrite.get(source.value.as_str()) {
+            source.value = allocator.alloc_str(id).into();
+        }
+    }
+}
+
+/// The source line `line` (1-based) with the one before it and a caret under column `col`,
+/// as compilers print them.
+pub(super) fn code_frame(source: &str, line: usize, col: usize) -> String {
+    let lines: Vec<&str> = source.lines().collect();
+    let width = (line + 1).to_string().len();
+    let mut out = String::new();
+    for n in line.saturating_sub(1).max(1)..=line {
+        if let Some(text) = lines.get(n - 1) {
+            out.push_str(&format!("{n:>width$} | {text}\n"));
+        }
+    }
+    let pad = lines
+        .get(line.wrapping_sub(1))
+        .map(|l| {
+            l.chars()
+                .take(col.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    out.push_str(&format!("{:>width$} | {pad}^", ""));
+    out
+}
+
 /// `map` for code that got `by` more characters at the start of its first line.
-fn shift_first_line(
+pub(super) fn shift_first_line(
     map: oxc_sourcemap::SourceMap<'static>,
     by: usize,
 ) -> oxc_sourcemap::SourceMap<'static> {
@@ -207,15 +378,8 @@ fn as_es_module(code: &str) -> (usize, String) {
     out.push_str(code);
     out.push_str("\nconst __dgate_cjs = module.exports;\n");
     // Under other names: the module's own top level may declare the hooks' names.
-    let hooks = [
-        "fetchUpstream",
-        "requestModifier",
-        "responseModifier",
-        "errorHandler",
-        "requestHandler",
-    ];
     let mut names = Vec::new();
-    for (i, hook) in hooks.iter().enumerate() {
+    for (i, hook) in HOOKS.iter().enumerate() {
         out.push_str(&format!("const __dgate_h{i} = __dgate_cjs.{hook};\n"));
         names.push(format!("__dgate_h{i} as {hook}"));
     }

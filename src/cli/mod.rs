@@ -228,6 +228,12 @@ pub struct BuildArgs {
     /// What to produce: the component, or the JS after type stripping (printed).
     #[arg(long, value_enum, default_value_t = BuildTarget::Wasm)]
     pub target: BuildTarget,
+    /// Type-check first with the project's TypeScript (`node_modules/.bin/tsc`).
+    #[arg(long)]
+    pub check: bool,
+    /// Print only warnings and errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// The kinds that keep versions.

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::RunArgs;
 use super::client::CliError;
-use super::modules::{build_error, is_source, read, siblings};
+use super::modules::{build_error, is_source, read};
 use crate::build;
 use crate::config::ModulesConfig;
 use crate::modules::{
@@ -255,13 +255,16 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
 
     let component = if is_source(&args.file) {
         let source = read(&args.file)?;
-        build::build_with(
+        let mut steps = build::Steps::default();
+        let built = build::build_resolving(
             &args.file.display().to_string(),
             &source,
-            &siblings(&args.file),
+            &build::project(&args.file),
             false,
-        )
-        .map_err(build_error)?
+            &mut steps,
+        );
+        steps.warnings.iter().for_each(|w| eprintln!("{w}"));
+        built.map_err(build_error)?
     } else {
         std::fs::read(&args.file)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file.display())))?

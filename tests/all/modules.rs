@@ -178,7 +178,21 @@ fn build_errors_point_into_the_source() {
         assert_eq!(out.status.code(), Some(1), "{name}");
         let err = stderr(&out);
         assert!(err.contains(expected), "{name}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{name}: one line: {err}");
+        // A place in the source comes with a code frame: the line, and a caret under the column.
+        let lines: Vec<&str> = err.trim().lines().collect();
+        if expected.starts_with(name) {
+            assert!(lines.len() >= 3, "{name}: a code frame: {err}");
+            assert!(
+                lines.last().unwrap().trim_end().ends_with('^'),
+                "{name}: {err}"
+            );
+            assert!(
+                lines[1..].iter().all(|l| l.contains(" | ")),
+                "{name}: {err}"
+            );
+        } else {
+            assert_eq!(lines.len(), 1, "{name}: one line: {err}");
+        }
     }
     let out = dgate(d, &["build", "/nonexistent/m.ts"]);
     assert_eq!(out.status.code(), Some(2));
@@ -745,4 +759,123 @@ async fn deploy_builds_uploads_and_attaches_a_module() {
         Some("tagged:a"),
         "{v}"
     );
+}
+
+/// `dgate build` of a project: a local file imported with a `.js` extension from a
+/// subdirectory (as tsc writes it), an ES module package from `node_modules` through its
+/// `exports` (with a relative import inside the package, and the Web Crypto global it calls),
+/// a CommonJS package refused with a reason, a misspelt hook warned about, and the time each
+/// step took (silenced by `--quiet`).
+#[test]
+fn builds_bundle_local_files_and_npm_packages() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let project = d.join("project");
+    let pkg = project.join("node_modules/@acme/ids");
+    std::fs::create_dir_all(pkg.join("dist/esm")).unwrap();
+    std::fs::create_dir_all(project.join("lib")).unwrap();
+    write_file(
+        &pkg,
+        "package.json",
+        r#"{"name": "@acme/ids", "type": "module", "main": "./dist/cjs/index.js",
+            "exports": {".": {"node": {"require": "./dist/cjs/index.js"},
+                              "browser": {"import": "./dist/esm/index.js"},
+                              "default": "./dist/cjs/index.js"}}}"#,
+    );
+    write_file(
+        &pkg.join("dist/esm"),
+        "index.js",
+        "export { id } from './id.js';\nexport const PREFIX = 'acme';\n",
+    );
+    write_file(
+        &pkg.join("dist/esm"),
+        "id.js",
+        "export function id() {\n  const b = crypto.getRandomValues(new Uint8Array(4));\n  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');\n}\n",
+    );
+    let old = project.join("node_modules/old-style");
+    std::fs::create_dir_all(&old).unwrap();
+    write_file(
+        &old,
+        "package.json",
+        r#"{"name": "old-style", "main": "index.js"}"#,
+    );
+    write_file(&old, "index.js", "module.exports = { x: 1 };\n");
+    write_file(
+        &project.join("lib"),
+        "tag.ts",
+        "import { PREFIX } from \"@acme/ids\";\nexport const tag = (s: string): string => `${PREFIX}:${s}`;\n",
+    );
+    let main = write_file(
+        &project,
+        "mod.ts",
+        "import { id } from \"@acme/ids\";\nimport { tag } from \"./lib/tag.js\";\n\
+         export const requestModifier = (ctx: any): void => { ctx.request().headers.set(\"x-id\", tag(id())); };\n\
+         export const responseModifer = (ctx: any): void => {};\n",
+    );
+    let out = dgate(d, &["build", main.to_str().unwrap()]);
+    let said = stderr(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("mod.ts:4:14: warning: export \"responseModifer\" is not a hook; did you mean \"responseModifier\"?"),
+        "{said}"
+    );
+    let summary = said
+        .lines()
+        .find(|l| l.starts_with("wrote "))
+        .unwrap_or_else(|| panic!("{said}"));
+    for step in ["parse ", "bundle ", "(3 modules)", "snapshot ", "encode "] {
+        assert!(summary.contains(step), "{summary}");
+    }
+    let request = write_file(d, "req.json", r#"{"method": "GET", "path": "/"}"#);
+    let wasm = project.join("mod.wasm");
+    let v = ok_json(dgate(
+        d,
+        &[
+            "module",
+            "run",
+            wasm.to_str().unwrap(),
+            "--hook",
+            "requestModifier",
+            "--request",
+            request.to_str().unwrap(),
+        ],
+    ));
+    let id = header(&v["request"]["headers"], "x-id").unwrap_or_else(|| panic!("{v}"));
+    assert!(
+        id.starts_with("acme:") && id.len() == "acme:".len() + 8,
+        "{v}"
+    );
+
+    // --quiet: warnings only.
+    let out = dgate(d, &["build", main.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success());
+    assert!(!stderr(&out).contains("wrote "), "{}", stderr(&out));
+
+    // A CommonJS package, an uninstalled one and a missing file: refused, each with its reason.
+    for (source, expected) in [
+        (
+            "import o from \"old-style\";",
+            "is CommonJS (it assigns module.exports)",
+        ),
+        (
+            "import x from \"not-installed\";",
+            "cannot import \"not-installed\"",
+        ),
+        ("import { y } from \"./lib/nope.js\";", "no file "),
+    ] {
+        let bad = write_file(
+            &project,
+            "bad.ts",
+            &format!("{source}\nexport const requestModifier = (): void => {{}};\n"),
+        );
+        let out = dgate(d, &["build", bad.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{source}");
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{source}: {err}");
+        assert!(err.contains("bad.ts:1:"), "{source}: {err}");
+        assert!(
+            err.trim_end().ends_with('^'),
+            "{source}: a code frame: {err}"
+        );
+    }
 }
