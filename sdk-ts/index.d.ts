@@ -1,6 +1,8 @@
 // Types for dgate modules. A module exports any of the five hooks; the gateway calls them with a
-// context object. Add this package to your tsconfig's "types" (or reference it) to get the
-// `dgate` and `dgate/*` modules and the runtime's globals.
+// context object. Add this package to your tsconfig's "types" to get the `dgate` and `dgate/*`
+// modules; the runtime's globals (fetch, console, Headers, URL, TextEncoder, crypto) are in
+// "@dgate/sdk/globals", which the "@dgate/sdk/tsconfig" preset includes. Every name declared here
+// starts with Dgate, so this file sits beside lib.dom or @types/node without a clash.
 //
 // The runtime is QuickJS (ES2023) in a WebAssembly sandbox: no DOM, no Node.js, no file system.
 // `fetch`, documents and the cache are host calls; bodies are read only when asked for.
@@ -61,15 +63,15 @@ declare class DgateURL {
   toJSON(): string;
 }
 
-type BodyInit = string | Uint8Array | ArrayBuffer | object;
+type DgateBodyInit = string | Uint8Array | ArrayBuffer | object;
 
-interface FetchInit {
+interface DgateFetchInit {
   method?: string;
   headers?: DgateHeaders | [string, string][] | Record<string, string>;
-  body?: BodyInit | null;
+  body?: DgateBodyInit | null;
 }
 
-interface FetchResponse {
+interface DgateFetchResponse {
   readonly status: number;
   readonly ok: boolean;
   /** The URL fetched. */
@@ -81,31 +83,6 @@ interface FetchResponse {
   json<T = unknown>(): Promise<T>;
   bytes(): Promise<Uint8Array>;
   arrayBuffer(): Promise<ArrayBuffer>;
-}
-
-declare var console: {
-  debug(...args: unknown[]): void;
-  trace(...args: unknown[]): void;
-  log(...args: unknown[]): void;
-  info(...args: unknown[]): void;
-  warn(...args: unknown[]): void;
-  error(...args: unknown[]): void;
-};
-
-/** Outbound HTTP through the gateway (its timeout and per-call limit apply). */
-declare function fetch(input: string | DgateURL, init?: FetchInit): Promise<FetchResponse>;
-declare var Headers: typeof DgateHeaders;
-declare var URL: typeof DgateURL;
-declare var URLSearchParams: typeof DgateURLSearchParams;
-
-declare class TextEncoder {
-  readonly encoding: string;
-  encode(input?: string): Uint8Array;
-}
-declare class TextDecoder {
-  constructor(label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean });
-  readonly encoding: string;
-  decode(input?: Uint8Array | ArrayBuffer, options?: { stream?: boolean }): string;
 }
 
 declare module "dgate" {
@@ -131,7 +108,7 @@ declare module "dgate" {
     readText(): string;
     readJson<T = unknown>(): T;
     /** Replaces the body sent upstream (requestModifier only). */
-    writeBody(body: BodyInit): this;
+    writeBody(body: DgateBodyInit): this;
     writeJson(value: unknown): this;
   }
 
@@ -144,7 +121,7 @@ declare module "dgate" {
     readBody(): Uint8Array;
     readText(): string;
     readJson<T = unknown>(): T;
-    writeBody(body: BodyInit): this;
+    writeBody(body: DgateBodyInit): this;
     writeJson(value: unknown): this;
     /** Replaces the response with a 307 redirect to `url`. */
     redirect(url: string): this;
@@ -160,7 +137,7 @@ declare module "dgate" {
     status(code: number): this;
     setHeader(name: string, value: string | number): this;
     /** A string (text/plain), bytes (application/octet-stream) or a value (JSON). */
-    send(body?: BodyInit): this;
+    send(body?: DgateBodyInit): this;
     json(value: unknown): this;
     end(): this;
     /** Redirects with `code` (302 by default). */
@@ -236,7 +213,8 @@ declare module "dgate/util" {
 }
 
 declare module "dgate/http" {
-  export const fetch: typeof globalThis.fetch;
+  /** Outbound HTTP through the gateway (its timeout and per-call limit apply). */
+  export function fetch(input: string | DgateURL, init?: DgateFetchInit): Promise<DgateFetchResponse>;
   export const Headers: typeof DgateHeaders;
   export const URL: typeof DgateURL;
   export const URLSearchParams: typeof DgateURLSearchParams;

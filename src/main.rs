@@ -23,6 +23,10 @@ fn main() -> ExitCode {
             Err(e) => fail(e.exit_code(), &e.to_string()),
         },
         Some(Command::Deploy(args)) => run_client(cli::deploy(&cli, args)),
+        Some(Command::New(args)) => match cli::new_project(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e.exit_code(), &e.to_string()),
+        },
         Some(Command::History(args)) => run_client(cli::run_history(&cli, args)),
         Some(Command::Rollback(args)) => run_client(cli::run_rollback(&cli, args)),
         Some(Command::CompileWorker { args }) => {

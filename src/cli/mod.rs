@@ -4,6 +4,7 @@
 mod client;
 mod fields;
 mod modules;
+mod new;
 mod output;
 mod resource;
 mod run;
@@ -19,6 +20,7 @@ use crate::resources::Kind;
 
 pub use client::CliError;
 pub use modules::{build, deploy};
+pub use new::new_project;
 pub use resource::{run as run_resource, run_cluster, run_history, run_rollback};
 pub use run::run_module;
 
@@ -112,6 +114,9 @@ pub enum Command {
     Service(ResourceCommand),
     #[command(visible_alias = "rt", about = "Manage routes")]
     Route(ResourceCommand),
+    /// Start a module project: package.json with the SDK, tsconfig, mod.ts, fixtures and an
+    /// `npm test` that builds and runs the module.
+    New(NewArgs),
     /// Build a TypeScript or JavaScript module into a WebAssembly component.
     Build(BuildArgs),
     /// Put a module live on a running gateway: build it (.ts/.js), upload it, optionally attach
@@ -193,6 +198,7 @@ impl Command {
             | Command::CompileWorker { .. }
             | Command::History(_)
             | Command::Rollback(_)
+            | Command::New(_)
             | Command::Deploy(_) => {
                 return None;
             }
@@ -234,6 +240,30 @@ pub struct BuildArgs {
     /// Print only warnings and errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The project's directory (created; it must not hold anything yet); its last part is the
+    /// package name.
+    pub name: PathBuf,
+    #[arg(long, short = 't', value_enum, default_value_t = Template::Header)]
+    pub template: Template,
+    /// What package.json depends on for @dgate/sdk, instead of the copy this dgate writes to
+    /// `.dgate/sdk` (a version range, or a tarball from `npm pack`).
+    #[arg(long)]
+    pub sdk: Option<String>,
+}
+
+/// What a new project starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Template {
+    /// requestModifier: request header edits.
+    Header,
+    /// requestHandler: answers from documents (a URL shortener).
+    Handler,
+    /// fetchUpstream: an IP-hash load balancer.
+    Balancer,
 }
 
 /// The kinds that keep versions.
