@@ -73,6 +73,28 @@ pub fn build_with(
     build_resolving(file, source, &by_name(libs), library, &mut Steps::default())
 }
 
+/// Where `source` imports the name a "Could not find export 'x'" message is about: the first
+/// `import` line that names it.
+fn unlinked_import(message: &str, source: &str) -> Option<(usize, usize)> {
+    let rest = message.split("Could not find export '").nth(1)?;
+    let export = rest.split('\'').next()?;
+    source.lines().enumerate().find_map(|(i, l)| {
+        if !l.trim_start().starts_with("import") {
+            return None;
+        }
+        l.match_indices(export)
+            .find(|(at, _)| {
+                let before = l[..*at].chars().last();
+                let after = l[at + export.len()..].chars().next();
+                let word = |c: Option<char>| {
+                    c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$')
+                };
+                !word(before) && !word(after)
+            })
+            .map(|(at, _)| (i + 1, l[..at].chars().count() + 1))
+    })
+}
+
 /// The first `name:line:col` in `message`.
 fn first_position(message: &str, name: &str) -> Option<(usize, usize)> {
     let prefix = format!("{name}:");
@@ -172,7 +194,13 @@ pub fn build_resolving(
     let started = Instant::now();
     let core = wizen(&name, &js.code, &order, library).map_err(|e| match e {
         BuildError::Source(m) => {
-            let m = js.remap(&name, &m);
+            let mut m = js.remap(&name, &m);
+            // The runtime names no place for an import it cannot link: the import's own.
+            if let Some((line, col)) = unlinked_import(&m, source)
+                && let Some(rest) = m.strip_prefix(&format!("{name}: "))
+            {
+                m = format!("{name}:{line}:{col}: {rest}");
+            }
             let frame = first_position(&m, &name)
                 .map(|(line, col)| format!("\n{}", ts::code_frame(source, line, col)))
                 .unwrap_or_default();

@@ -1,7 +1,8 @@
 //! How `dgate build` finds what a module on disk imports: files by relative path (with or
 //! without `.js`/`.ts` extensions, as `tsc` under `nodenext` or `bundler` writes them), modules
 //! next to it by name (as a gateway namespace's modules import each other), and ES module
-//! packages from `node_modules` (their `exports`, `module` or `main` entry).
+//! packages from `node_modules` (their `exports`, `module` or `main` entry; CommonJS files are
+//! wrapped, with the `require("...")` calls they make with a literal resolved the same way).
 //!
 //! Each module found gets an id: its path relative to the entry's directory (an absolute path
 //! when it lies outside), which is what its imports are rewritten to and its name in the
@@ -49,19 +50,17 @@ pub fn project(entry: &Path) -> impl Fn(&str, &str) -> Result<Option<Resolved>, 
         } else {
             match package(&dir, specifier)? {
                 Some(p) => p,
+                None if is_node_builtin(specifier) => {
+                    return Err(format!(
+                        "{specifier:?} is a Node.js module: the dgate runtime has no Node.js APIs (see the dgate/* built-ins)"
+                    ));
+                }
                 None => return Ok(None),
             }
         };
         let source = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let id = id_of(&root, &path);
-        let in_package = id.contains("/node_modules/") || id.starts_with("node_modules/");
-        if in_package && let Some(why) = commonjs(&source) {
-            return Err(format!(
-                "{} is CommonJS ({why}); dgate bundles ES module packages: use the package's ES module build",
-                path.display()
-            ));
-        }
         Ok(Some(Resolved {
             id,
             file: path.display().to_string(),
@@ -235,21 +234,34 @@ fn conditional(v: &Value, star: Option<&str>) -> Option<String> {
     }
 }
 
-/// Why a package file looks like CommonJS, if it does: no `import`/`export` statement, and
-/// `require(` or `module.exports` in it.
-fn commonjs(source: &str) -> Option<&'static str> {
-    let esm = source.lines().any(|l| {
-        let l = l.trim_start();
-        l.starts_with("import ") || l.starts_with("import{") || l.starts_with("export ")
-    });
-    if esm {
-        return None;
-    }
-    if source.contains("module.exports") {
-        Some("it assigns module.exports")
-    } else if source.contains("require(") {
-        Some("it calls require")
-    } else {
-        None
-    }
+/// Node.js's own modules, which no `node_modules` holds.
+fn is_node_builtin(specifier: &str) -> bool {
+    const NODE: [&str; 24] = [
+        "assert",
+        "buffer",
+        "child_process",
+        "cluster",
+        "crypto",
+        "dgram",
+        "dns",
+        "events",
+        "fs",
+        "http",
+        "http2",
+        "https",
+        "net",
+        "os",
+        "path",
+        "perf_hooks",
+        "process",
+        "querystring",
+        "readline",
+        "stream",
+        "string_decoder",
+        "tls",
+        "url",
+        "zlib",
+    ];
+    let name = specifier.split('/').next().unwrap_or(specifier);
+    specifier.starts_with("node:") || NODE.contains(&name)
 }

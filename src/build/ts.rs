@@ -203,7 +203,19 @@ pub fn to_js_resolving(
         .collect();
     let mut program = parsed.program;
     let commonjs = is_commonjs(&program, source);
-    let imports = imported(&program);
+    let mut cjs = CommonJs::default();
+    if commonjs {
+        use oxc::ast_visit::Visit as _;
+        cjs.visit_program(&program);
+    }
+    let mut imports = imported(&program);
+    // A CommonJS module's `require("x")` calls are its imports.
+    imports.extend(
+        cjs.requires
+            .iter()
+            .filter(|(spec, _)| !BUILTINS.contains(&spec.as_str()))
+            .cloned(),
+    );
     let mut libraries: Vec<String> = Vec::new();
     let mut found: Vec<Resolved> = Vec::new();
     let mut rewrite = std::collections::HashMap::new();
@@ -260,7 +272,12 @@ pub fn to_js_resolving(
         .build(&program);
     let mut map = out.map.map(|m| m.into_owned());
     let code = if commonjs {
-        let (prefix, code) = as_es_module(&out.code);
+        let required: Vec<(String, String)> = cjs
+            .requires
+            .iter()
+            .filter_map(|(spec, _)| rewrite.get(spec).map(|id| (spec.clone(), id.clone())))
+            .collect();
+        let (prefix, code) = as_es_module(&out.code, &required, &cjs.exports);
         map = map.map(|m| shift_first_line(m, prefix));
         code
     } else {
@@ -358,19 +375,28 @@ fn is_commonjs(program: &oxc::ast::ast::Program<'_>, source: &str) -> bool {
 }
 
 /// A CommonJS module's code as an ES module: `module`, `exports` and a `require` of the
-/// built-ins around it, and its hooks exported from `module.exports`. What comes before the
-/// code is on its first line, so the source map's lines still hold; returns its length too.
-fn as_es_module(code: &str) -> (usize, String) {
+/// built-ins and of `required` (specifier → id, what its `require("...")` calls name) around it,
+/// its hooks and `names` (what it assigns to `exports.NAME`) exported from `module.exports`, and
+/// `module.exports` as the default export. What comes before the code is on its first line, so
+/// the source map's lines still hold; returns its length too.
+fn as_es_module(code: &str, required: &[(String, String)], names: &[String]) -> (usize, String) {
     let mut out = String::new();
     let mut table = String::new();
-    for (i, name) in BUILTINS.iter().enumerate() {
-        out.push_str(&format!("import * as __dgate_m{i} from \"{name}\"; "));
-        table.push_str(&format!("\"{name}\": __dgate_m{i}, "));
+    let specs = BUILTINS
+        .iter()
+        .map(|b| (b.to_string(), b.to_string()))
+        .chain(required.iter().cloned());
+    for (i, (spec, id)) in specs.enumerate() {
+        out.push_str(&format!("import * as __dgate_m{i} from {id:?}; "));
+        // A CommonJS module required is its module.exports; an ES module, its namespace.
+        table.push_str(&format!(
+            "{spec:?}: (__dgate_m{i}.__dgate_commonjs ? __dgate_m{i}.default : __dgate_m{i}), "
+        ));
     }
     out.push_str(&format!(
         "const module = {{ exports: {{}} }}; let exports = module.exports; \
          const require = (name) => {{ const m = {{ {table}}}[name]; \
-         if (m === undefined) throw new Error(\"require(\" + JSON.stringify(name) + \"): a module may require the built-ins ({})\"); \
+         if (m === undefined) throw new Error(\"require(\" + JSON.stringify(name) + \"): a module may require the built-ins ({}) and the modules dgate build found for it\"); \
          return m; }}; ",
         BUILTINS.join(", ")
     ));
@@ -378,16 +404,88 @@ fn as_es_module(code: &str) -> (usize, String) {
     out.push_str(code);
     out.push_str("\nconst __dgate_cjs = module.exports;\n");
     // Under other names: the module's own top level may declare the hooks' names.
-    let mut names = Vec::new();
-    for (i, hook) in HOOKS.iter().enumerate() {
-        out.push_str(&format!("const __dgate_h{i} = __dgate_cjs.{hook};\n"));
-        names.push(format!("__dgate_h{i} as {hook}"));
+    let mut exported = Vec::new();
+    let wanted = HOOKS.iter().map(|h| h.to_string()).chain(
+        names
+            .iter()
+            .filter(|n| !HOOKS.contains(&n.as_str()))
+            .cloned(),
+    );
+    for (i, name) in wanted.enumerate() {
+        out.push_str(&format!("const __dgate_h{i} = __dgate_cjs.{name};\n"));
+        exported.push(format!("__dgate_h{i} as {name}"));
     }
     out.push_str(&format!(
-        "export {{ {} }};\nexport default __dgate_cjs;\n",
-        names.join(", ")
+        "export {{ {} }};\nexport default __dgate_cjs;\nexport const __dgate_commonjs = true;\n",
+        exported.join(", ")
     ));
     (prefix, out)
+}
+
+/// What a CommonJS module requires (string literals only) and the names it assigns to
+/// `exports.NAME`, `module.exports.NAME` or lists in `module.exports = { ... }`.
+#[derive(Default)]
+struct CommonJs {
+    requires: Vec<(String, u32)>,
+    exports: Vec<String>,
+}
+
+impl<'a> oxc::ast_visit::Visit<'a> for CommonJs {
+    fn visit_call_expression(&mut self, it: &oxc::ast::ast::CallExpression<'a>) {
+        use oxc::ast::ast::{Argument, Expression};
+        if let (Expression::Identifier(callee), [Argument::StringLiteral(spec)]) =
+            (&it.callee, it.arguments.as_slice())
+            && callee.name == "require"
+            && !self.requires.iter().any(|(s, _)| s == spec.value.as_str())
+        {
+            self.requires
+                .push((spec.value.to_string(), spec.span.start));
+        }
+        oxc::ast_visit::walk::walk_call_expression(self, it);
+    }
+
+    fn visit_assignment_expression(&mut self, it: &oxc::ast::ast::AssignmentExpression<'a>) {
+        use oxc::ast::ast::{AssignmentTarget, Expression, ObjectPropertyKind, PropertyKey};
+        let is_exports = |e: &Expression<'_>| match e {
+            Expression::Identifier(id) => id.name == "exports",
+            Expression::StaticMemberExpression(m) => {
+                m.property.name == "exports"
+                    && matches!(&m.object, Expression::Identifier(id) if id.name == "module")
+            }
+            _ => false,
+        };
+        let mut add = |name: &str| {
+            let usable = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name != "default";
+            if usable && !self.exports.iter().any(|n| n == name) {
+                self.exports.push(name.to_string());
+            }
+        };
+        match &it.left {
+            AssignmentTarget::StaticMemberExpression(m) if is_exports(&m.object) => {
+                add(m.property.name.as_str());
+            }
+            AssignmentTarget::StaticMemberExpression(m)
+                if m.property.name == "exports"
+                    && matches!(&m.object, Expression::Identifier(id) if id.name == "module") =>
+            {
+                if let Expression::ObjectExpression(o) = &it.right {
+                    for p in &o.properties {
+                        if let ObjectPropertyKind::ObjectProperty(p) = p
+                            && let PropertyKey::StaticIdentifier(k) = &p.key
+                        {
+                            add(k.name.as_str());
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        oxc::ast_visit::walk::walk_assignment_expression(self, it);
+    }
 }
 
 /// The modules a module may import: the runtime's built-ins.

@@ -169,7 +169,7 @@ fn build_errors_point_into_the_source() {
         (
             "missing.js",
             "import { nope } from 'dgate/crypto';\nexport const requestModifier = () => nope();\n",
-            "Could not find export 'nope'",
+            "missing.js:1:10: Could not find export 'nope'",
         ),
     ];
     for (name, source, expected) in cases {
@@ -764,7 +764,8 @@ async fn deploy_builds_uploads_and_attaches_a_module() {
 /// `dgate build` of a project: a local file imported with a `.js` extension from a
 /// subdirectory (as tsc writes it), an ES module package from `node_modules` through its
 /// `exports` (with a relative import inside the package, and the Web Crypto global it calls),
-/// a CommonJS package refused with a reason, a misspelt hook warned about, and the time each
+/// a CommonJS package (its `require` of its own file, default and named exports), a package
+/// that needs Node.js refused with the reason, a misspelt hook warned about, and the time each
 /// step took (silenced by `--quiet`).
 #[test]
 fn builds_bundle_local_files_and_npm_packages() {
@@ -799,7 +800,28 @@ fn builds_bundle_local_files_and_npm_packages() {
         "package.json",
         r#"{"name": "old-style", "main": "index.js"}"#,
     );
-    write_file(&old, "index.js", "module.exports = { x: 1 };\n");
+    write_file(
+        &old,
+        "index.js",
+        "const helper = require('./helper');\nexports.answer = helper.double(21);\nmodule.exports.label = 'old';\n",
+    );
+    write_file(
+        &old,
+        "helper.js",
+        "module.exports = { double: (n) => n * 2 };\n",
+    );
+    let node = project.join("node_modules/needs-node");
+    std::fs::create_dir_all(&node).unwrap();
+    write_file(
+        &node,
+        "package.json",
+        r#"{"name": "needs-node", "main": "index.js"}"#,
+    );
+    write_file(
+        &node,
+        "index.js",
+        "const fs = require('fs');\nmodule.exports = fs;\n",
+    );
     write_file(
         &project.join("lib"),
         "tag.ts",
@@ -809,21 +831,22 @@ fn builds_bundle_local_files_and_npm_packages() {
         &project,
         "mod.ts",
         "import { id } from \"@acme/ids\";\nimport { tag } from \"./lib/tag.js\";\n\
-         export const requestModifier = (ctx: any): void => { ctx.request().headers.set(\"x-id\", tag(id())); };\n\
+         import old, { answer } from \"old-style\";\n\
+         export const requestModifier = (ctx: any): void => { ctx.request().headers.set(\"x-id\", tag(id())); ctx.request().headers.set(\"x-old\", `${old.label}:${answer}`); };\n\
          export const responseModifer = (ctx: any): void => {};\n",
     );
     let out = dgate(d, &["build", main.to_str().unwrap()]);
     let said = stderr(&out);
     assert!(out.status.success(), "{said}");
     assert!(
-        said.contains("mod.ts:4:14: warning: export \"responseModifer\" is not a hook; did you mean \"responseModifier\"?"),
+        said.contains("mod.ts:5:14: warning: export \"responseModifer\" is not a hook; did you mean \"responseModifier\"?"),
         "{said}"
     );
     let summary = said
         .lines()
         .find(|l| l.starts_with("wrote "))
         .unwrap_or_else(|| panic!("{said}"));
-    for step in ["parse ", "bundle ", "(3 modules)", "snapshot ", "encode "] {
+    for step in ["parse ", "bundle ", "(5 modules)", "snapshot ", "encode "] {
         assert!(summary.contains(step), "{summary}");
     }
     let request = write_file(d, "req.json", r#"{"method": "GET", "path": "/"}"#);
@@ -852,16 +875,23 @@ fn builds_bundle_local_files_and_npm_packages() {
     assert!(!stderr(&out).contains("wrote "), "{}", stderr(&out));
 
     // A CommonJS package, an uninstalled one and a missing file: refused, each with its reason.
-    for (source, expected) in [
+    // Each error points at the file and place of the import that failed.
+    for (source, expected, at) in [
         (
-            "import o from \"old-style\";",
-            "is CommonJS (it assigns module.exports)",
+            "import n from \"needs-node\";",
+            "\"fs\" is a Node.js module",
+            "needs-node/index.js:1:20: ",
         ),
         (
             "import x from \"not-installed\";",
             "cannot import \"not-installed\"",
+            "bad.ts:1:15: ",
         ),
-        ("import { y } from \"./lib/nope.js\";", "no file "),
+        (
+            "import { y } from \"./lib/nope.js\";",
+            "no file ",
+            "bad.ts:1:19: ",
+        ),
     ] {
         let bad = write_file(
             &project,
@@ -872,7 +902,7 @@ fn builds_bundle_local_files_and_npm_packages() {
         assert_eq!(out.status.code(), Some(1), "{source}");
         let err = stderr(&out);
         assert!(err.contains(expected), "{source}: {err}");
-        assert!(err.contains("bad.ts:1:"), "{source}: {err}");
+        assert!(err.contains(at), "{source}: {err}");
         assert!(
             err.trim_end().ends_with('^'),
             "{source}: a code frame: {err}"
