@@ -13,6 +13,11 @@ fn main() -> ExitCode {
     match &cli.command {
         None => serve(&ServerArgs::default()),
         Some(Command::Server(args)) => serve(args),
+        Some(Command::Check { config }) => check(config),
+        Some(Command::Man) => match cli::print_man_page() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(1, &format!("cannot write the man page: {e}")),
+        },
         Some(Command::Completions { shell }) => {
             cli::print_completions(*shell);
             ExitCode::SUCCESS
@@ -63,6 +68,23 @@ fn run_client(command: impl std::future::Future<Output = Result<(), cli::CliErro
 fn fail(code: i32, message: &str) -> ExitCode {
     eprintln!("dgate: {message}");
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// `dgate check -c FILE`: what `dgate server -c FILE` would refuse, without starting anything.
+fn check(config: &std::path::Path) -> ExitCode {
+    match Config::load(Some(config), &Overrides::default()).and_then(Prepared::new) {
+        Ok(prepared) => {
+            for key in &prepared.config.unused_dgate_keys {
+                eprintln!(
+                    "{}: warning: DGate key {key} is not used by dgate",
+                    config.display()
+                );
+            }
+            println!("{}: ok", config.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(2, &format!("config: {e}")),
+    }
 }
 
 fn serve(args: &ServerArgs) -> ExitCode {

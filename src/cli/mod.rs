@@ -103,6 +103,15 @@ pub enum Output {
 pub enum Command {
     /// Run the gateway: admin API (and, with its issue, the proxy) in one process.
     Server(ServerArgs),
+    /// Check a server config without starting anything: the same errors as at startup (exit 2),
+    /// TLS files and init_resources read too.
+    Check {
+        /// The YAML config file.
+        #[arg(long, short = 'c', env = "DGATE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Print the man page (roff): `dgate man > dgate.1`.
+    Man,
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -192,6 +201,8 @@ impl Command {
             Command::Secret(c) => (Kind::Secret, c),
             Command::Server(_)
             | Command::Completions { .. }
+            | Command::Check { .. }
+            | Command::Man
             | Command::Cluster { .. }
             | Command::Build(_)
             | Command::BuildWorker
@@ -449,6 +460,11 @@ impl Action {
 }
 
 /// Writes the completion script for `shell` to stdout.
+/// `dgate man`: the man page (options, and each command with what it does).
+pub fn print_man_page() -> std::io::Result<()> {
+    clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock())
+}
+
 pub fn print_completions(shell: clap_complete::Shell) {
     let mut cmd = Cli::command();
     clap_complete::generate(shell, &mut cmd, "dgate", &mut std::io::stdout());

@@ -85,3 +85,100 @@ fn two_servers_cannot_share_a_data_dir() {
     assert!(err.contains("exit Some(1)"), "{err}");
     assert!(err.contains("cannot open storage"), "{err}");
 }
+
+fn dgate(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("DGATE_CONFIG")
+        .env_remove("DGATE_ADMIN_KEY")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dgate")
+}
+
+fn packaging(file: &str) -> String {
+    format!("{}/packaging/{file}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `dgate check -c FILE` says what `dgate server -c FILE` would refuse, without starting
+/// anything (no port bound, no data dir made): exit 2 with the same line, or `FILE: ok`.
+#[test]
+fn check_validates_a_config_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let good = write_file(
+        dir.path(),
+        "good.yaml",
+        &format!("storage:\n  dir: {}\nproxy:\n  port: 1\n", data.display()),
+    );
+    let out = dgate(&["check", "-c", good.to_str().unwrap()], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{}: ok", good.display())
+    );
+    assert!(!data.exists(), "nothing is started or created");
+
+    for (text, want) in [
+        ("proxy:\n  prot: 8080\n", "proxy.prot: unknown field `prot`"),
+        (
+            "proxy:\n  tls:\n    cert_file: /nonexistent/c.pem\n    key_file: /nonexistent/k.pem\n",
+            "/nonexistent/c.pem",
+        ),
+    ] {
+        let bad = write_file(dir.path(), "bad.yaml", text);
+        let out = dgate(&["check", "-c", bad.to_str().unwrap()], &[]);
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{text}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+
+    // The config the container image and the systemd unit ship: it needs the admin key.
+    let shipped = packaging("dgate.yaml");
+    let out = dgate(&["check", "-c", &shipped], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DGATE_ADMIN_KEY is not set"));
+    let out = dgate(&["check", "-c", &shipped], &[("DGATE_ADMIN_KEY", "s3cret")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `dgate man` renders a man page naming the commands; the systemd unit passes
+/// `systemd-analyze verify` where systemd's tools are installed.
+#[test]
+fn the_man_page_and_the_systemd_unit() {
+    let out = dgate(&["man"], &[]);
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH dgate 1"), "{page}");
+    for command in ["server", "check", "deploy", "history", "rollback", "new"] {
+        assert!(page.contains(command), "{command} in the man page");
+    }
+
+    let Ok(analyze) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("systemd-analyze is not installed: the unit is not verified here");
+        return;
+    };
+    assert!(analyze.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(packaging("dgate.service"))
+        .unwrap()
+        .replace("/usr/local/bin/dgate", BIN);
+    let path = write_file(dir.path(), "dgate.service", &unit);
+    // The man page it documents is not installed here: not checked.
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+}
