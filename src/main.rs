@@ -1,15 +1,14 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use dgate::cli::{self, Cli, Command, ServerArgs};
+use dgate::cli::{self, Command, ServerArgs};
 use dgate::config::{Config, LogFormat, Overrides};
 use dgate::server::Prepared;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(cli::normalize_args(std::env::args_os()));
+    let cli = cli::parse();
     match &cli.command {
         None => serve(&ServerArgs::default()),
         Some(Command::Server(args)) => serve(args),

@@ -77,6 +77,64 @@ fn known_fields(kind: Kind) -> &'static [&'static str] {
     }
 }
 
+/// The fields `kind` needs in every write.
+fn required(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Namespace | Kind::Collection => &["name"],
+        Kind::Service => &["name", "urls"],
+        Kind::Route => &["name", "paths", "methods"],
+        Kind::Module => &["name", "payload"],
+        Kind::Domain => &["name", "patterns"],
+        Kind::Document => &["id", "collection", "data"],
+        Kind::Secret => &["name", "data"],
+    }
+}
+
+/// How a field is written on the command line, and what it is.
+fn field_hint(field: &str) -> &'static str {
+    match field {
+        "name" => "the first bare word, or name=NAME",
+        "id" => "the first bare word, or id=ID",
+        "namespace" => "namespace=NS (default: default)",
+        "urls" => "urls=http://a:80,http://b:80 (http or https)",
+        "paths" => "paths=/users/{id},/static/*",
+        "methods" => "methods=GET,POST (or *)",
+        "modules" => "modules=m1,m2 (the first runs; the others it may import)",
+        "patterns" => "patterns='*.example.com,/^api\\./'",
+        "tags" => "tags=a,b",
+        "retries" | "priority" => "a whole number",
+        "retryTimeout" | "connectTimeout" | "requestTimeout" => "a duration: 1.5s, 500ms",
+        "payload" => "payload@=mod.ts (the file; moduleType follows its extension)",
+        "moduleType" => "typescript | javascript | wasm",
+        "limits" => "limits:='{\"fuel\": 5000000, \"memory\": \"32MiB\", \"timeout\": \"20ms\"}'",
+        "cert" | "key" => "a PEM file: cert@=cert.pem",
+        "schema" => "schema:='{JSON Schema}' or schema@=schema.json",
+        "visibility" => "public | private",
+        "type" => "document",
+        "service" => "service=NAME (in the same namespace)",
+        "collection" => "collection=NAME",
+        "data" => "data:='{...}' (a document's JSON) or data=TEXT (a secret)",
+        f if BOOL_FIELDS.contains(&f) => "true | false",
+        _ => "",
+    }
+}
+
+/// `dgate <kind> create --help`'s list of the kind's fields, required ones marked.
+pub fn help(kind: Kind) -> String {
+    let fields = known_fields(kind);
+    let width = fields.iter().map(|f| f.len()).max().unwrap_or(0) + 2;
+    let mut out = format!("Fields of a {kind} (* required):\n");
+    for f in fields {
+        let mark = if required(kind).contains(f) { "*" } else { " " };
+        out.push_str(&format!("  {f:<width$}{mark} {}\n", field_hint(f)));
+    }
+    out.push_str(
+        "\nKEY=VALUE is text (a number or boolean for the fields above that are one), KEY:=JSON any\n\
+         JSON value, KEY@=FILE a file's text (a module payload's bytes, in base64).",
+    );
+    out
+}
+
 /// Parses `args` for a command on `kind`. `read` reads a file named by `key@=file`.
 pub fn parse(
     kind: Kind,

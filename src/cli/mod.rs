@@ -78,19 +78,63 @@ pub struct Cli {
 }
 
 /// `dgate build ... -o OUT` names the output file, while everywhere else `-o` is the global
-/// `--output` format. Rewrites a `-o` that follows `build` to `--out` before clap sees it.
+/// `--output` format. Rewrites a `-o` after a `build` *command* (the first word that is neither
+/// a flag nor a global flag's value) to `--out` before clap sees it; `dgate svc get build -o
+/// json` keeps its `-o`.
 pub fn normalize_args(
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> Vec<std::ffi::OsString> {
+    /// Global flags that take a value as the next word.
+    const VALUED: [&str; 6] = ["--admin", "-a", "--auth", "--auth-header", "-o", "--output"];
     let mut out: Vec<std::ffi::OsString> = args.into_iter().collect();
-    if let Some(at) = out.iter().position(|a| a == "build") {
-        for a in out.iter_mut().skip(at + 1) {
+    let mut i = 1;
+    while i < out.len() {
+        let word = out[i].to_string_lossy();
+        if VALUED.contains(&word.as_ref()) {
+            i += 2;
+        } else if word.starts_with('-') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if out.get(i).is_some_and(|w| w == "build") {
+        for a in out.iter_mut().skip(i + 1) {
             if a == "-o" {
                 *a = "--out".into();
             }
         }
     }
     out
+}
+
+/// The command line with each resource kind's fields in its `create` help (`dgate svc create
+/// --help`): what parsing, the man page and completions use.
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    for kind in Kind::ALL {
+        let group = match kind {
+            Kind::Namespace => "namespace",
+            Kind::Service => "service",
+            Kind::Route => "route",
+            Kind::Module => "module",
+            Kind::Domain => "domain",
+            Kind::Collection => "collection",
+            Kind::Document => "document",
+            Kind::Secret => "secret",
+        };
+        cmd = cmd.mut_subcommand(group, |g| {
+            g.mut_subcommand("create", |c| c.after_help(fields::help(kind)))
+        });
+    }
+    cmd
+}
+
+/// Parses the process's arguments (see [`normalize_args`] and [`command`]).
+pub fn parse() -> Cli {
+    use clap::FromArgMatches as _;
+    let matches = command().get_matches_from(normalize_args(std::env::args_os()));
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -101,7 +145,7 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the gateway: admin API (and, with its issue, the proxy) in one process.
+    /// Run the gateway: the proxy and the admin API in one process (the default command).
     Server(ServerArgs),
     /// Check a server config without starting anything: the same errors as at startup (exit 2),
     /// TLS files and init_resources read too.
@@ -462,10 +506,10 @@ impl Action {
 /// Writes the completion script for `shell` to stdout.
 /// `dgate man`: the man page (options, and each command with what it does).
 pub fn print_man_page() -> std::io::Result<()> {
-    clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock())
+    clap_mangen::Man::new(command()).render(&mut std::io::stdout().lock())
 }
 
 pub fn print_completions(shell: clap_complete::Shell) {
-    let mut cmd = Cli::command();
+    let mut cmd = command();
     clap_complete::generate(shell, &mut cmd, "dgate", &mut std::io::stdout());
 }

@@ -178,3 +178,53 @@ fn command_line_shapes() {
     );
     assert!(Cli::try_parse_from(["dgate", "server", "--admin-port", "x"]).is_err());
 }
+
+/// `-o` after the `build` command is its output file; elsewhere (a resource named "build"
+/// included) it stays the output format.
+#[test]
+fn dash_o_means_the_output_file_only_for_build() {
+    use clap::FromArgMatches as _;
+    let parse = |args: &[&str]| {
+        let args = super::normalize_args(args.iter().map(std::ffi::OsString::from));
+        Cli::from_arg_matches(&super::command().try_get_matches_from(args).unwrap()).unwrap()
+    };
+    let cli = parse(&[
+        "dgate",
+        "--admin",
+        "http://h:1",
+        "build",
+        "m.ts",
+        "-o",
+        "x.wasm",
+    ]);
+    match &cli.command {
+        Some(Command::Build(b)) => {
+            assert_eq!(b.out.as_deref(), Some(std::path::Path::new("x.wasm")))
+        }
+        other => panic!("{other:?}"),
+    }
+    let cli = parse(&["dgate", "svc", "get", "build", "-o", "json"]);
+    assert_eq!(cli.output, Output::Json);
+    let cli = parse(&["dgate", "-o", "json", "rt", "ls", "namespace=build"]);
+    assert_eq!(cli.output, Output::Json);
+}
+
+/// Each kind's `create --help` lists its fields, the required ones marked.
+#[test]
+fn create_help_lists_each_kinds_fields() {
+    let mut cmd = super::command();
+    let help = cmd
+        .find_subcommand_mut("route")
+        .and_then(|r| r.find_subcommand_mut("create"))
+        .map(|c| c.render_long_help().to_string())
+        .unwrap();
+    for line in ["paths", "methods", "service", "stripPath"] {
+        assert!(help.contains(line), "{line} in {help}");
+    }
+    let required: Vec<&str> = help
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("*"))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(required, ["name", "paths", "methods"]);
+}
