@@ -200,7 +200,7 @@ impl StateMachine {
             Some(v) => v,
             None => match self.store.newest_version(&key)? {
                 // Written again as it is (init_resources at each start): no new version.
-                Some(newest) if newest.resource.as_ref() == resource => return Ok(()),
+                Some(newest) if same_version(newest.resource.as_ref(), resource) => return Ok(()),
                 Some(newest) => newest.version,
                 None => 0,
             },
@@ -210,12 +210,21 @@ impl StateMachine {
         if version > keep {
             batch.forget_versions(key.clone(), version - keep);
         }
+        // A JS/TS module's component is built again from its source on a rollback: the
+        // history keeps the source only (a component is megabytes).
+        let kept = resource.cloned().map(|r| match r {
+            Resource::Module(mut m) if m.module_type != crate::resources::ModuleType::Wasm => {
+                m.component = None;
+                Resource::Module(m)
+            }
+            other => other,
+        });
         batch.put_version(Version {
             key,
             version,
             at: stamp.map(|s| s.at.clone()),
             by: stamp.map(|s| s.by.clone()),
-            resource: resource.cloned(),
+            resource: kept,
         });
         Ok(())
     }
@@ -439,6 +448,21 @@ impl StateMachine {
             .into_iter()
             .find(|r| matches!(r, Resource::Route(route) if uses(route)))
             .map(|r| r.key()))
+    }
+}
+
+/// Whether `new` is what the kept version `kept` holds (a JS/TS module's component aside: the
+/// history does not keep it).
+fn same_version(kept: Option<&Resource>, new: Option<&Resource>) -> bool {
+    match (kept, new) {
+        (Some(Resource::Module(k)), Some(Resource::Module(n))) => {
+            let mut n = n.clone();
+            if n.module_type != crate::resources::ModuleType::Wasm {
+                n.component = None;
+            }
+            *k == n
+        }
+        (k, n) => k == n,
     }
 }
 
