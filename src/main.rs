@@ -12,7 +12,19 @@ fn main() -> ExitCode {
     match &cli.command {
         None => serve(&ServerArgs::default()),
         Some(Command::Server(args)) => serve(args),
-        Some(Command::Check { config }) => check(config),
+        Some(Command::Check { config, file }) => {
+            let config_ok = config.as_deref().map_or(ExitCode::SUCCESS, check);
+            match file {
+                Some(file) if config_ok == ExitCode::SUCCESS => match cli::check_file(file) {
+                    Ok(n) => {
+                        println!("{}: ok ({n} resources)", file.display());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(e.exit_code(), &e.to_string()),
+                },
+                _ => config_ok,
+            }
+        }
         Some(Command::Man) => match cli::print_man_page() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(1, &format!("cannot write the man page: {e}")),
@@ -27,6 +39,9 @@ fn main() -> ExitCode {
             Err(e) => fail(e.exit_code(), &e.to_string()),
         },
         Some(Command::Deploy(args)) => run_client(cli::deploy(&cli, args)),
+        Some(Command::Apply(args)) => run_client(cli::apply(&cli, args)),
+        Some(Command::Diff(args)) => run_client(cli::diff(&cli, args)),
+        Some(Command::Export(args)) => run_client(cli::export(&cli, args)),
         Some(Command::New(args)) => match cli::new_project(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e.exit_code(), &e.to_string()),

@@ -1,6 +1,7 @@
 //! The `dgate` command line: `server`, `completions`, and one command group per resource kind that
 //! talks to a running gateway's admin API over HTTP.
 
+mod apply;
 mod client;
 mod fields;
 mod modules;
@@ -18,6 +19,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::resources::Kind;
 
+pub use apply::{apply, check_file, diff, export};
 pub use client::CliError;
 pub use modules::{build, deploy};
 pub use new::new_project;
@@ -77,10 +79,11 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// `dgate build ... -o OUT` names the output file, while everywhere else `-o` is the global
-/// `--output` format. Rewrites a `-o` after a `build` *command* (the first word that is neither
-/// a flag nor a global flag's value) to `--out` before clap sees it; `dgate svc get build -o
-/// json` keeps its `-o`.
+/// `dgate build ... -o OUT` names the output file and `dgate apply -f FILE` the resource file,
+/// while everywhere else `-o` is the global `--output` format and `-f` dgate-cli's `--follow`.
+/// Rewrites them after that *command* (the first word that is neither a flag nor a global
+/// flag's value) to `--out` / `--file` before clap sees them; `dgate svc get build -o json`
+/// keeps its `-o`.
 pub fn normalize_args(
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> Vec<std::ffi::OsString> {
@@ -98,11 +101,16 @@ pub fn normalize_args(
             break;
         }
     }
-    if out.get(i).is_some_and(|w| w == "build") {
-        for a in out.iter_mut().skip(i + 1) {
-            if a == "-o" {
-                *a = "--out".into();
-            }
+    // The command's own short flags that a global one has too: build's `-o` (the output file),
+    // apply's and diff's `-f` (the file; dgate-cli's global `-f` is a no-op).
+    let own: &[(&str, &str)] = match out.get(i).map(|w| w.to_string_lossy()) {
+        Some(w) if w == "build" => &[("-o", "--out")],
+        Some(w) if w == "apply" || w == "diff" || w == "check" => &[("-f", "--file")],
+        _ => &[],
+    };
+    for a in out.iter_mut().skip(i + 1) {
+        if let Some((_, long)) = own.iter().find(|(short, _)| a == short) {
+            *a = long.into();
         }
     }
     out
@@ -147,12 +155,29 @@ pub enum Output {
 pub enum Command {
     /// Run the gateway: the proxy and the admin API in one process (the default command).
     Server(ServerArgs),
+    /// Make the gateway hold what a resource file lists (the format of init_resources): the
+    /// changes written as one replicated change; prints what was created, updated, deleted.
+    Apply(ApplyArgs),
+    /// What `apply` would change, written nowhere.
+    Diff(ApplyArgs),
+    /// The gateway's resources in the file format `apply` reads (YAML; `-o json` for JSON).
+    Export(ExportArgs),
     /// Check a server config without starting anything: the same errors as at startup (exit 2),
     /// TLS files and init_resources read too.
+    /// With `--file`: check a resource file as `dgate apply` reads it (modules built), without
+    /// a gateway.
     Check {
         /// The YAML config file.
-        #[arg(long, short = 'c', env = "DGATE_CONFIG")]
-        config: PathBuf,
+        #[arg(
+            long,
+            short = 'c',
+            env = "DGATE_CONFIG",
+            required_unless_present = "file"
+        )]
+        config: Option<PathBuf>,
+        /// A resource file (the format of `dgate apply`).
+        #[arg(long)]
+        file: Option<PathBuf>,
     },
     /// Print the man page (roff): `dgate man > dgate.1`.
     Man,
@@ -246,6 +271,9 @@ impl Command {
             Command::Server(_)
             | Command::Completions { .. }
             | Command::Check { .. }
+            | Command::Apply(_)
+            | Command::Diff(_)
+            | Command::Export(_)
             | Command::Man
             | Command::Cluster { .. }
             | Command::Build(_)
@@ -295,6 +323,31 @@ pub struct BuildArgs {
     /// Print only warnings and errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The resource file (YAML or JSON): lists `namespaces`, `modules`, `services`, `routes`,
+    /// `domains`, `collections`, `documents`, `secrets`, each resource as the admin API takes it;
+    /// a module by `payload` (source text), `payload_file` (`.ts`/`.js` built here) or
+    /// `payload_base64`; a domain's `cert_file`/`key_file`. Paths are relative to the file.
+    /// `-f FILE` works too.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Also delete what the file's namespaces hold and the file does not list (namespaces
+    /// themselves are kept).
+    #[arg(long)]
+    pub prune: bool,
+    /// Say what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Only these namespaces (repeatable); default: all.
+    #[arg(long = "namespace", short = 'n')]
+    pub namespaces: Vec<String>,
 }
 
 #[derive(Debug, Args)]

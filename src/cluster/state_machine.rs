@@ -240,11 +240,11 @@ impl StateMachine {
         let mut outcomes = Vec::with_capacity(resources.len());
         // A resource may refer to one written earlier in the same change (a route to the
         // module deployed with it).
-        let mut earlier = Vec::with_capacity(resources.len());
+        let mut earlier: Vec<Resource> = Vec::with_capacity(resources.len());
         for resource in resources {
             let outcome = self.check_put(resource, &earlier)?;
             if let ChangeOutcome::Created(r) | ChangeOutcome::Updated(r) = &outcome {
-                earlier.push(r.key());
+                earlier.push(r.clone());
                 self.keep_version(&mut batch, r.key(), Some(r), stamp.as_ref())?;
                 batch.put(r.clone());
             }
@@ -255,11 +255,11 @@ impl StateMachine {
     }
 
     /// The checks of a put, and the resource as it will be stored (Created or Updated);
-    /// `earlier` are the keys written before it in the same change.
+    /// `earlier` are the resources written before it in the same change.
     fn check_put(
         &self,
         mut resource: Resource,
-        earlier: &[ResourceKey],
+        earlier: &[Resource],
     ) -> Result<ChangeOutcome, Rejected> {
         validate::resource(&mut resource)?;
         let key = resource.key();
@@ -275,7 +275,13 @@ impl StateMachine {
             Resource::Route(route) => self.check_route_references(route, earlier)?,
             Resource::Document(doc) => {
                 let coll_key = ResourceKey::new(Kind::Collection, &doc.namespace, &doc.collection);
-                let Some(Resource::Collection(coll)) = self.store.get(&coll_key)? else {
+                // The collection may come earlier in the same change.
+                let pending = earlier.iter().rev().find(|r| r.key() == coll_key).cloned();
+                let coll = match pending {
+                    Some(r) => Some(r),
+                    None => self.store.get(&coll_key)?,
+                };
+                let Some(Resource::Collection(coll)) = coll else {
                     return Err(Refusal::MissingReference(format!(
                         "collection {:?} does not exist in namespace {:?}",
                         doc.collection, doc.namespace
@@ -325,11 +331,7 @@ impl StateMachine {
         })
     }
 
-    fn check_route_references(
-        &self,
-        route: &Route,
-        earlier: &[ResourceKey],
-    ) -> Result<(), Rejected> {
+    fn check_route_references(&self, route: &Route, earlier: &[Resource]) -> Result<(), Rejected> {
         if let Some(service) = &route.service {
             self.require(
                 &ResourceKey::new(Kind::Service, &route.namespace, service),
@@ -357,9 +359,9 @@ impl StateMachine {
         &self,
         key: &ResourceKey,
         message: String,
-        earlier: &[ResourceKey],
+        earlier: &[Resource],
     ) -> Result<(), Rejected> {
-        if earlier.contains(key) {
+        if earlier.iter().any(|r| &r.key() == key) {
             return Ok(());
         }
         match self.store.get(key)? {

@@ -2,7 +2,7 @@
 //! wires the proxy to it (applied changes in, module documents through [`GatewayServices`]), and
 //! serves the proxy and the admin API until SIGINT/SIGTERM.
 
-mod init;
+pub mod init;
 mod services;
 mod test_server;
 
