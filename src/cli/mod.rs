@@ -121,17 +121,8 @@ pub fn normalize_args(
 pub fn command() -> clap::Command {
     let mut cmd = Cli::command();
     for kind in Kind::ALL {
-        let group = match kind {
-            Kind::Namespace => "namespace",
-            Kind::Service => "service",
-            Kind::Route => "route",
-            Kind::Module => "module",
-            Kind::Domain => "domain",
-            Kind::Collection => "collection",
-            Kind::Document => "document",
-            Kind::Secret => "secret",
-        };
-        cmd = cmd.mut_subcommand(group, |g| {
+        // Each kind's command group is named as its API path segment.
+        cmd = cmd.mut_subcommand(kind.as_str(), |g| {
             g.mut_subcommand("create", |c| c.after_help(fields::help(kind)))
         });
     }
