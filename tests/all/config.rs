@@ -68,7 +68,7 @@ fn starts_fast_with_defaults_in_a_fresh_dir() {
         _ => {
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(
-                err.contains("address already in use"),
+                err.to_lowercase().contains("address already in use"),
                 "no ready line and: {err}"
             );
         }
