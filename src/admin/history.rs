@@ -9,10 +9,12 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::resources::{Scope, audit, key_from, kind, ok_json, require_namespace, scope, write};
+use super::resources::{
+    Scope, audit, key_from, kind, ok_json, public_json, require_namespace, scope, write,
+};
 use super::{AdminState, AppError};
 use crate::cluster::VERSIONED;
-use crate::resources::{ChangeOutcome, Kind, ResourceKey};
+use crate::resources::{ChangeOutcome, ResourceKey};
 use crate::storage::Version;
 
 /// `?to=` on a rollback.
@@ -81,15 +83,7 @@ pub async fn history(
                 item["digest"] = json!(digest[..12]);
             }
             if let Some(r) = &v.resource {
-                let mut shown = r.to_public_json();
-                if !scope.payload
-                    && key.kind == Kind::Module
-                    && let Some(fields) = shown.as_object_mut()
-                {
-                    fields.remove("payload");
-                    fields.remove("sources");
-                }
-                item["resource"] = shown;
+                item["resource"] = public_json(r, scope.payload);
             }
             item
         })
@@ -167,13 +161,7 @@ pub async fn rollback(
         }
     };
     let version = state.cluster.store().last_version(&key)?;
-    let mut shown = stored.to_public_json();
-    if key.kind == Kind::Module
-        && let Some(fields) = shown.as_object_mut()
-    {
-        fields.remove("payload");
-        fields.remove("sources");
-    }
+    let shown = public_json(&stored, false);
     Ok(ok_json(
         status,
         json!({"resource": shown, "version": version, "restored": target.version}),

@@ -554,22 +554,27 @@ pub async fn list(
         }
         _ => None,
     };
-    let with_payload = scope.payload || kind != Kind::Module;
     let items: Vec<Value> = state
         .cluster
         .list(kind, &namespace, collection.as_deref())?
         .iter()
-        .map(Resource::to_public_json)
-        .map(|mut item| {
-            if !with_payload && let Some(fields) = item.as_object_mut() {
-                fields.remove("payload");
-                fields.remove("sources");
-            }
-            item
-        })
+        .map(|r| public_json(r, scope.payload))
         .collect();
     let n = items.len();
     Ok(ok_json(StatusCode::OK, Value::Array(items), Some(n)))
+}
+
+/// `r` as listings show it: a module's payload and sources (megabytes) only when asked for.
+pub(super) fn public_json(r: &Resource, with_payload: bool) -> Value {
+    let mut shown = r.to_public_json();
+    if !with_payload
+        && matches!(r, Resource::Module(_))
+        && let Some(fields) = shown.as_object_mut()
+    {
+        fields.remove("payload");
+        fields.remove("sources");
+    }
+    shown
 }
 
 /// Whether the admin API may read the documents of `collection`: it must exist and not be

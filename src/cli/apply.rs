@@ -80,42 +80,14 @@ fn build_module(m: &mut Value, base: &Path) -> Result<(), String> {
     }
     let source = std::fs::read_to_string(&path)
         .map_err(|e| format!("payload_file: cannot read {}: {e}", path.display()))?;
-    let resolve = crate::build::project(&path);
-    let sources = std::sync::Mutex::new(BTreeMap::new());
-    let entry = path
-        .file_name()
-        .map_or(file.to_string(), |n| n.to_string_lossy().into_owned());
-    sources
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(entry, source.clone());
-    let recording = |from: &str, spec: &str| {
-        let found = resolve(from, spec)?;
-        if let Some(f) = found.as_ref().filter(|f| !f.id.contains("node_modules/")) {
-            sources
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(f.id.clone(), f.source.clone());
-        }
-        Ok(found)
-    };
-    let mut steps = crate::build::Steps::default();
-    let component = crate::build::build_resolving(
-        &path.display().to_string(),
-        &source,
-        &recording,
-        false,
-        &mut steps,
-    )
-    .map_err(|e| e.to_string())?;
-    steps.warnings.iter().for_each(|w| eprintln!("{w}"));
+    let (component, sources) = super::modules::build_project(&path, &source);
+    let component = component.map_err(|e| e.to_string())?;
     fields.remove("payload_file");
     fields.insert(
         "payload_base64".into(),
         Value::String(BASE64.encode(component)),
     );
     fields.insert("moduleType".into(), json!("wasm"));
-    let sources = sources.into_inner().unwrap_or_else(|p| p.into_inner());
     fields.insert("sources".into(), json!(sources));
     Ok(())
 }
@@ -131,7 +103,7 @@ fn path_of(key: &ResourceKey) -> (String, Vec<(&'static str, String)>) {
     if let Some(c) = &key.collection {
         query.push(("collection", c.clone()));
     }
-    let name = url::form_urlencoded::byte_serialize(key.name.as_bytes()).collect::<String>();
+    let name = super::resource::encode(&key.name);
     (format!("/{}/{name}", key.kind), query)
 }
 
@@ -334,7 +306,7 @@ fn print_plan(cli: &Cli, planned: &[Planned], verb: &str) {
             .collect();
         let out = json!({"changes": changes, "created": created, "updated": updated,
                          "deleted": deleted, "unchanged": unchanged});
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        super::output::print_json(&out);
         return;
     }
     planned
@@ -457,7 +429,7 @@ pub async fn export(cli: &Cli, args: &ExportArgs) -> Result<(), CliError> {
     }
     let out = Value::Object(out);
     if cli.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        super::output::print_json(&out);
     } else {
         let yaml = serde_saphyr::to_string(&out)
             .map_err(|e| CliError::Failed(format!("cannot write YAML: {e}")))?;

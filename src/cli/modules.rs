@@ -28,6 +28,40 @@ pub(super) fn is_source(path: &Path) -> bool {
     )
 }
 
+/// A module file built as `dgate deploy` and `dgate apply` build it (its warnings printed): the
+/// component, and the project's own files it was built from, by module id (the path from the
+/// module's directory; packages from node_modules are left out).
+pub(super) fn build_project(
+    path: &Path,
+    source: &str,
+) -> (
+    Result<Vec<u8>, BuildError>,
+    std::collections::BTreeMap<String, String>,
+) {
+    let file = path.display().to_string();
+    let entry = path
+        .file_name()
+        .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
+    let read = std::sync::Mutex::new(std::collections::BTreeMap::from([(
+        entry,
+        source.to_string(),
+    )]));
+    let resolve = build::project(path);
+    let recording = |from: &str, spec: &str| {
+        let found = resolve(from, spec)?;
+        if let Some(f) = found.as_ref().filter(|f| !f.id.contains("node_modules/")) {
+            read.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(f.id.clone(), f.source.clone());
+        }
+        Ok(found)
+    };
+    let mut steps = build::Steps::default();
+    let built = build::build_resolving(&file, source, &recording, false, &mut steps);
+    steps.warnings.iter().for_each(|w| eprintln!("{w}"));
+    (built, read.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
 /// `dgate build FILE [-o OUT] [--target js] [--check] [--quiet]`.
 pub fn build(args: &BuildArgs) -> Result<(), CliError> {
     if !is_source(&args.file) {
@@ -156,33 +190,10 @@ pub async fn deploy(cli: &Cli, args: &DeployArgs) -> Result<(), CliError> {
     let mut sources = std::collections::BTreeMap::new();
     let component = if is_source(&args.file) {
         let source = read(&args.file)?;
-        let file = args.file.display().to_string();
         let path = args.file.clone();
-        let (built, read, warnings) = tokio::task::spawn_blocking(move || {
-            let entry = path
-                .file_name()
-                .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
-            // Keyed by module id: the path from the module's directory.
-            let read = std::sync::Mutex::new(vec![(entry, source.clone())]);
-            let resolve = build::project(&path);
-            // The project's own files go with the module (not the packages it bundles).
-            let recording = |from: &str, spec: &str| {
-                let found = resolve(from, spec)?;
-                if let Some(f) = found.as_ref().filter(|f| !f.id.contains("node_modules/")) {
-                    read.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((f.id.clone(), f.source.clone()));
-                }
-                Ok(found)
-            };
-            let mut steps = build::Steps::default();
-            let built = build::build_resolving(&file, &source, &recording, false, &mut steps);
-            let read = read.into_inner().unwrap_or_else(|p| p.into_inner());
-            (built, read, steps.warnings)
-        })
-        .await
-        .map_err(|e| CliError::Failed(format!("build: {e}")))?;
-        warnings.iter().for_each(|w| eprintln!("{w}"));
+        let (built, read) = tokio::task::spawn_blocking(move || build_project(&path, &source))
+            .await
+            .map_err(|e| CliError::Failed(format!("build: {e}")))?;
         sources.extend(read);
         built.map_err(build_error)?
     } else {
@@ -303,7 +314,7 @@ async fn report_ready(
     if nodes.is_empty() {
         nodes.push((me, client.at(client.base())));
     }
-    let path = format!("/module/{}/status", encode_segment(name));
+    let path = format!("/module/{}/status", super::resource::encode(name));
     let query = [("namespace", namespace.to_string())];
     let mut waits = tokio::task::JoinSet::new();
     for (i, (node, at)) in nodes.into_iter().enumerate() {
@@ -339,11 +350,6 @@ async fn report_ready(
 
 /// How long `dgate deploy` waits for each node to have the module ready.
 const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Percent-encodes one path segment.
-fn encode_segment(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
-}
 
 /// `route` (as the admin API shows it) with `name` as the module it runs, or `None` when it
 /// already does. Only a route's first module runs; the others are libraries it may import.

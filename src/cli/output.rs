@@ -29,10 +29,7 @@ fn columns(kind: Kind) -> &'static [&'static str] {
 pub fn print(kind: Kind, output: Output, data: Option<&Value>) {
     let Some(data) = data else { return };
     match output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(data).unwrap_or_else(|_| data.to_string())
-        ),
+        Output::Json => print_json(data),
         Output::Table => print!("{}", table(kind, data)),
     }
 }
@@ -43,7 +40,7 @@ pub fn deleted(kind: Kind, output: Output) {
     }
 }
 
-fn print_json(data: &Value) {
+pub(super) fn print_json(data: &Value) {
     println!(
         "{}",
         serde_json::to_string_pretty(data).unwrap_or_else(|_| data.to_string())

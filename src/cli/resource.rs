@@ -177,7 +177,7 @@ fn as_string(v: Value) -> Result<String, CliError> {
 }
 
 /// Percent-encodes one path segment.
-fn encode(segment: &str) -> String {
+pub(super) fn encode(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes())
         .collect::<String>()
         .replace('+', "%20")

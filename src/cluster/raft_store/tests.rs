@@ -25,6 +25,15 @@ fn entry(index: u64, cmd: ChangeCommand) -> Entry<TypeConfig> {
     }
 }
 
+async fn snapshot_of(store: &mut SmStore) -> Snapshot<TypeConfig> {
+    store
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap()
+}
+
 fn namespace(name: &str) -> ChangeCommand {
     ChangeCommand::put(Resource::Namespace(crate::resources::Namespace {
         name: name.into(),
@@ -55,12 +64,7 @@ async fn entries_apply_commands_and_snapshots_carry_the_state() {
     let (applied, _) = store.applied_state().await.unwrap();
     assert_eq!(applied.map(|l| l.index), Some(3));
 
-    let snap = store
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let snap = snapshot_of(&mut store).await;
     let fresh = Arc::new(StateMachine::new(Store::open_memory().unwrap()));
     let mut other = SmStore::new(fresh.clone());
     other.apply([entry(1, namespace("stale"))]).await.unwrap();
@@ -108,12 +112,7 @@ async fn snapshots_carry_the_history() {
         ])
         .await
         .unwrap();
-    let snap = store
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let snap = snapshot_of(&mut store).await;
     let fresh = Arc::new(StateMachine::new(Store::open_memory().unwrap()));
     let mut other = SmStore::new(fresh.clone());
     other
