@@ -11,4 +11,6 @@ cargo clippy --all-targets --locked -- -D warnings
 ./toolchain/build.sh --check
 # The SDK's types check against its examples.
 (cd sdk-ts && npm ci --no-audit --no-fund --loglevel=error && npm test --silent)
+# The independent OpenAPI validator the contract test runs on the admin API's document.
+(cd scripts/openapi-check && npm ci --no-audit --no-fund --loglevel=error)
 cargo nextest run --all-targets --locked --no-fail-fast

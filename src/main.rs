@@ -9,6 +9,15 @@ use dgate::server::Prepared;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
+    if !matches!(cli.command, None | Some(Command::Server(_))) {
+        // A command whose output is piped into `head` ends quietly when the reader goes, as
+        // command-line tools do, instead of panicking on the write. (The server keeps Rust's
+        // ignored SIGPIPE: a client that leaves is an error on its socket, not the end.)
+        // SAFETY: setting a signal's disposition to the default, before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match &cli.command {
         None => serve(&ServerArgs::default()),
         Some(Command::Server(args)) => serve(args),
@@ -29,6 +38,10 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(1, &format!("cannot write the man page: {e}")),
         },
+        Some(Command::Schema { what }) => {
+            println!("{:#}", cli::schema(*what));
+            ExitCode::SUCCESS
+        }
         Some(Command::Completions { shell }) => {
             cli::print_completions(*shell);
             ExitCode::SUCCESS

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::cluster::{Refusal, Rejected};
 use crate::resources::validate::Invalid;
@@ -64,7 +63,10 @@ impl IntoResponse for AppError {
         };
         let mut res = (
             status,
-            Json(json!({ "error": message, "status": status.as_u16() })),
+            Json(super::views::ErrorBody {
+                error: message,
+                status: status.as_u16(),
+            }),
         )
             .into_response();
         match self {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::resources::{
     Scope, audit, key_from, kind, ok_json, public_json, require_namespace, scope, write,
 };
+use super::views::{HistoryEntry, RolledBack};
 use super::{AdminState, AppError};
 use crate::cluster::VERSIONED;
 use crate::resources::{ChangeOutcome, ResourceKey};
@@ -66,26 +67,22 @@ pub async fn history(
         .iter()
         .rev()
         .map(|v| {
-            let mut item = json!({
-                "version": v.version,
-                "current": Some(v.version) == current,
-                "deleted": v.resource.is_none(),
-            });
-            if let Some(at) = &v.at {
-                item["at"] = json!(at);
-            }
-            if let Some(by) = &v.by {
-                item["by"] = json!(by);
-            }
-            if let Some(crate::resources::Resource::Module(m)) = &v.resource {
+            let digest = match &v.resource {
                 // Tells versions apart at a glance.
-                let digest = crate::modules::content_hash(m.payload.as_bytes());
-                item["digest"] = json!(digest[..12]);
-            }
-            if let Some(r) = &v.resource {
-                item["resource"] = public_json(r, scope.payload);
-            }
-            item
+                Some(crate::resources::Resource::Module(m)) => {
+                    Some(crate::modules::content_hash(m.payload.as_bytes())[..12].to_string())
+                }
+                _ => None,
+            };
+            json!(HistoryEntry {
+                version: v.version,
+                current: Some(v.version) == current,
+                deleted: v.resource.is_none(),
+                at: v.at.clone(),
+                by: v.by.clone(),
+                digest,
+                resource: v.resource.as_ref().map(|r| public_json(r, scope.payload)),
+            })
         })
         .collect();
     let n = items.len();
@@ -164,7 +161,11 @@ pub async fn rollback(
     let shown = public_json(&stored, false);
     Ok(ok_json(
         status,
-        json!({"resource": shown, "version": version, "restored": target.version}),
+        json!(RolledBack {
+            resource: shown,
+            version,
+            restored: target.version,
+        }),
         None,
     ))
 }

@@ -9,8 +9,10 @@ mod auth;
 mod error;
 mod history;
 mod metrics;
+mod openapi;
 mod process;
 mod resources;
+mod views;
 
 #[cfg(test)]
 mod tests;
@@ -20,17 +22,18 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router, middleware};
 use serde_json::json;
 
 pub use auth::AccessPolicy;
 pub use error::AppError;
 pub use metrics::Metrics;
+pub use openapi::{document as openapi_document, standalone as standalone_schema};
 pub use resources::write;
 
 use crate::cluster::{Cluster, MembershipChange};
 use crate::config::Config;
+use views::{MemberName, NewMember};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -112,43 +115,16 @@ pub fn routes(config: &Config, state: AdminState) -> Router {
     let max_body_size = state.max_body_size;
     let metrics = state.metrics.clone();
     let policy = Arc::new(AccessPolicy::from_config(config));
-    let api = Router::new()
-        .route(
-            "/{kind}",
-            get(resources::list)
-                .put(resources::put)
-                .delete(resources::delete),
-        )
-        .route(
-            "/{kind}/{name}",
-            get(resources::get)
-                .put(resources::put_by_path)
-                .delete(resources::delete_by_path),
-        )
-        .route("/{kind}/{name}/history", get(history::history))
-        .route("/{kind}/{name}/status", get(resources::module_status))
-        .route(
-            "/{kind}/{name}/rollback",
-            axum::routing::post(history::rollback),
-        )
-        .route("/batch", axum::routing::put(resources::put_batch))
-        .route("/cluster", get(cluster_status))
-        .route("/cluster/join", axum::routing::post(cluster_join))
-        .route("/cluster/promote", axum::routing::post(cluster_promote))
-        .route("/cluster/leave", axum::routing::post(cluster_leave));
+    // Every endpoint the API has, from the table its OpenAPI document is generated from.
+    let mut router = Router::new();
+    for endpoint in openapi::endpoints() {
+        router = router.route(endpoint.path, endpoint.handler);
+    }
     // Raft's own endpoints (key-authenticated) exist only where nodes replicate.
-    let api = if config.admin.replication.is_some() {
-        api.nest_service("/raft", state.cluster.rpc_router())
-    } else {
-        api
-    };
-    Router::new()
-        .route("/", get(root))
-        .route("/changelog", get(changelog))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
-        .nest("/api/v1", api)
+    if config.admin.replication.is_some() {
+        router = router.nest_service("/api/v1/raft", state.cluster.rpc_router());
+    }
+    router
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(metrics, metrics::record))
         .fallback(not_found)
@@ -186,11 +162,11 @@ async fn refuse_declared_oversize(
 }
 
 async fn healthz(State(state): State<AdminState>) -> Response {
-    Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "node": &*state.node_name,
-    }))
+    Json(views::Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        node: state.node_name.to_string(),
+    })
     .into_response()
 }
 
@@ -219,11 +195,11 @@ fn base36(mut n: u64) -> String {
 /// on this node (Raft's own entries included), `hash` its change hash, `latest` its id.
 async fn changelog(State(state): State<AdminState>) -> Response {
     let (_, _, applied) = state.cluster.raft_state();
-    Json(json!({
-        "count": applied.1,
-        "hash": base36(change_hash(applied)),
-        "latest": format!("{}-{}", applied.0, applied.1),
-    }))
+    Json(views::Changelog {
+        count: applied.1,
+        hash: base36(change_hash(applied)),
+        latest: format!("{}-{}", applied.0, applied.1),
+    })
     .into_response()
 }
 
@@ -256,7 +232,7 @@ async fn root(State(state): State<AdminState>) -> Response {
 async fn readyz(State(state): State<AdminState>) -> Response {
     let (raft, leader, _) = state.cluster.raft_state();
     let mut res = if state.cluster.is_ready() {
-        Json(json!({ "status": "ready" })).into_response()
+        Json(views::Ready { status: "ready" }).into_response()
     } else {
         AppError::Unavailable("not ready: the cluster has no leader".into()).into_response()
     };
@@ -272,13 +248,6 @@ async fn cluster_status(State(state): State<AdminState>) -> Response {
     Json(json!({ "status_code": 200, "data": state.cluster.status() })).into_response()
 }
 
-/// `{"name": ...}` for the membership endpoints.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MemberName {
-    name: String,
-}
-
 async fn cluster_member_change(
     state: &AdminState,
     body: Result<Json<MemberName>, axum::extract::rejection::JsonRejection>,
@@ -287,16 +256,6 @@ async fn cluster_member_change(
     let Json(member) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
     state.cluster.change_membership(change(member.name)).await?;
     Ok(Json(json!({ "status_code": 200, "data": state.cluster.status() })).into_response())
-}
-
-/// `{"name": "n4", "address": "http://10.0.0.4:9080", "watch_only": false}` for `/cluster/join`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewMember {
-    name: String,
-    address: String,
-    #[serde(default)]
-    watch_only: bool,
 }
 
 async fn cluster_join(

@@ -25,19 +25,6 @@ pub struct Scope {
     pub(super) payload: bool,
 }
 
-/// The body of `DELETE /api/v1/<kind>`; other fields (the whole resource, say) are ignored.
-#[derive(Debug, Deserialize)]
-struct DeleteBody {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    collection: Option<String>,
-}
-
 pub(super) fn kind(s: &str) -> Result<Kind, AppError> {
     s.parse().map_err(|_| {
         let known: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
@@ -666,21 +653,26 @@ pub async fn module_status(
         return Err(AppError::NotFound(format!("{key} not found")));
     };
     let status = state.module_status.as_ref().and_then(|f| f(&m));
-    let mut data = json!({"node": &*state.node_name, "hash": null, "ready": false});
+    let mut data = super::views::ModuleReadiness {
+        node: state.node_name.to_string(),
+        hash: None,
+        ready: false,
+        error: None,
+    };
     match status {
         Some((hash, ready)) => {
-            data["hash"] = json!(hash);
+            data.hash = Some(hash);
             match ready {
-                Ok(r) => data["ready"] = json!(r),
-                Err(e) => data["error"] = json!(e),
+                Ok(r) => data.ready = r,
+                Err(e) => data.error = Some(e),
             }
         }
         None if state.module_status.is_none() => {
-            data["error"] = json!("this node does not run modules");
+            data.error = Some("this node does not run modules".into());
         }
         None => {}
     }
-    Ok(ok_json(StatusCode::OK, data, None))
+    Ok(ok_json(StatusCode::OK, json!(data), None))
 }
 
 /// `DELETE /api/v1/<kind>` with body `{"name", "namespace"}` (documents: `{"id", "namespace",
@@ -711,7 +703,7 @@ pub async fn delete(
             _ => Err(AppError::Internal("a delete was applied as a put".into())),
         };
     }
-    let del: DeleteBody = if bytes.is_empty() {
+    let del: super::views::DeleteBody = if bytes.is_empty() {
         return Err(AppError::BadRequest(format!(
             "request body is empty: send {{\"name\": ..., \"namespace\": ...}} naming the {kind} to delete"
         )));

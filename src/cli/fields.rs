@@ -9,85 +9,84 @@ use serde_json::{Map, Value};
 use super::client::CliError;
 use crate::resources::Kind;
 
-/// Fields whose value is a list: `key=a,b` and repeated keys both append.
-const LIST_FIELDS: [&str; 6] = ["urls", "paths", "methods", "modules", "patterns", "tags"];
-/// Fields whose `key=value` is read as a boolean (`true`, `false`, `1`, `0`, `t`, `f`), as
-/// dgate-cli reads them.
-const BOOL_FIELDS: [&str; 6] = [
-    "preserveHost",
-    "stripPath",
-    "tlsSkipVerify",
-    "http2Only",
-    "hideDGateHeaders",
-    "disableQueryParams",
-];
-/// Fields whose `key=value` is read as a whole number.
-const INT_FIELDS: [&str; 2] = ["retries", "priority"];
+/// What a field's `key=value` is read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldType {
+    /// `key=a,b`; repeated keys append.
+    List,
+    /// `true`, `false`, `1`, `0`, `t`, `f` (as dgate-cli reads them).
+    Bool,
+    /// A whole number.
+    Int,
+    /// Text (or any JSON with `key:=`).
+    Text,
+}
 
-/// The fields a resource of `kind` has. The server ignores others (as DGate's does), so the
-/// CLI refuses them, as dgate-cli does ("unused keys"): a misspelt key is an error, not lost.
-fn known_fields(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::Namespace => &["name", "tags"],
-        Kind::Service => &[
-            "name",
-            "namespace",
-            "urls",
-            "retries",
-            "retryTimeout",
-            "connectTimeout",
-            "requestTimeout",
-            "tlsSkipVerify",
-            "http2Only",
-            "hideDGateHeaders",
-            "disableQueryParams",
-            "tags",
-        ],
-        Kind::Route => &[
-            "name",
-            "namespace",
-            "paths",
-            "methods",
-            "preserveHost",
-            "stripPath",
-            "service",
-            "modules",
-            "tags",
-        ],
-        Kind::Module => &[
-            "name",
-            "namespace",
-            "payload",
-            "moduleType",
-            "limits",
-            "tags",
-        ],
-        Kind::Domain => &[
-            "name",
-            "namespace",
-            "patterns",
-            "priority",
-            "cert",
-            "key",
-            "tags",
-        ],
-        Kind::Collection => &["name", "namespace", "schema", "visibility", "type", "tags"],
-        Kind::Document => &["id", "namespace", "collection", "data"],
-        Kind::Secret => &["name", "namespace", "data", "tags"],
+/// One field of a resource kind, as its schema says.
+#[derive(Debug, Clone)]
+struct Field {
+    name: String,
+    required: bool,
+    kind: FieldType,
+    description: String,
+}
+
+/// The fields a resource of `kind` takes, from the kind's schema (the server ignores others, as
+/// DGate's does, so the CLI refuses them as dgate-cli does: a misspelt key is an error, not
+/// lost). Fields the server sets are left out. The name (or id) first, then the namespace.
+fn fields(kind: Kind) -> Vec<Field> {
+    let schema = kind.schema();
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut fields: Vec<Field> = schema["properties"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, p)| p["readOnly"] != Value::Bool(true))
+        .map(|(name, p)| Field {
+            name: name.clone(),
+            required: required.contains(&name.as_str()),
+            kind: field_type(p),
+            // Doc comments wrap; a help line does not.
+            description: p["description"]
+                .as_str()
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        })
+        .collect();
+    let rank = |f: &Field| match f.name.as_str() {
+        "name" | "id" => 0,
+        "namespace" => 1,
+        _ => 2,
+    };
+    fields.sort_by_key(rank);
+    fields
+}
+
+/// A property's type: `"type": "array"` (or `["array", "null"]`) and so on.
+fn field_type(property: &Value) -> FieldType {
+    let types: Vec<&str> = match &property["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    if types.contains(&"array") {
+        FieldType::List
+    } else if types.contains(&"boolean") {
+        FieldType::Bool
+    } else if types.contains(&"integer") {
+        FieldType::Int
+    } else {
+        FieldType::Text
     }
 }
 
-/// The fields `kind` needs in every write.
-fn required(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::Namespace | Kind::Collection => &["name"],
-        Kind::Service => &["name", "urls"],
-        Kind::Route => &["name", "paths", "methods"],
-        Kind::Module => &["name", "payload"],
-        Kind::Domain => &["name", "patterns"],
-        Kind::Document => &["id", "collection", "data"],
-        Kind::Secret => &["name", "data"],
-    }
+fn field(kind: Kind, key: &str) -> Option<Field> {
+    fields(kind).into_iter().find(|f| f.name == key)
 }
 
 /// How a field is written on the command line, and what it is.
@@ -95,38 +94,51 @@ fn field_hint(field: &str) -> &'static str {
     match field {
         "name" => "the first bare word, or name=NAME",
         "id" => "the first bare word, or id=ID",
-        "namespace" => "namespace=NS (default: default)",
-        "urls" => "urls=http://a:80,http://b:80 (http or https)",
+        "namespace" => "namespace=NS",
+        "urls" => "urls=http://a:80,http://b:80",
         "paths" => "paths=/users/{id},/static/*",
         "methods" => "methods=GET,POST (or *)",
-        "modules" => "modules=m1,m2 (the first runs; the others it may import)",
+        "modules" => "modules=m1,m2",
         "patterns" => "patterns='*.example.com,/^api\\./'",
         "tags" => "tags=a,b",
         "retries" | "priority" => "a whole number",
         "retryTimeout" | "connectTimeout" | "requestTimeout" => "a duration: 1.5s, 500ms",
-        "payload" => "payload@=mod.ts (the file; moduleType follows its extension)",
+        "payload" => "payload@=mod.ts: the file; moduleType follows its extension",
         "moduleType" => "typescript | javascript | wasm",
         "limits" => "limits:='{\"fuel\": 5000000, \"memory\": \"32MiB\", \"timeout\": \"20ms\"}'",
         "cert" | "key" => "a PEM file: cert@=cert.pem",
         "schema" => "schema:='{JSON Schema}' or schema@=schema.json",
         "visibility" => "public | private",
         "type" => "document",
-        "service" => "service=NAME (in the same namespace)",
+        "service" => "service=NAME",
         "collection" => "collection=NAME",
-        "data" => "data:='{...}' (a document's JSON) or data=TEXT (a secret)",
-        f if BOOL_FIELDS.contains(&f) => "true | false",
+        "data" => "data:='{...}' for a document, data=TEXT for a secret",
         _ => "",
     }
 }
 
-/// `dgate <kind> create --help`'s list of the kind's fields, required ones marked.
+/// `dgate <kind> create --help`'s list of the kind's fields, required ones marked: each with its
+/// description (the resource type's doc comment) and how to write it.
 pub fn help(kind: Kind) -> String {
-    let fields = known_fields(kind);
-    let width = fields.iter().map(|f| f.len()).max().unwrap_or(0) + 2;
+    let fields = fields(kind);
+    let width = fields.iter().map(|f| f.name.len()).max().unwrap_or(0) + 2;
     let mut out = format!("Fields of a {kind} (* required):\n");
-    for f in fields {
-        let mark = if required(kind).contains(f) { "*" } else { " " };
-        out.push_str(&format!("  {f:<width$}{mark} {}\n", field_hint(f)));
+    for f in &fields {
+        let mark = if f.required { "*" } else { " " };
+        let hint = match (field_hint(&f.name), f.kind) {
+            ("", FieldType::Bool) => "true | false",
+            ("", FieldType::Int) => "a whole number",
+            (hint, _) => hint,
+        };
+        let mut line = f.description.clone();
+        if !hint.is_empty() {
+            line = if line.is_empty() {
+                hint.to_string()
+            } else {
+                format!("{line} [{hint}]")
+            };
+        }
+        out.push_str(&format!("  {:<width$}{mark} {line}\n", f.name));
     }
     out.push_str(
         "\nKEY=VALUE is text (a number or boolean for the fields above that are one), KEY:=JSON any\n\
@@ -173,19 +185,20 @@ pub fn parse(
             };
             (key, v)
         } else {
-            (lhs, coerce(lhs, rhs)?)
+            let kind_of = field(kind, lhs).map_or(FieldType::Text, |f| f.kind);
+            (lhs, coerce(lhs, kind_of, rhs)?)
         };
         if key.is_empty() {
             return Err(usage(format!("{arg:?} has no key before '='")));
         }
-        let known = known_fields(kind);
-        if !known.contains(&key) {
+        let Some(field) = field(kind, key) else {
+            let known: Vec<String> = fields(kind).into_iter().map(|f| f.name).collect();
             return Err(usage(format!(
                 "a {kind} has no field {key:?} (its fields: {})",
                 known.join(", ")
             )));
-        }
-        insert(&mut map, key, value);
+        };
+        insert(&mut map, &field, value);
     }
     if let Some(file) = payload_file
         && !map.contains_key("moduleType")
@@ -198,8 +211,8 @@ pub fn parse(
 
 /// A `key=value` value as the field's type takes it: booleans and numbers for the fields that
 /// are, a string for the rest (lists are split in [`insert`]).
-fn coerce(key: &str, value: &str) -> Result<Value, CliError> {
-    if BOOL_FIELDS.contains(&key) {
+fn coerce(key: &str, kind: FieldType, value: &str) -> Result<Value, CliError> {
+    if kind == FieldType::Bool {
         return match value {
             "true" | "TRUE" | "True" | "t" | "T" | "1" => Ok(Value::Bool(true)),
             "false" | "FALSE" | "False" | "f" | "F" | "0" => Ok(Value::Bool(false)),
@@ -208,7 +221,7 @@ fn coerce(key: &str, value: &str) -> Result<Value, CliError> {
             ))),
         };
     }
-    if INT_FIELDS.contains(&key) {
+    if kind == FieldType::Int {
         return value
             .trim()
             .parse::<i64>()
@@ -223,8 +236,9 @@ pub fn name_key(kind: Kind) -> &'static str {
     if kind == Kind::Document { "id" } else { "name" }
 }
 
-fn insert(map: &mut Map<String, Value>, key: &str, value: Value) {
-    if !LIST_FIELDS.contains(&key) {
+fn insert(map: &mut Map<String, Value>, field: &Field, value: Value) {
+    let key = field.name.as_str();
+    if field.kind != FieldType::List {
         map.insert(key.to_string(), value);
         return;
     }

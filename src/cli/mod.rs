@@ -126,7 +126,63 @@ pub fn command() -> clap::Command {
             g.mut_subcommand("create", |c| c.after_help(fields::help(kind)))
         });
     }
+    // The client flags are global (`dgate --admin URL svc list` and `dgate svc list --admin
+    // URL` both work). Commands that talk to no gateway neither show nor take them: clap does
+    // not give a command a global flag it has an argument of the same id for, so each gets a
+    // hidden one that refuses a value.
+    for name in LOCAL_COMMANDS {
+        cmd = cmd.mut_subcommand(name, |mut c| {
+            for (id, long, short) in CLIENT_FLAGS {
+                let taken = c.get_arguments().any(|a| {
+                    a.get_long() == Some(long) || short.is_some() && a.get_short() == short
+                });
+                if !taken {
+                    c = c.arg(not_here(id, long, short));
+                }
+            }
+            c
+        });
+    }
     cmd
+}
+
+/// Commands that run here without a gateway.
+const LOCAL_COMMANDS: [&str; 7] = [
+    "server",
+    "check",
+    "man",
+    "completions",
+    "new",
+    "build",
+    "schema",
+];
+/// The global flags only commands that talk to a gateway use: id, long, short.
+const CLIENT_FLAGS: [(&str, &str, Option<char>); 6] = [
+    ("admin", "admin", None),
+    ("auth", "auth", Some('a')),
+    ("auth_header", "auth-header", None),
+    ("output", "output", Some('o')),
+    ("verbose", "verbose", Some('V')),
+    ("follow", "follow", Some('f')),
+];
+
+/// A hidden `--long` that a command refuses: it talks to no gateway.
+fn not_here(id: &'static str, long: &'static str, short: Option<char>) -> clap::Arg {
+    let refuse = move |_: &str| -> Result<bool, String> {
+        Err(format!(
+            "--{long} is for the commands that talk to a gateway's admin API"
+        ))
+    };
+    let arg = clap::Arg::new(id)
+        .long(long)
+        .hide(true)
+        .num_args(0..=1)
+        .default_missing_value("")
+        .value_parser(refuse);
+    match short {
+        Some(c) => arg.short(c),
+        None => arg,
+    }
 }
 
 /// Parses the process's arguments (see [`normalize_args`] and [`command`]).
@@ -134,6 +190,22 @@ pub fn parse() -> Cli {
     use clap::FromArgMatches as _;
     let matches = command().get_matches_from(normalize_args(std::env::args_os()));
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// The admin API (OpenAPI 3.1).
+    Openapi,
+    /// The server config file, dgate.yaml (JSON Schema 2020-12).
+    Config,
+}
+
+/// What `dgate schema` prints.
+pub fn schema(what: SchemaKind) -> serde_json::Value {
+    match what {
+        SchemaKind::Openapi => crate::admin::openapi_document(),
+        SchemaKind::Config => crate::admin::standalone_schema::<crate::config::Config>(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -172,6 +244,12 @@ pub enum Command {
     },
     /// Print the man page (roff): `dgate man > dgate.1`.
     Man,
+    /// Print a machine-readable description: the admin API's OpenAPI 3.1 document (also served
+    /// at /api/v1/openapi.json) or the JSON Schema of dgate.yaml (for an editor's completion).
+    Schema {
+        #[arg(value_enum)]
+        what: SchemaKind,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -266,6 +344,7 @@ impl Command {
             | Command::Diff(_)
             | Command::Export(_)
             | Command::Man
+            | Command::Schema { .. }
             | Command::Cluster { .. }
             | Command::Build(_)
             | Command::BuildWorker

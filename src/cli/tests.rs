@@ -92,7 +92,7 @@ fn field_errors() {
     );
     assert_eq!(
         parse(Kind::Route, &["r", "stripPth=true"]).unwrap_err(),
-        "a route has no field \"stripPth\" (its fields: name, namespace, paths, methods, preserveHost, stripPath, service, modules, tags)"
+        "a route has no field \"stripPth\" (its fields: name, namespace, methods, modules, paths, preserveHost, service, stripPath, tags)"
     );
     assert_eq!(
         parse(Kind::Route, &["stripPath=yes"]).unwrap_err(),
@@ -209,22 +209,93 @@ fn dash_o_means_the_output_file_only_for_build() {
     assert_eq!(cli.output, Output::Json);
 }
 
-/// Each kind's `create --help` lists its fields, the required ones marked.
+/// Each kind's `create --help` lists its fields from the resource type's schema, the required
+/// ones marked, each with its description.
 #[test]
 fn create_help_lists_each_kinds_fields() {
     let mut cmd = super::command();
-    let help = cmd
-        .find_subcommand_mut("route")
-        .and_then(|r| r.find_subcommand_mut("create"))
+    let help = |cmd: &mut clap::Command, kind: Kind| {
+        cmd.find_subcommand_mut(kind.as_str())
+            .and_then(|r| r.find_subcommand_mut("create"))
+            .map(|c| c.render_long_help().to_string())
+            .unwrap()
+    };
+    let route = help(&mut cmd, Kind::Route);
+    assert!(
+        route.contains("stripPath       Remove the matched path prefix before proxying."),
+        "{route}"
+    );
+    let required = |help: &str| -> Vec<String> {
+        let mut r: Vec<String> = help
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some("*"))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect();
+        r.sort();
+        r
+    };
+    assert_eq!(required(&route), ["methods", "name", "paths"]);
+    // Every kind: exactly the fields its schema has, less those the server sets.
+    for kind in Kind::ALL {
+        let text = help(&mut cmd, kind);
+        let schema = kind.schema();
+        let props = schema["properties"].as_object().unwrap();
+        for (name, p) in props {
+            let listed = text
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name));
+            let set_by_server = p["readOnly"] == serde_json::json!(true);
+            assert_eq!(listed, !set_by_server, "{kind} {name} in {text}");
+        }
+        let mut want: Vec<String> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        want.sort();
+        assert_eq!(required(&text), want, "{kind}");
+    }
+}
+
+/// Commands that talk to no gateway neither show the client flags nor take them.
+#[test]
+fn client_flags_only_where_they_apply() {
+    let mut cmd = super::command();
+    let server = cmd
+        .find_subcommand_mut("server")
         .map(|c| c.render_long_help().to_string())
         .unwrap();
-    for line in ["paths", "methods", "service", "stripPath"] {
-        assert!(help.contains(line), "{line} in {help}");
+    assert!(server.contains("--config"), "{server}");
+    for flag in ["--admin <", "--auth <", "--output", "--verbose", "--follow"] {
+        assert!(!server.contains(flag), "{flag} in {server}");
     }
-    let required: Vec<&str> = help
-        .lines()
-        .filter(|l| l.split_whitespace().nth(1) == Some("*"))
-        .map(|l| l.split_whitespace().next().unwrap())
-        .collect();
-    assert_eq!(required, ["name", "paths", "methods"]);
+    for args in [
+        &["dgate", "server", "--admin", "http://x:1"][..],
+        &["dgate", "server", "-o", "json"],
+        &["dgate", "server", "-V"],
+        &["dgate", "check", "-c", "x.yaml", "--auth", "k"],
+    ] {
+        let err = super::command()
+            .try_get_matches_from(super::normalize_args(
+                args.iter().map(std::ffi::OsString::from),
+            ))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("talk to a gateway"),
+            "{args:?}: {err}"
+        );
+    }
+    // Where they apply, before or after the command.
+    use clap::FromArgMatches as _;
+    let parse = |args: &[&str]| {
+        let args = super::normalize_args(args.iter().map(std::ffi::OsString::from));
+        Cli::from_arg_matches(&super::command().try_get_matches_from(args).unwrap()).unwrap()
+    };
+    for args in [
+        &["dgate", "--admin", "http://h:1", "svc", "ls"][..],
+        &["dgate", "svc", "ls", "--admin", "http://h:1"],
+    ] {
+        assert_eq!(parse(args).admin, "http://h:1");
+    }
 }

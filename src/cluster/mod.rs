@@ -245,7 +245,7 @@ impl Cluster {
     }
 
     /// Who leads, who is in, and how far this node has applied: for `GET /api/v1/cluster`.
-    pub fn status(&self) -> serde_json::Value {
+    pub fn status(&self) -> ClusterStatus {
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
         let membership = m.membership_config.membership();
@@ -260,7 +260,7 @@ impl Cluster {
         // answered lately. Other nodes know only of themselves.
         let leading = m.replication.is_some();
         let stale = Duration::from_millis(self.opts.timings.election_timeout_max.0.max(1000) * 2);
-        let members: Vec<serde_json::Value> = membership
+        let members: Vec<MemberStatus> = membership
             .nodes()
             .map(|(id, node)| {
                 let me = *id == self.me;
@@ -285,27 +285,31 @@ impl Cluster {
                     (false, true) => Some(since.is_some_and(|d| d < stale)),
                     (false, false) => None,
                 };
-                serde_json::json!({
-                    "name": network::node_name(node),
-                    "address": network::node_url(node),
-                    "role": if voters.contains(id) { "voter" } else { "learner" },
-                    "leader": m.current_leader == Some(*id),
-                    "reachable": reachable,
-                    "lag": lag,
-                    "last_answer_ms": since.map(|d| d.as_millis() as u64),
-                })
+                MemberStatus {
+                    name: network::node_name(node).to_string(),
+                    address: network::node_url(node).to_string(),
+                    role: if voters.contains(id) {
+                        Role::Voter
+                    } else {
+                        Role::Learner
+                    },
+                    leader: m.current_leader == Some(*id),
+                    reachable,
+                    lag,
+                    last_answer_ms: since.map(|d| d.as_millis() as u64),
+                }
             })
             .collect();
-        serde_json::json!({
-            "node": self.opts.name,
-            "leader": m.current_leader.map(name_of),
-            "term": m.current_term,
-            "applied_index": m.last_applied.map(|l| l.index),
-            "last_log_index": m.last_log_index,
-            "purged_index": m.purged.map(|l| l.index),
-            "snapshot_index": m.snapshot.map(|l| l.index),
-            "members": members,
-        })
+        ClusterStatus {
+            node: self.opts.name.clone(),
+            leader: m.current_leader.map(name_of),
+            term: m.current_term,
+            applied_index: m.last_applied.map(|l| l.index),
+            last_log_index: m.last_log_index,
+            purged_index: m.purged.map(|l| l.index),
+            snapshot_index: m.snapshot.map(|l| l.index),
+            members,
+        }
     }
 
     /// This node's Raft state as DGate's headers name it (`Leader`, `Follower`, `Candidate`,
@@ -392,4 +396,47 @@ fn outcome(response: ApplyResponse) -> Result<ChangeOutcome, Rejected> {
             "a command was applied as a blank entry".into(),
         )),
     }
+}
+
+/// `GET /api/v1/cluster`: who leads, who is in, and how far this node has applied.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ClusterStatus {
+    /// This node's name.
+    pub node: String,
+    /// The leader's name, when there is one.
+    pub leader: Option<String>,
+    pub term: u64,
+    /// The index of the last log entry applied on this node.
+    pub applied_index: Option<u64>,
+    pub last_log_index: Option<u64>,
+    /// Entries up to this index are in the snapshot, no longer in the log.
+    pub purged_index: Option<u64>,
+    pub snapshot_index: Option<u64>,
+    pub members: Vec<MemberStatus>,
+}
+
+/// One member of the cluster as this node knows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct MemberStatus {
+    pub name: String,
+    /// Its admin API URL.
+    pub address: String,
+    pub role: Role,
+    pub leader: bool,
+    /// Whether it answered the leader lately (known on the leader only; null elsewhere).
+    pub reachable: Option<bool>,
+    /// How many log entries it is behind the leader (known on the leader only).
+    pub lag: Option<u64>,
+    /// Milliseconds since it last answered this node.
+    pub last_answer_ms: Option<u64>,
+}
+
+/// A member votes (and may lead), or only follows the log (a watch-only node).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Voter,
+    Learner,
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::defaults;
 use crate::units::{ByteSize, Millis};
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default = "version")]
@@ -50,7 +50,7 @@ pub struct Config {
 }
 
 /// `test_server:` DGate's echo upstream for trying routes out.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestServerConfig {
     #[serde(default = "host")]
@@ -70,7 +70,7 @@ pub struct TestServerConfig {
 }
 
 /// `redirect_https:` `true` for every host, or (DGate's form) the host patterns to redirect.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RedirectHttps {
     All(bool),
@@ -95,7 +95,7 @@ impl RedirectHttps {
 /// `proxy.init_resources:` resources written at every start, as DGate does: each list holds
 /// resources as the admin API takes them (a module may give `payload` as source text or
 /// `payload_file`; a domain `cert_file` and `key_file`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InitResources {
     #[serde(default)]
@@ -120,7 +120,7 @@ pub struct InitResources {
 }
 
 /// `modules:` the limits of one hook call, and what a module route reads into memory.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModulesConfig {
     /// Wasm fuel per call: about one unit per instruction.
@@ -156,7 +156,7 @@ pub struct ModulesConfig {
 }
 
 /// `modules.build:` each build runs in a child process (`dgate __build`) within these limits.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuildConfig {
     /// Wall time of one build; past it the build is stopped and the write refused (422).
@@ -199,7 +199,7 @@ impl Default for BuildConfig {
 
 /// `modules.fetch:` loopback, private, link-local and other non-public addresses, and this
 /// node's own admin listener, are refused to modules unless `allow` names them.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FetchConfig {
     /// Each an IP (`127.0.0.1`), a CIDR (`10.0.0.0/8`), a host name (`api.internal`) or a
@@ -254,7 +254,7 @@ fn version() -> String {
     defaults::VERSION.to_string()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -262,7 +262,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Error,
@@ -285,7 +285,7 @@ impl LogLevel {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     #[serde(rename = "type", default)]
@@ -315,7 +315,7 @@ impl Default for StorageConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageKind {
     #[default]
@@ -323,7 +323,7 @@ pub enum StorageKind {
     Memory,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyConfig {
     #[serde(default = "host")]
@@ -368,7 +368,7 @@ pub struct ProxyConfig {
 
 /// `proxy.access_log:` off by default; `fields` picks what each line says, in the log's
 /// format (`log_format`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessLogConfig {
     #[serde(default)]
@@ -394,7 +394,7 @@ fn access_fields() -> Vec<AccessField> {
 }
 
 /// What an access log line can say about a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessField {
     /// The client's IP address.
@@ -422,7 +422,7 @@ pub enum AccessField {
     Referer,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyTlsConfig {
     #[serde(default = "tls_port")]
@@ -476,7 +476,7 @@ impl Default for ProxyConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     #[serde(default = "host")]
@@ -500,7 +500,7 @@ pub struct AdminConfig {
     pub replication: Option<ReplicationConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicationConfig {
     /// This node's name in the cluster (defaults to `node_id`).
@@ -526,7 +526,7 @@ pub struct ReplicationConfig {
     pub raft_config: RaftTimings,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RaftTimings {
     #[serde(default = "heartbeat_interval")]
@@ -583,7 +583,7 @@ impl Default for AdminConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMethod {
     #[default]
@@ -592,7 +592,7 @@ pub enum AuthMethod {
     Basic,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyAuthConfig {
     #[serde(default)]
@@ -605,14 +605,14 @@ fn key_header() -> String {
     defaults::KEY_HEADER.to_string()
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuthConfig {
     #[serde(default)]
     pub users: Vec<BasicUser>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicUser {
     pub username: String,

@@ -49,6 +49,28 @@ impl Kind {
         Kind::Secret,
     ];
 
+    /// The JSON Schema of a resource of this kind as the admin API reads it (JSON Schema
+    /// 2020-12; field descriptions are the types' doc comments).
+    pub fn schema(self) -> serde_json::Value {
+        fn of<T: schemars::JsonSchema>() -> serde_json::Value {
+            schemars::generate::SchemaSettings::draft2020_12()
+                .for_deserialize()
+                .into_generator()
+                .into_root_schema_for::<T>()
+                .to_value()
+        }
+        match self {
+            Kind::Namespace => of::<Namespace>(),
+            Kind::Service => of::<Service>(),
+            Kind::Route => of::<Route>(),
+            Kind::Module => of::<Module>(),
+            Kind::Domain => of::<Domain>(),
+            Kind::Collection => of::<Collection>(),
+            Kind::Document => of::<Document>(),
+            Kind::Secret => of::<Secret>(),
+        }
+    }
+
     /// The path segment under `/api/v1` and the storage key prefix.
     pub fn as_str(self) -> &'static str {
         match self {

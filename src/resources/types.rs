@@ -44,10 +44,12 @@ fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String
     Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Namespace {
+    /// The namespace's name.
     pub name: String,
+    /// Free-form labels.
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
@@ -57,13 +59,17 @@ pub struct Namespace {
 }
 
 /// An upstream: one or more URLs and how to talk to them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Service {
+    /// The resource's name, unique in its namespace.
     pub name: String,
+    /// The namespace it belongs to (`default` when absent).
     #[serde(default)]
     pub namespace: String,
+    /// The upstream URLs (http or https); requests are spread over them.
     pub urls: Vec<String>,
+    /// How many times a failed upstream request is tried again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
     #[serde(
@@ -71,27 +77,38 @@ pub struct Service {
         skip_serializing_if = "Option::is_none",
         with = "crate::units::nanos"
     )]
+    #[schemars(with = "crate::units::nanos::Schema")]
+    /// How long retries may take in all.
     pub retry_timeout: Option<Millis>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "crate::units::nanos"
     )]
+    #[schemars(with = "crate::units::nanos::Schema")]
+    /// How long connecting to the upstream may take.
     pub connect_timeout: Option<Millis>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "crate::units::nanos"
     )]
+    #[schemars(with = "crate::units::nanos::Schema")]
+    /// How long the upstream may take to answer.
     pub request_timeout: Option<Millis>,
+    /// Accept any certificate from an https upstream.
     #[serde(default, skip_serializing_if = "is_false")]
     pub tls_skip_verify: bool,
+    /// Speak HTTP/2 only to the upstream (h2c for http URLs).
     #[serde(default, skip_serializing_if = "is_false")]
     pub http2_only: bool,
+    /// Do not add DGate's headers to requests and responses.
     #[serde(default, rename = "hideDGateHeaders", skip_serializing_if = "is_false")]
     pub hide_dgate_headers: bool,
+    /// Drop the query string from requests sent upstream.
     #[serde(default, skip_serializing_if = "is_false")]
     pub disable_query_params: bool,
+    /// Free-form labels.
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
@@ -100,26 +117,35 @@ pub struct Service {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Route {
+    /// The resource's name, unique in its namespace.
     pub name: String,
+    /// The namespace it belongs to (`default` when absent).
     #[serde(default)]
     pub namespace: String,
+    /// Path patterns the route answers: `/users/{id}`, `/static/*`.
     pub paths: Vec<String>,
+    /// HTTP methods the route answers (`*` for any).
     pub methods: Vec<String>,
+    /// Send the client's Host header upstream instead of the upstream's.
     #[serde(default)]
     pub preserve_host: bool,
+    /// Remove the matched path prefix before proxying.
     #[serde(default)]
     pub strip_path: bool,
+    /// The service (in the same namespace) requests are proxied to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// Modules that handle the route's requests: the first runs, the others it may import.
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
         deserialize_with = "null_is_default"
     )]
     pub modules: Vec<String>,
+    /// Free-form labels.
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
@@ -128,7 +154,9 @@ pub struct Route {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ModuleType {
     Javascript,
@@ -148,20 +176,24 @@ impl ModuleType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Module {
+    /// The resource's name, unique in its namespace.
     pub name: String,
+    /// The namespace it belongs to (`default` when absent).
     #[serde(default)]
     pub namespace: String,
     /// Base64 of the module's source (JS/TS) or of a compiled component (wasm).
     pub payload: String,
+    /// How the payload is written (`typescript` when absent or `""`).
     #[serde(default, deserialize_with = "empty_is_default")]
     pub module_type: ModuleType,
     /// Per-call limits for this module's hooks; what it leaves out comes from the gateway's
     /// `modules:` config.
     #[serde(default, skip_serializing_if = "ModuleLimits::is_empty")]
     pub limits: ModuleLimits,
+    /// Free-form labels.
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
@@ -171,6 +203,7 @@ pub struct Module {
     /// Base64 of the component built from a JS/TS payload by the node that took the write; it is
     /// what the cluster replicates and the proxies run. Set by the server, never shown by the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
     pub component: Option<String>,
     /// The source files a wasm payload was built from (file name → text), kept so that they
     /// can be read back (`dgate deploy` sends them; `dgate mod get NAME --source`).
@@ -183,7 +216,9 @@ pub struct Module {
 }
 
 /// A module's own limits per hook call (a dgate extension of DGate's module resource).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ModuleLimits {
     /// Wasm fuel: about one unit per instruction.
@@ -206,13 +241,17 @@ impl ModuleLimits {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Domain {
+    /// The resource's name, unique in its namespace.
     pub name: String,
+    /// The namespace it belongs to (`default` when absent).
     #[serde(default)]
     pub namespace: String,
+    /// Host patterns (`*.example.com`, or a regex between slashes) routed to the namespace.
     pub patterns: Vec<String>,
+    /// Which domain wins when several match a host (highest first).
     #[serde(default)]
     pub priority: i64,
     /// PEM certificate chain for TLS on this domain's hosts; `""` is none.
@@ -229,6 +268,7 @@ pub struct Domain {
         deserialize_with = "empty_is_none"
     )]
     pub key: Option<String>,
+    /// Free-form labels.
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
@@ -238,7 +278,9 @@ pub struct Domain {
 }
 
 /// Who may read a collection's documents: `private` ones only modules, not the admin API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
     /// DGate's default: a visibility that is absent or `""`.
@@ -248,26 +290,33 @@ pub enum Visibility {
 }
 
 /// What a collection holds; DGate's only working kind is `document`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CollectionType {
     #[default]
     Document,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Collection {
+    /// The resource's name, unique in its namespace.
     pub name: String,
+    /// The namespace it belongs to (`default` when absent).
     #[serde(default)]
     pub namespace: String,
     /// A JSON Schema every document of the collection must satisfy. `{}` accepts anything.
     #[serde(default = "empty_schema", deserialize_with = "null_is_empty_schema")]
     pub schema: Value,
+    /// `private`: only modules read the documents, not the admin API.
     #[serde(default, deserialize_with = "empty_is_default")]
     pub visibility: Visibility,
+    /// What the collection holds (`document`).
     #[serde(default, rename = "type", deserialize_with = "empty_is_default")]
     pub kind: CollectionType,
+    /// Free-form labels.
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
@@ -288,39 +337,53 @@ fn null_is_empty_schema<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Value,
     })
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Document {
+    /// The document's id, unique in its collection.
     pub id: String,
+    /// The namespace it belongs to (`default` when absent).
     #[serde(default)]
     pub namespace: String,
+    /// The collection (in the same namespace) that holds it.
     pub collection: String,
+    /// The document: any JSON value its collection's schema accepts.
     #[serde(default)]
     pub data: Value,
     /// Set by the server (RFC 3339); ignored on input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("readOnly" = true))]
     pub created_at: Option<String>,
+    /// Set by the server (RFC 3339); ignored on input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("readOnly" = true))]
     pub updated_at: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Secret {
+    /// The resource's name, unique in its namespace.
     pub name: String,
+    /// The namespace it belongs to (`default` when absent).
     #[serde(default)]
     pub namespace: String,
     /// The secret value; shown as [`REDACTED`] by the API.
     pub data: String,
+    /// Free-form labels.
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
         deserialize_with = "null_is_default"
     )]
     pub tags: Vec<String>,
+    /// Set by the server (RFC 3339); ignored on input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("readOnly" = true))]
     pub created_at: Option<String>,
+    /// Set by the server (RFC 3339); ignored on input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("readOnly" = true))]
     pub updated_at: Option<String>,
 }
 

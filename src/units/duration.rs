@@ -64,3 +64,19 @@ impl<'de> Deserialize<'de> for Millis {
         d.deserialize_any(V)
     }
 }
+
+impl schemars::JsonSchema for Millis {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: \"500ms\", \"5s\", \"1m 30s\", or a whole number of milliseconds.",
+            "oneOf": [
+                { "type": "string", "minLength": 1, "examples": ["500ms", "5s", "1m 30s"] },
+                { "type": "integer", "minimum": 0 }
+            ]
+        })
+    }
+}

@@ -120,3 +120,24 @@ fn parse_go(t: &str) -> Option<u128> {
     }
     Some(total)
 }
+
+/// The schema of a field read and written by this module (`#[schemars(with = "nanos::Schema")]`
+/// beside the serde attribute): Go's duration as a number of nanoseconds, or a duration string.
+pub struct Schema;
+
+impl schemars::JsonSchema for Schema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "GoDuration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: a whole number of nanoseconds (as DGate shows it), or a string such as \"1.5s\", \"250ms\", \"1m30s\".",
+            "oneOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "minLength": 1, "examples": ["1.5s", "250ms", "1m30s"] },
+                { "type": "null" }
+            ]
+        })
+    }
+}

@@ -95,3 +95,19 @@ impl<'de> Deserialize<'de> for ByteSize {
         d.deserialize_any(V)
     }
 }
+
+impl schemars::JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A size: a number of bytes, or 512KiB, 8MiB, 1GiB (also KB, MB, GB).",
+            "oneOf": [
+                { "type": "string", "pattern": "^\\s*[0-9]+\\s*(B|K|KiB|M|MiB|G|GiB|kB|KB|MB|GB)?\\s*$" },
+                { "type": "integer", "minimum": 0 }
+            ]
+        })
+    }
+}

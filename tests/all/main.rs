@@ -6,6 +6,7 @@ mod authoring;
 mod cli;
 mod cluster;
 mod config;
+mod contract;
 mod declarative;
 mod dgate;
 mod helpers;
