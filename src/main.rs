@@ -9,6 +9,7 @@ use dgate::server::Prepared;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
+    dgate::tls::install_default_provider();
     if !matches!(cli.command, None | Some(Command::Server(_))) {
         // A command whose output is piped into `head` ends quietly when the reader goes, as
         // command-line tools do, instead of panicking on the write. (The server keeps Rust's

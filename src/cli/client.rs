@@ -40,15 +40,47 @@ pub struct Client {
     verbose: bool,
 }
 
+/// TLS for https:// admin URLs: the system roots and `--ca`, or no verification with
+/// `--insecure`; `--client-cert`/`--client-key` shown when the server asks for a certificate.
+fn tls_config(cli: &super::Cli) -> Result<rustls::ClientConfig, CliError> {
+    let extra = match &cli.ca {
+        Some(path) => {
+            crate::tls::read_certs(path).map_err(|e| CliError::Usage(format!("--ca: {e}")))?
+        }
+        None => vec![],
+    };
+    let identity = match (&cli.client_cert, &cli.client_key) {
+        (Some(cert), Some(key)) => Some(
+            crate::tls::read_identity(cert, key)
+                .map_err(|e| CliError::Usage(format!("--client-cert/--client-key: {e}")))?,
+        ),
+        _ => None,
+    };
+    let mut config = crate::tls::admin_client_config(&extra, identity, !cli.insecure)
+        .map_err(|e| CliError::Usage(format!("TLS: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The rustls error in `e`, looking inside io::Errors too (their source() skips the error
+/// they wrap, and hyper wraps rustls's in two of them).
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+    rustls_error(inner)
+}
+
 impl Client {
     /// `--auth`: `user:password` becomes basic auth, anything else a key in `--auth-header`.
     pub fn new(cli: &super::Cli) -> Result<Client, CliError> {
         let (base, auth, auth_header) = (&cli.admin, cli.auth.as_deref(), &cli.auth_header);
         let url = url::Url::parse(base)
             .map_err(|e| CliError::Usage(format!("--admin {base:?} is not a URL: {e}")))?;
-        if url.scheme() != "http" {
+        if !matches!(url.scheme(), "http" | "https") {
             return Err(CliError::Usage(format!(
-                "--admin {base:?}: only http:// admin URLs are supported"
+                "--admin {base:?}: an admin URL is http:// or https://"
             )));
         }
         let auth = auth.filter(|a| !a.is_empty()).map(|a| {
@@ -61,9 +93,11 @@ impl Client {
                 (auth_header.to_string(), a.to_string())
             }
         });
+        crate::tls::install_default_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
+            .tls_backend_preconfigured(tls_config(cli)?)
             .build()
             .map_err(|e| CliError::Transport(format!("cannot build HTTP client: {e}")))?;
         Ok(Client {
@@ -106,12 +140,29 @@ impl Client {
             req = req.json(b);
         }
         let res = req.send().await.map_err(|e| {
-            let why = if e.is_connect() {
-                "connection refused or unreachable"
+            // A TLS failure (an unknown CA, a refused client certificate) says which.
+            let tls = std::iter::successors(std::error::Error::source(&e), |s| s.source())
+                .find_map(rustls_error)
+                .map(|t| {
+                    let hint = match t {
+                        rustls::Error::InvalidCertificate(_) => {
+                            " (trust its CA with --ca FILE, or skip the check with --insecure)"
+                        }
+                        rustls::Error::AlertReceived(_) => {
+                            " (if it asks for a client certificate: --client-cert and --client-key)"
+                        }
+                        _ => "",
+                    };
+                    format!("TLS: {t}{hint}")
+                });
+            let why = if let Some(tls) = tls {
+                tls
+            } else if e.is_connect() {
+                "connection refused or unreachable".into()
             } else if e.is_timeout() {
-                "timed out"
+                "timed out".into()
             } else {
-                "request failed"
+                "request failed".into()
             };
             CliError::Transport(format!(
                 "cannot reach the admin API at {}: {why}",

@@ -62,6 +62,30 @@ pub struct Cli {
         default_value = "X-DGate-Key"
     )]
     pub auth_header: String,
+    /// A PEM CA certificate to trust for an https:// admin URL (besides the system's roots).
+    #[arg(long, global = true, env = "DGATE_ADMIN_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Do not verify the admin API's certificate (https://): encrypted, not authenticated.
+    #[arg(long, global = true, env = "DGATE_ADMIN_INSECURE")]
+    pub insecure: bool,
+    /// A PEM client certificate to show an admin API that requires one (admin.tls.client_ca_file).
+    #[arg(
+        long,
+        global = true,
+        env = "DGATE_ADMIN_CLIENT_CERT",
+        value_name = "FILE",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// The PEM private key of --client-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "DGATE_ADMIN_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
     /// How resource commands print what the server returns.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -157,8 +181,12 @@ const LOCAL_COMMANDS: [&str; 7] = [
     "schema",
 ];
 /// The global flags only commands that talk to a gateway use: id, long, short.
-const CLIENT_FLAGS: [(&str, &str, Option<char>); 6] = [
+const CLIENT_FLAGS: [(&str, &str, Option<char>); 10] = [
     ("admin", "admin", None),
+    ("ca", "ca", None),
+    ("insecure", "insecure", None),
+    ("client_cert", "client-cert", None),
+    ("client_key", "client-key", None),
     ("auth", "auth", Some('a')),
     ("auth_header", "auth-header", None),
     ("output", "output", Some('o')),

@@ -98,9 +98,9 @@ impl Cluster {
         let refused = |message: String| Rejected::Refused(Refusal::Invalid(message));
         let url = url::Url::parse(address)
             .map_err(|e| refused(format!("address {address:?} is not a URL: {e}")))?;
-        if url.scheme() != "http" || url.host_str().is_none() {
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(refused(format!(
-                "address {address:?} must be the node's admin URL, like http://10.0.0.3:9080"
+                "address {address:?} must be the node's admin URL, like http://10.0.0.3:9080 (https:// with admin.tls)"
             )));
         }
         crate::resources::validate::name("name", name)

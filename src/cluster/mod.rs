@@ -89,7 +89,7 @@ impl Cluster {
         .validate()
         .map_err(|e| internal("raft config", &e))?;
         let me = node_id(&opts.name);
-        let net = network::HttpNetwork::new(&opts.shared_key);
+        let net = network::HttpNetwork::new(&opts.shared_key, opts.peer_tls.clone());
         let raft = Raft::new(
             me,
             Arc::new(config),

@@ -39,12 +39,22 @@ pub struct HttpNetwork {
 }
 
 impl HttpNetwork {
-    pub fn new(shared_key: &str) -> HttpNetwork {
+    /// `tls`: how to talk to `https://` nodes (the system roots when `None`).
+    pub fn new(shared_key: &str, tls: Option<rustls::ClientConfig>) -> HttpNetwork {
+        let tls = tls
+            .or_else(|| crate::tls::admin_client_config(&[], None, true).ok())
+            .map(|mut c| {
+                c.alpn_protocols = vec![b"http/1.1".to_vec()];
+                c
+            });
+        crate::tls::install_default_provider();
+        let builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(2));
+        let builder = match tls {
+            Some(c) => builder.tls_backend_preconfigured(c),
+            None => builder,
+        };
         HttpNetwork {
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .build()
-                .unwrap_or_default(),
+            http: builder.build().unwrap_or_default(),
             key: shared_key.into(),
             answered: Arc::default(),
         }

@@ -20,6 +20,9 @@ pub struct ClusterOptions {
     pub timings: RaftTimings,
     /// Versions kept of each module and route (`storage.history`).
     pub history: usize,
+    /// TLS for talking to other nodes' admin listeners (`admin.tls`); `None`: the system
+    /// roots, no client certificate.
+    pub peer_tls: Option<rustls::ClientConfig>,
 }
 
 impl ClusterOptions {
@@ -34,6 +37,7 @@ impl ClusterOptions {
             voter: true,
             timings: RaftTimings::default(),
             history: crate::config::defaults::HISTORY,
+            peer_tls: None,
         }
     }
 }

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 /// Keys of DGate's config (and of the configs DGate ships) that dgate has no use for, by path.
-/// None of them weakens what the config asks for when ignored: `admin.tls` or `jwt_auth`, say,
+/// None of them weakens what the config asks for when ignored: `jwt_auth` or `admin.tls.port`, say,
 /// are refused instead (dgate would serve without them).
 const UNUSED: [&str; 23] = [
     "log_color",

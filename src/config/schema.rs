@@ -498,6 +498,24 @@ pub struct AdminConfig {
     /// Joining other nodes into one Raft cluster; without it the node is a cluster of one.
     #[serde(default)]
     pub replication: Option<ReplicationConfig>,
+    /// Serve the admin API (and Raft, which shares its listener) over HTTPS only.
+    #[serde(default)]
+    pub tls: Option<AdminTlsConfig>,
+}
+
+/// `admin.tls:` the admin listener's certificate, and optionally the CA its clients must show a
+/// certificate from (mutual TLS). With replication, nodes trust the system roots and this CA
+/// for each other's certificates, and show their own certificate as clients.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTlsConfig {
+    /// PEM certificate chain the admin listener shows.
+    pub cert_file: PathBuf,
+    /// PEM private key for `cert_file`.
+    pub key_file: PathBuf,
+    /// PEM CA certificate(s): every client must show a certificate they signed.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -579,6 +597,7 @@ impl Default for AdminConfig {
             basic_auth: None,
             max_body_size: max_body_size(),
             replication: None,
+            tls: None,
         }
     }
 }

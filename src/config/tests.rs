@@ -255,11 +255,11 @@ fn invalid_configs_name_the_key_and_the_reason() {
         ("stat: 1", "stat: unknown field `stat`"),
         (
             "admin:\n  replication: {shared_key: k, cluster_address: ['ftp://x']}",
-            "admin.replication.cluster_address: \"ftp://x\" is not an http:// admin URL",
+            "admin.replication.cluster_address: \"ftp://x\" is not an http:// or https:// admin URL",
         ),
         (
             "admin:\n  replication: {shared_key: k, bootstrap_cluster: true, advert_address: nope}",
-            "admin.replication.advert_address: must be an http:// admin URL",
+            "admin.replication.advert_address: must be an http:// or https:// admin URL",
         ),
         (
             "admin:\n  replication: {shared_key: k, bootstrap_cluster: true, id: 'a b'}",

@@ -193,18 +193,22 @@ impl Config {
                 return bad("id", &e.reason);
             }
             let http_url = |u: &str| {
-                url::Url::parse(u).is_ok_and(|u| u.scheme() == "http" && u.host().is_some())
+                url::Url::parse(u)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             };
             if let Some(i) = r.cluster_address.iter().position(|u| !http_url(u)) {
                 return Err(ConfigError::Replication {
                     key: "cluster_address",
-                    reason: format!("{:?} is not an http:// admin URL", r.cluster_address[i]),
+                    reason: format!(
+                        "{:?} is not an http:// or https:// admin URL",
+                        r.cluster_address[i]
+                    ),
                 });
             }
             if let Some(a) = &r.advert_address
                 && !http_url(a)
             {
-                return bad("advert_address", "must be an http:// admin URL");
+                return bad("advert_address", "must be an http:// or https:// admin URL");
             }
             let t = &r.raft_config;
             if t.heartbeat_interval.0 == 0 || t.heartbeat_interval >= t.election_timeout_min {

@@ -2,6 +2,7 @@
 //! wires the proxy to it (applied changes in, module documents through [`GatewayServices`]), and
 //! serves the proxy and the admin API until SIGINT/SIGTERM.
 
+mod admin_tls;
 pub mod init;
 mod services;
 mod test_server;
@@ -28,14 +29,24 @@ use crate::worker::Worker;
 pub struct Bound {
     pub admin: SocketAddr,
     pub proxy: SocketAddr,
+    /// Whether the admin listener speaks HTTPS (`admin.tls`).
+    pub admin_https: bool,
     pub proxy_tls: Option<SocketAddr>,
     /// DGate's test server, when it runs (`test_server:` with `debug: true`).
     pub test_server: Option<SocketAddr>,
 }
 
+impl Bound {
+    /// The admin API's URL: `https://` with `admin.tls`.
+    pub fn admin_url(&self) -> String {
+        let scheme = if self.admin_https { "https" } else { "http" };
+        format!("{scheme}://{}", self.admin)
+    }
+}
+
 impl std::fmt::Display for Bound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "admin=http://{} proxy=http://{}", self.admin, self.proxy)?;
+        write!(f, "admin={} proxy=http://{}", self.admin_url(), self.proxy)?;
         if let Some(tls) = self.proxy_tls {
             write!(f, " proxy_tls=https://{tls}")?;
         }
@@ -51,6 +62,8 @@ impl std::fmt::Display for Bound {
 pub struct Prepared {
     pub config: Config,
     pub tls_key: Option<rustls::sign::CertifiedKey>,
+    /// `admin.tls`'s certificate, key and client CA.
+    pub admin_tls: Option<admin_tls::AdminTls>,
     /// `proxy.init_resources`, read and checked.
     pub init: Vec<Resource>,
 }
@@ -63,6 +76,12 @@ impl Prepared {
             .as_ref()
             .map(proxy::load_tls_files)
             .transpose()?;
+        let admin_tls = config
+            .admin
+            .tls
+            .as_ref()
+            .map(admin_tls::AdminTls::load)
+            .transpose()?;
         let init = match &config.proxy.init_resources {
             Some(i) => init::read(i)?,
             None => vec![],
@@ -70,6 +89,7 @@ impl Prepared {
         Ok(Prepared {
             config,
             tls_key,
+            admin_tls,
             init,
         })
     }
@@ -111,6 +131,7 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     let Prepared {
         config,
         tls_key,
+        admin_tls,
         init,
     } = prepared;
     warn_about(&config);
@@ -139,11 +160,12 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     let bound = Bound {
         admin: admin_listener.local_addr()?,
         proxy: proxy_listener.local_addr()?,
+        admin_https: admin_tls.is_some(),
         proxy_tls: tls_listener.as_ref().map(|l| l.local_addr()).transpose()?,
         test_server: test_listener.as_ref().map(|l| l.local_addr()).transpose()?,
     };
 
-    let advert = format!("http://{}", bound.admin);
+    let advert = bound.admin_url();
     let mut options = match &config.admin.replication {
         None => ClusterOptions::single(config.node_name(), &advert),
         Some(r) => ClusterOptions {
@@ -158,9 +180,17 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
             voter: !r.watch_only,
             timings: r.raft_config.clone(),
             history: 0,
+            peer_tls: None,
         },
     };
     options.history = config.storage.history;
+    if let Some(tls) = &admin_tls {
+        options.peer_tls = Some(
+            tls.peer_client_config()
+                .map_err(anyhow::Error::msg)
+                .context("cannot set up TLS to the other nodes")?,
+        );
+    }
     let cluster = Cluster::start(store, options)
         .await
         .context("cannot initialize state")?;
@@ -226,12 +256,26 @@ pub async fn run(prepared: Prepared, on_ready: impl FnOnce(Bound)) -> anyhow::Re
     tracing::info!(%bound, node = config.node_name(), "listening");
     on_ready(bound);
 
-    let served = axum::serve(
-        admin_listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let served = match admin_tls {
+        Some(tls) => {
+            use axum::serve::ListenerExt as _;
+            let config = tls
+                .server_config()
+                .map_err(anyhow::Error::msg)
+                .context("cannot set up admin TLS")?;
+            // `tap_io` gives the listener axum's ConnectInfo<SocketAddr>.
+            let listener = admin_tls::TlsListener::new(admin_listener, config)?.tap_io(|_| {});
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+        None => {
+            axum::serve(admin_listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+    };
     let _ = stop_tx.send(true);
     // The workers stop accepting at once; joining them ends their open connections.
     let _ = tokio::task::spawn_blocking(move || {

@@ -287,7 +287,7 @@ async fn a_declared_body_over_the_cap_is_refused_before_it_arrives() {
         &dir.path().join("raft"),
         &["--config", config.to_str().unwrap()],
     );
-    let res = reqwest::Client::new()
+    let res = crate::helpers::http()
         .post(format!("{}/api/v1/raft/vote", gw.admin))
         .header("x-dgate-cluster-key", "k")
         .header("content-type", "application/json")

@@ -106,7 +106,7 @@ async fn the_openapi_document_is_valid_and_covers_every_endpoint() {
 
     // Every operation reaches a handler: none gets the answer of a path or method that does
     // not exist. Every kind has list/put/delete/get.
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http();
     let paths = doc["paths"].as_object().unwrap();
     let mut operations = 0;
     for (template, item) in paths {

@@ -82,7 +82,7 @@ async fn apply_diff_export_round_trip_on_a_real_gateway() {
         last_line(&out),
         "10 created, 0 updated, 0 deleted, 0 unchanged"
     );
-    let hello: Value = reqwest::get(format!("{}/hello", gw.proxy))
+    let hello: Value = crate::helpers::get(format!("{}/hello", gw.proxy))
         .await
         .unwrap()
         .json()

@@ -91,7 +91,7 @@ admin:
 }
 
 async fn get(url: &str, host: &str) -> (u16, reqwest::header::HeaderMap, String) {
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -386,7 +386,7 @@ async fn dgate_functional_admin_tests_pass() {
             &format!("namespace={ns}"),
         ],
     );
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -628,7 +628,7 @@ async fn dgate_functional_iphash_test_passes() {
             &format!("namespace={ns}"),
         ],
     );
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let mut paths = Vec::new();
     for forwarded in [None, Some("192.168.0.1")] {
         let mut req = client
@@ -847,7 +847,7 @@ async fn dgate_functional_fetching_module_tests_pass() {
     ]);
     for _ in 0..2 {
         // The second time from the module's cache.
-        let res = reqwest::Client::new()
+        let res = crate::helpers::http()
             .get(format!("{}/modify_request_test", gw.proxy))
             .header("host", "modify_request_test.example.com")
             .header("x-forwarded-for", "1.1.1.1")

@@ -169,7 +169,9 @@ impl Gateway {
 
     /// The admin API's `/metrics` text.
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.admin))
+        http()
+            .get(format!("{}/metrics", self.admin))
+            .send()
             .await
             .expect("GET /metrics")
             .text()
@@ -196,7 +198,7 @@ pub struct Api {
 impl Api {
     pub fn new(base: &str) -> Api {
         Api {
-            http: reqwest::Client::new(),
+            http: http(),
             base: base.to_string(),
             header: None,
         }
@@ -293,4 +295,20 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A reqwest client (reqwest needs a process-wide TLS provider, which dgate's binary installs).
+pub fn http() -> reqwest::Client {
+    http_builder().build().expect("reqwest client")
+}
+
+/// A reqwest client builder, as [`http`].
+pub fn http_builder() -> reqwest::ClientBuilder {
+    dgate::tls::install_default_provider();
+    reqwest::Client::builder()
+}
+
+/// `GET url` with a fresh client, as `reqwest::get` does.
+pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    http().get(url).send().await
 }

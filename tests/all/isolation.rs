@@ -70,7 +70,7 @@ async fn put_probe(gw: &Gateway, service_url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modules_cannot_reach_the_admin_api_or_private_addresses() {
     let up = upstream::start("a").await;
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http();
     let admin_write = |gw: &Gateway| format!("{}/api/v1/namespace", gw.admin);
 
     let dir = tempfile::tempdir().unwrap();
@@ -227,7 +227,7 @@ async fn one_module_cannot_take_the_others_instances() {
     let quick = "export function requestHandler(ctx) { ctx.response().json({ quick: true }); }\n";
     handler_route(&api, "slow", slow, json!({"timeout": "10s"})).await;
     handler_route(&api, "quick", quick, json!({"timeout": "10s"})).await;
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http();
     // Loaded (compiled) before the test proper.
     for name in ["slow", "quick"] {
         let res = http
@@ -309,7 +309,7 @@ async fn looping_hooks_leave_the_proxy_threads_to_other_requests() {
     let quick = "export function requestHandler(ctx) { ctx.response().json({ quick: true }); }\n";
     handler_route(&api, "spin", spin, json!({"timeout": "4s"})).await;
     handler_route(&api, "quick", quick, json!({"timeout": "10s"})).await;
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http();
     let res = http
         .get(format!("{}/quick", gw.proxy))
         .send()
@@ -330,7 +330,7 @@ async fn looping_hooks_leave_the_proxy_threads_to_other_requests() {
     while started.elapsed() < Duration::from_secs(3) {
         for path in ["/plain/x", "/quick"] {
             // A fresh connection each time: it may land on either proxy thread.
-            let http = reqwest::Client::new();
+            let http = crate::helpers::http();
             let t = std::time::Instant::now();
             let res = http
                 .get(format!("{}{path}", gw.proxy))
@@ -378,7 +378,7 @@ async fn a_module_write_is_compiled_before_it_is_answered() {
             "export function requestHandler(ctx) {{ ctx.response().json({{ v: \"{v}\" }}); }}\n"
         )
     };
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http();
     let get = || async {
         let res = http.get(format!("{}/m", gw.proxy)).send().await.unwrap();
         let status = res.status().as_u16();
@@ -431,7 +431,7 @@ async fn module_builds_are_limited_in_time_memory_and_number() {
     // One build at a time: a second one waits half a second for its turn, then gets 503.
     // Which build gets the slot first is a race: when the looping one loses it (its own 503),
     // the round is run again.
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
         let looping = tokio::spawn({
@@ -548,7 +548,7 @@ async fn a_mixed_faulty_load_leaves_the_good_routes_whole() {
         for _ in 0..clients {
             let (stop, url) = (stop.clone(), format!("{}/{name}", gw.proxy));
             load.push(tokio::spawn(async move {
-                let http = reqwest::Client::new();
+                let http = crate::helpers::http();
                 let mut statuses = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let res = http.get(&url).send().await.unwrap();
@@ -563,7 +563,7 @@ async fn a_mixed_faulty_load_leaves_the_good_routes_whole() {
     let mut good = 0;
     while started.elapsed() < Duration::from_secs(5) {
         for path in ["/plain/x", "/good/x"] {
-            let http = reqwest::Client::new();
+            let http = crate::helpers::http();
             let t = std::time::Instant::now();
             let res = http
                 .get(format!("{}{path}", gw.proxy))

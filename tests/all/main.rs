@@ -2,6 +2,7 @@
 //! dirs and talks to it over real sockets.
 
 mod admin_api;
+mod admin_tls;
 mod authoring;
 mod cli;
 mod cluster;

@@ -55,7 +55,7 @@ async fn modules_and_routes_roll_back_to_kept_versions() {
     let data = dir.path().join("data");
     let gw = Gateway::start(&data, &[]);
     let api = gw.client();
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http();
     put_module(&api, "one").await;
     ok_put(
         &api,
@@ -223,7 +223,7 @@ async fn logs_tell_requests_changes_compiles_and_failures() {
         json!({"name": "t", "paths": ["/t"], "methods": ["GET"], "modules": ["thrower"]}),
     )
     .await;
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http();
     let ok = http
         .get(format!("{}/t?x=1", gw.proxy))
         .header("user-agent", "ops-test/1")
@@ -312,7 +312,7 @@ async fn logs_tell_requests_changes_compiles_and_failures() {
 async fn the_access_log_is_off_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start_env(&dir.path().join("data"), &[], &[("RUST_LOG", "dgate=info")]);
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http();
     let res = http
         .get(format!("{}/nothing-here", gw.proxy))
         .send()

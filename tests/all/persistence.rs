@@ -82,7 +82,7 @@ async fn acknowledged_writes_survive_kill_9() {
                     }
                     let name = format!("r{round}-w{w}-{i}");
                     let body = json!({"name": name}).to_string();
-                    let Ok(res) = reqwest::Client::new()
+                    let Ok(res) = crate::helpers::http()
                         .put(format!("{}/api/v1/namespace", api.base()))
                         .body(body)
                         .send()

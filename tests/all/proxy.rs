@@ -17,7 +17,7 @@ async fn get(
     path: &str,
     host: Option<&str>,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut req = reqwest::Client::new().get(format!("{}{path}", gw.proxy));
+    let mut req = crate::helpers::http().get(format!("{}{path}", gw.proxy));
     if let Some(h) = host {
         req = req.header("host", h);
     }
@@ -114,7 +114,7 @@ async fn forwarding_semantics() {
 
     // Hop-by-hop headers, and those the Connection header names, do not cross; X-Forwarded-For
     // appends.
-    let res = reqwest::Client::new()
+    let res = crate::helpers::http()
         .get(format!("{}/api/x", gw.proxy))
         .header("connection", "x-hop")
         .header("x-hop", "1")
@@ -191,7 +191,7 @@ async fn matching_rules() {
     assert_eq!(get(&gw, "/users/7", host).await.2["upstream"], "b");
     assert_eq!(get(&gw, "/users/me", host).await.2["upstream"], "a");
     // POST /users/7 does not fit the GET-only route; the catch-all takes it.
-    let res = reqwest::Client::new()
+    let res = crate::helpers::http()
         .post(format!("{}/users/7", gw.proxy))
         .header("host", "x.a.test")
         .send()
@@ -388,7 +388,7 @@ async fn round_robin_and_retries() {
     // A request with a body is never replayed: with the dead URL first it fails.
     let mut saw_502 = false;
     for _ in 0..2 {
-        let res = reqwest::Client::new()
+        let res = crate::helpers::http()
             .post(format!("{}/retry", gw.proxy))
             .body("payload")
             .send()
@@ -424,7 +424,7 @@ async fn large_bodies_stream_with_flat_memory() {
     assert!(answer.contains(&format!("\"received\":{SIZE}")), "{answer}");
 
     // Download 512 MiB.
-    let mut res = reqwest::get(format!("{}/big?bytes={SIZE}", gw.proxy))
+    let mut res = crate::helpers::get(format!("{}/big?bytes={SIZE}", gw.proxy))
         .await
         .unwrap();
     let mut got = 0u64;
@@ -456,7 +456,7 @@ async fn route_changes_are_live_while_a_download_is_in_flight() {
     .await;
 
     const SIZE: u64 = 64 << 20;
-    let mut download = reqwest::get(format!("{}/big?bytes={SIZE}", gw.proxy))
+    let mut download = crate::helpers::get(format!("{}/big?bytes={SIZE}", gw.proxy))
         .await
         .unwrap();
     let mut got = download
@@ -550,7 +550,7 @@ async fn http2_cleartext() {
 async fn oversized_request_heads_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(dir.path(), Some("proxy:\n  max_headers: 10\n"));
-    let mut req = reqwest::Client::new().get(format!("{}/x", gw.proxy));
+    let mut req = crate::helpers::http().get(format!("{}/x", gw.proxy));
     for i in 0..20 {
         req = req.header(format!("x-h{i}"), "v");
     }
@@ -560,7 +560,7 @@ async fn oversized_request_heads_are_refused() {
         "too many headers must be refused, got {s}"
     );
     let big = "a".repeat(100 << 10);
-    let s = reqwest::Client::new()
+    let s = crate::helpers::http()
         .get(format!("{}/x", gw.proxy))
         .header("x-big", big)
         .send()
@@ -572,7 +572,7 @@ async fn oversized_request_heads_are_refused() {
         "a 100 KiB header must be refused, got {s}"
     );
     let long_path = format!("/{}", "p".repeat(100 << 10));
-    let s = reqwest::get(format!("{}{long_path}", gw.proxy))
+    let s = crate::helpers::get(format!("{}{long_path}", gw.proxy))
         .await
         .map(|r| r.status().as_u16())
         .unwrap_or(0);
@@ -613,7 +613,7 @@ async fn stopping_lets_requests_in_flight_finish() {
     serve_all(&gw.client(), &up).await;
     let url = format!("{}/slow?ms=1500", gw.proxy);
     let in_flight =
-        tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status().as_u16()) });
+        tokio::spawn(async move { crate::helpers::get(url).await.map(|r| r.status().as_u16()) });
     let deadline = Instant::now() + Duration::from_secs(10);
     while up.hits.load(std::sync::atomic::Ordering::SeqCst) == 0 {
         assert!(

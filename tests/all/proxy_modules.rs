@@ -54,7 +54,7 @@ async fn gateway_with_service() -> WithService {
         up,
         gw,
         api,
-        http: reqwest::Client::new(),
+        http: crate::helpers::http(),
     }
 }
 
@@ -70,7 +70,7 @@ async fn examples_run_on_the_proxy_path() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(&dir.path().join("data"), &[]);
     let api = gw.client();
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http();
     ok_put(
         &api,
         "service",
@@ -163,7 +163,7 @@ async fn examples_run_on_the_proxy_path() {
         .await;
     assert_eq!(s, 200, "{doc}");
     assert_eq!(doc["data"]["data"]["url"], "https://example.com/page");
-    let no_redirect = reqwest::Client::builder()
+    let no_redirect = crate::helpers::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -406,7 +406,7 @@ async fn module_limits_and_clients_that_leave() {
     );
 
     // A client that gives up while the upstream is still working.
-    let impatient = reqwest::Client::builder()
+    let impatient = crate::helpers::http_builder()
         .timeout(std::time::Duration::from_millis(300))
         .build()
         .unwrap();
@@ -448,7 +448,7 @@ async fn modules_import_other_modules_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(&dir.path().join("data"), &[]);
     let api = gw.client();
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http();
     let lib = |word: &str| {
         format!("export const greet = (name: string): string => \"{word} \" + name;\n")
     };

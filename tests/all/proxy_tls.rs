@@ -195,7 +195,7 @@ async fn sni_picks_the_domain_certificate_and_changes_are_live() {
     assert_eq!(got, a2.der);
 
     // Plain HTTP is redirected to the TLS port.
-    let res = reqwest::Client::builder()
+    let res = crate::helpers::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
@@ -273,9 +273,13 @@ async fn https_upstreams_are_verified_unless_skipped() {
     )
     .await;
     // The test CA is in no system store: verification fails, and the client gets a 502.
-    let res = reqwest::get(format!("{}/v", gw.proxy)).await.unwrap();
+    let res = crate::helpers::get(format!("{}/v", gw.proxy))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 502);
-    let res = reqwest::get(format!("{}/s", gw.proxy)).await.unwrap();
+    let res = crate::helpers::get(format!("{}/s", gw.proxy))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["upstream"], "secure");

@@ -20,7 +20,7 @@ async fn start_node(id: NodeId, config: Arc<openraft::Config>, key: &str) -> Nod
     let raft = Raft::new(
         id,
         config,
-        HttpNetwork::new(key),
+        HttpNetwork::new(key, None),
         LogStore::new(sm.clone()),
         SmStore::new(sm.clone()),
     )
@@ -121,13 +121,16 @@ async fn three_nodes_replicate_over_http_and_refuse_a_wrong_key() {
     }
 
     // A peer that does not know the key is refused before Raft sees the request.
-    let res = reqwest::Client::new()
-        .post(format!("{}/api/v1/raft/vote", nodes[1].url))
-        .header(KEY_HEADER, "wrong")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let res = {
+        crate::tls::install_default_provider();
+        reqwest::Client::new()
+    }
+    .post(format!("{}/api/v1/raft/vote", nodes[1].url))
+    .header(KEY_HEADER, "wrong")
+    .body("{}")
+    .send()
+    .await
+    .unwrap();
     assert_eq!(res.status(), 401);
     for n in &nodes {
         n.raft.shutdown().await.unwrap();

@@ -71,7 +71,7 @@ async fn losing_the_leader_loses_no_acknowledged_write() {
     // The surviving proxies keep serving.
     for gw in [&n2, &n3] {
         assert_eq!(
-            reqwest::get(format!("{}/x", gw.proxy))
+            crate::helpers::get(format!("{}/x", gw.proxy))
                 .await
                 .unwrap()
                 .status(),
@@ -153,7 +153,7 @@ async fn losing_the_leader_loses_no_acknowledged_write() {
     assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(
-        reqwest::get(format!("{}/x", n1.proxy))
+        crate::helpers::get(format!("{}/x", n1.proxy))
             .await
             .unwrap()
             .status(),

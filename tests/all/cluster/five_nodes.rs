@@ -89,7 +89,9 @@ async fn a_node_joined_by_cli_and_five_nodes_losing_two_then_three() {
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
         assert!(started.elapsed() < Duration::from_secs(20));
         assert_eq!(gw.client().get("/api/v1/namespace/with-three").await.0, 200);
-        let res = reqwest::get(format!("{}/x", gw.proxy)).await.unwrap();
+        let res = crate::helpers::get(format!("{}/x", gw.proxy))
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
     }
 }

@@ -59,7 +59,9 @@ async fn three_nodes_form_a_cluster_and_replicate_writes_from_any_node() {
             gw.client().get("/api/v1/route/r").await.0 == 200
         })
         .await;
-        let res = reqwest::get(format!("{}/hello", gw.proxy)).await.unwrap();
+        let res = crate::helpers::get(format!("{}/hello", gw.proxy))
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200, "proxy of {}", gw.admin);
     }
 
@@ -87,7 +89,7 @@ async fn three_nodes_form_a_cluster_and_replicate_writes_from_any_node() {
     let x_mod = |gw: &Gateway| {
         let url = format!("{}/mod/x", gw.proxy);
         async move {
-            let res = reqwest::get(url).await.unwrap();
+            let res = crate::helpers::get(url).await.unwrap();
             let status = res.status().as_u16();
             let v: Value = res.json().await.unwrap_or(Value::Null);
             (
@@ -179,7 +181,7 @@ async fn three_nodes_form_a_cluster_and_replicate_writes_from_any_node() {
         3
     );
     assert_eq!(intruder.client().get("/readyz").await.0, 503);
-    let res = reqwest::Client::new()
+    let res = crate::helpers::http()
         .post(format!("{}/api/v1/raft/vote", n1.admin))
         .header("x-dgate-cluster-key", "wrong")
         .body("{}")
