@@ -246,8 +246,9 @@ pub enum Output {
 pub enum Command {
     /// Run the gateway: the proxy and the admin API in one process (the default command).
     Server(ServerArgs),
-    /// Make the gateway hold what a resource file lists (the format of init_resources): the
-    /// changes written as one replicated change; prints what was created, updated, deleted.
+    /// Make the gateway hold what a resource file lists (the format of init_resources): what is
+    /// created or updated is written as one replicated change (--prune's deletes follow, one
+    /// by one); prints what was created, updated, deleted.
     Apply(ApplyArgs),
     /// What `apply` would change, written nowhere.
     Diff(ApplyArgs),
