@@ -151,38 +151,24 @@ fn client_certificates_are_required_with_a_client_ca() {
         "{}",
         said(&out)
     );
-    let (cert, key) = ca.leaf("operator");
-    let out = cli(
-        &gw.admin,
-        &[
+    let with_cert = |(cert, key): &(String, String), args: &[&str]| {
+        let mut all = vec![
             "--ca",
-            &ca_file,
+            ca_file.as_str(),
             "--client-cert",
-            &cert,
+            cert,
             "--client-key",
-            &key,
-            "ns",
-            "create",
-            "mtls",
-        ],
-    );
+            key,
+        ];
+        all.extend_from_slice(args);
+        cli(&gw.admin, &all)
+    };
+    let out = with_cert(&ca.leaf("operator"), &["ns", "create", "mtls"]);
     assert!(out.status.success(), "{}", said(&out));
     // A certificate from another CA is refused.
     let other = Ca::new(dir.path(), "other");
     let (cert, key) = other.leaf("stranger");
-    let out = cli(
-        &gw.admin,
-        &[
-            "--ca",
-            &ca_file,
-            "--client-cert",
-            &cert,
-            "--client-key",
-            &key,
-            "ns",
-            "ls",
-        ],
-    );
+    let out = with_cert(&(cert.clone(), key), &["ns", "ls"]);
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     // --client-cert needs --client-key.
     let out = cli(&gw.admin, &["--client-cert", &cert, "ns", "ls"]);

@@ -144,16 +144,7 @@ async fn the_openapi_document_is_valid_and_covers_every_endpoint() {
             );
         }
     }
-    for kind in [
-        "namespace",
-        "service",
-        "route",
-        "module",
-        "domain",
-        "collection",
-        "document",
-        "secret",
-    ] {
+    for kind in dgate::resources::Kind::ALL {
         let list = &paths[&format!("/api/v1/{kind}")];
         for m in ["get", "put", "delete"] {
             assert!(list.get(m).is_some(), "{m} /api/v1/{kind}");
