@@ -1,37 +1,46 @@
 #!/usr/bin/env bash
-# Load benchmark: the same upstream measured directly, through dgate, and through nginx (when
-# installed), in one run. The proxy under test is pinned to core 0; wrk and the upstream share
-# core 1. Prints a markdown table: req/s, p50 and p99 latency, and dgate ÷ nginx; then the route
-# with a JS module against the plain route and nginx+njs, and the two dgate routes measured back
-# to back in pairs.
+# Load benchmark, in one run and the same pinning: the upstream directly, nginx, dgate's plain
+# route, and two module routes against nginx + njs doing the same work:
+#   two-edits  (bench/modules/two-edits.ts): reads the method, sets a computed request header and
+#              a response header;
+#   realistic  (bench/modules/realistic.ts): reads a request header and a path parameter, sets a
+#              request header from both and a response header.
+# At c=1, 32 and 256. The targets are interleaved (each rep runs every target once, in turn) and
+# the tables give medians over the reps, so drift of this shared VM hits every target alike.
+# The proxy under test is pinned to core 0; wrk and the upstream share core 1. CPU µs a request
+# is the proxy's own CPU time (user + system, from /proc, every nginx process counted) over the
+# requests wrk completed.
 #
-#   bench/run.sh                 # 10 s per point, 3 pairs
-#   DURATION=3s bench/run.sh     # quicker, noisier
-#   PAIRS=5 bench/run.sh         # more plain/module pairs
-#   DGATE=/tmp/dgate-old bench/run.sh   # measure another dgate binary
+#   bench/run.sh                  # 5 s per point, 3 reps
+#   DURATION=3s REPS=1 bench/run.sh   # a quick look
+#   DGATE=/tmp/dgate-old bench/run.sh # measure another dgate binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
+REPS=${REPS:-3}
+CONNS=${CONNS:-"1 32 256"}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 UP_PORT=18080 DG_PORT=18081 DG_ADMIN=18082 NG_PORT=18083
 
 . bench/lib.sh
-# nginx with njs is the reference for the module route; without it those columns stay empty.
 if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_http_js_module.so ]; then
     packages=(libnginx-mod-http-js)
     command -v nginx >/dev/null || packages=(nginx "${packages[@]}")
     echo "bench: installing ${packages[*]}" >&2
     { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq "${packages[@]}" >/dev/null; } ||
-        echo "bench: ${packages[*]} could not be installed; measuring without them" >&2
+        apt-get install -y -qq "${packages[@]}" >/dev/null; } || {
+        echo "bench: ${packages[*]} could not be installed; the comparison needs them" >&2
+        exit 1
+    }
 fi
 build_release
 
 taskset -c "$LOAD_CPU" "$UPSTREAM" "127.0.0.1:$UP_PORT" &
-pids+=($!)
+up_pid=$!
+pids+=($up_pid)
 wait_port "$UP_PORT"
 
 cat >"$work/dgate.yaml" <<YAML
@@ -48,47 +57,39 @@ admin() { curl -sf -X PUT "http://127.0.0.1:$DG_ADMIN/api/v1/$1" -d "$2" >/dev/n
 admin service "{\"name\":\"up\",\"urls\":[\"http://127.0.0.1:$UP_PORT\"]}"
 admin route '{"name":"all","paths":["/*"],"methods":["*"],"service":"up"}'
 curl -sf "http://127.0.0.1:$DG_PORT/" >/dev/null
-idle_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$dgate_pid/status")
-# A route whose module sets one request header and one response header (built on upload).
-module_js='export const requestModifier = (ctx) => { ctx.request().headers.set("x-req", "1"); };
-export const responseModifier = (ctx, res) => { res.headers.set("x-res", "1"); };'
-admin module "{\"name\":\"hdr\",\"moduleType\":\"javascript\",\"payload\":\"$(printf '%s' "$module_js" | base64 -w0)\"}"
-admin route '{"name":"mod","paths":["/mod","/mod/*"],"methods":["*"],"service":"up","modules":["hdr"]}'
-curl -sf "http://127.0.0.1:$DG_PORT/mod" >/dev/null  # compiles the module once, before timing
-module_rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$dgate_pid/status")
+status_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$dgate_pid/status"; }
+idle_rss_kib=$(status_kib VmRSS)
+# The plain proxy's peak under c=256, before any module exists.
+taskset -c "$LOAD_CPU" wrk -t1 -c256 -d"$DURATION" "http://127.0.0.1:$DG_PORT/" >/dev/null
+plain_peak_kib=$(status_kib VmHWM)
 
-have_nginx=0 have_njs=0
-if command -v nginx >/dev/null; then
-    have_nginx=1
-    mkdir -p "$work/nginx"
-    # What both locations do to proxy (what dgate does: HTTP/1.1 keep-alive upstream, the
-    # forwarding headers).
-    proxy_conf="proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Real-IP \$remote_addr;
-            proxy_buffering on;"
-    # The module route's two header edits in njs: a variable computed by JS for the request
-    # header, a header filter for the response header.
-    njs_load="" njs_http="" njs_location=""
-    if [ -e /usr/lib/nginx/modules/ngx_http_js_module.so ]; then
-        have_njs=1
-        cat >"$work/nginx/hdr.js" <<'NJS'
-function xreq(r) { return "1"; }
+for m in two-edits realistic; do
+    admin module "{\"name\":\"$m\",\"moduleType\":\"typescript\",\"payload\":\"$(base64 -w0 "bench/modules/$m.ts")\"}"
+done
+admin route '{"name":"two-edits","paths":["/two","/two/*"],"methods":["*"],"service":"up","modules":["two-edits"]}'
+admin route '{"name":"realistic","paths":["/real/{id}"],"methods":["*"],"service":"up","modules":["realistic"]}'
+curl -sf "http://127.0.0.1:$DG_PORT/two" >/dev/null
+curl -sf -H "x-user: alice" "http://127.0.0.1:$DG_PORT/real/42" >/dev/null
+module_rss_kib=$(status_kib VmRSS)
+
+mkdir -p "$work/nginx"
+cat >"$work/nginx/bench.js" <<'NJS'
+function method(r) { return r.method.toLowerCase(); }
 function res(r) { r.headersOut["x-res"] = "1"; }
-export default { xreq, res };
+function tag(r) { return (r.headersIn["x-user"] || "anonymous") + ":" + r.variables.id; }
+function served(r) { r.headersOut["x-served-by"] = "nginx"; }
+export default { method, res, tag, served };
 NJS
-        njs_load="load_module /usr/lib/nginx/modules/ngx_http_js_module.so;"
-        njs_http="js_path $work/nginx; js_import hdr from hdr.js; js_set \$xreq hdr.xreq;"
-        njs_location="location /mod {
-            $proxy_conf
-            proxy_set_header X-Req \$xreq;
-            js_header_filter hdr.res;
-        }"
-    fi
-    cat >"$work/nginx.conf" <<NGINX
-$njs_load
+# What every location does to proxy (what dgate does: HTTP/1.1 keep-alive upstream, the
+# forwarding headers).
+proxy_conf="proxy_pass http://up;
+        proxy_http_version 1.1;
+        proxy_set_header Connection \"\";
+        proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        proxy_set_header X-Real-IP \$remote_addr;
+        proxy_buffering on;"
+cat >"$work/nginx.conf" <<NGINX
+load_module /usr/lib/nginx/modules/ngx_http_js_module.so;
 worker_processes 1;
 daemon off;
 pid $work/nginx.pid;
@@ -99,117 +100,120 @@ http {
     client_body_temp_path $work/nginx; proxy_temp_path $work/nginx;
     fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
     upstream up { server 127.0.0.1:$UP_PORT; keepalive 256; }
-    $njs_http
+    js_path $work/nginx;
+    js_import bench from bench.js;
+    js_set \$method bench.method;
+    js_set \$tag bench.tag;
     server {
         listen 127.0.0.1:$NG_PORT;
         location / {
             $proxy_conf
         }
-        $njs_location
+        location /two {
+            $proxy_conf
+            proxy_set_header X-Method \$method;
+            js_header_filter bench.res;
+        }
+        location ~ ^/real/(?<id>[^/]+)$ {
+            $proxy_conf
+            proxy_set_header X-Tag \$tag;
+            js_header_filter bench.served;
+        }
     }
 }
 NGINX
-    taskset -c "$PROXY_CPU" nginx -c "$work/nginx.conf" -e "$work/nginx/error.log" &
-    pids+=($!)
-    wait_port "$NG_PORT"
-fi
+taskset -c "$PROXY_CPU" nginx -c "$work/nginx.conf" -e "$work/nginx/error.log" &
+nginx_pid=$!
+pids+=($nginx_pid)
+wait_port "$NG_PORT"
+for check in "$NG_PORT/two" "$DG_PORT/two"; do
+    curl -sf -D - -o /dev/null "http://127.0.0.1:$check" | grep -qi '^x-res: 1' ||
+        { echo "bench: $check does not set x-res" >&2; exit 1; }
+done
 
+# CPU time (user + system, in clock ticks) of a process and its children's threads: nginx's
+# master and worker, dgate's one process.
+ticks() {
+    local total=0 p
+    for p in "$@" $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$total"
+}
+hz=$(getconf CLK_TCK)
 
-# run_point NAME PORT PATH CONNS -> "rps p50us p99us"
+# run_point PID PORT PATH CONNS -> "rps p99us cpu_us_per_request" (cpu "-" without a PID)
 run_point() {
-    local out
-    out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$4" -d"$DURATION" --latency "http://127.0.0.1:$2$3")
-    local rps p50 p99
+    local pid=$1 port=$2 path=$3 conns=$4 before after out
+    [ "$pid" = - ] || before=$(ticks "$pid")
+    out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"$DURATION" --latency -H "x-user: alice" \
+        "http://127.0.0.1:$port$path")
+    [ "$pid" = - ] || after=$(ticks "$pid")
+    if grep -q "Non-2xx" <<<"$out"; then echo "bench: $port$path answered errors:" >&2; echo "$out" >&2; fi
+    local rps p99 n cpu=-
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    p50=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
     p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-    if grep -q "Non-2xx" <<<"$out"; then echo "bench: $1 answered errors:" >&2; echo "$out" >&2; fi
-    echo "$rps $p50 $p99"
+    n=$(awk '/requests in/ {print $1}' <<<"$out")
+    if [ "$pid" != - ]; then
+        cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+    fi
+    echo "$rps $p99 $cpu"
 }
 
-targets=("direct:$UP_PORT" "dgate:$DG_PORT")
-[ "$have_nginx" = 1 ] && targets+=("nginx:$NG_PORT")
-points=("small:/:1" "small:/:32" "small:/:256" "16KiB:/16k:32")
+# name:pid:port:path
+targets=(
+    "direct:-:$UP_PORT:/"
+    "nginx:$nginx_pid:$NG_PORT:/"
+    "dgate:$dgate_pid:$DG_PORT:/"
+    "nginx+njs two-edits:$nginx_pid:$NG_PORT:/two"
+    "dgate two-edits:$dgate_pid:$DG_PORT:/two"
+    "nginx+njs realistic:$nginx_pid:$NG_PORT:/real/42"
+    "dgate realistic:$dgate_pid:$DG_PORT:/real/42"
+)
+# What each dgate target is compared with.
+declare -A reference=(
+    ["dgate"]="nginx"
+    ["dgate two-edits"]="nginx+njs two-edits"
+    ["dgate realistic"]="nginx+njs realistic"
+)
 
-declare -A result
-for point in "${points[@]}"; do
-    IFS=: read -r body path conns <<<"$point"
-    for t in "${targets[@]}"; do
-        IFS=: read -r name port <<<"$t"
-        echo "bench: $name body=$body c=$conns ..." >&2
-        result["$name/$body/$conns"]=$(run_point "$name" "$port" "$path" "$conns")
+declare -A samples
+for rep in $(seq 1 "$REPS"); do
+    for conns in $CONNS; do
+        for t in "${targets[@]}"; do
+            IFS=: read -r name pid port path <<<"$t"
+            echo "bench: rep $rep/$REPS c=$conns $name ..." >&2
+            samples["$name/$conns"]+="$(run_point "$pid" "$port" "$path" "$conns");"
+        done
     done
 done
 
+# median COLUMN SAMPLES ("a b c;a b c;...")
+median() {
+    tr ';' '\n' <<<"$2" | awk -v c="$1" 'NF { print $c }' | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR == 0 || v[1] == "-") print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print ""; else printf "%.2f", a / b }'; }
+
 echo
-echo "dgate $("$DGATE" --version | awk '{print $2}'), $(date -u +%Y-%m-%d), $(nproc) cores, proxy on cpu $PROXY_CPU, wrk + upstream on cpu $LOAD_CPU, $DURATION per point"
+echo "dgate $("$DGATE" --version | awk '{print $2}'), $(date -u +%Y-%m-%d), $(nproc) cores, proxy on cpu $PROXY_CPU, wrk + upstream on cpu $LOAD_CPU, $DURATION per point, medians of $REPS interleaved reps"
 echo
-echo "| target | body | conns | req/s | p50 µs | p99 µs | dgate ÷ nginx (req/s) |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
-for point in "${points[@]}"; do
-    IFS=: read -r body path conns <<<"$point"
+echo "| target | conns | req/s | p99 µs | CPU µs/req | ÷ reference req/s | ÷ reference CPU |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+for conns in $CONNS; do
     for t in "${targets[@]}"; do
         name=${t%%:*}
-        read -r rps p50 p99 <<<"${result["$name/$body/$conns"]}"
-        ratio=""
-        if [ "$name" = dgate ] && [ "$have_nginx" = 1 ]; then
-            read -r nrps _ _ <<<"${result["nginx/$body/$conns"]}"
-            ratio=$(awk -v a="$rps" -v b="$nrps" 'BEGIN { printf "%.2f", a / b }')
+        s=${samples["$name/$conns"]}
+        rps=$(median 1 "$s") p99=$(median 2 "$s") cpu=$(median 3 "$s")
+        r_rps="" r_cpu=""
+        if [ -n "${reference[$name]:-}" ]; then
+            rs=${samples["${reference[$name]}/$conns"]}
+            r_rps=$(ratio "$rps" "$(median 1 "$rs")")
+            r_cpu=$(ratio "$cpu" "$(median 3 "$rs")")
         fi
-        printf '| %s | %s | %s | %.0f | %.0f | %.0f | %s |\n' "$name" "$body" "$conns" "$rps" "$p50" "$p99" "$ratio"
+        printf '| %s | %s | %.0f | %.0f | %s | %s | %s |\n' "$name" "$conns" "$rps" "$p99" "$cpu" "$r_rps" "$r_cpu"
     done
 done
-read -r _ d50 _ <<<"${result["direct/small/1"]}"
-read -r _ g50 _ <<<"${result["dgate/small/1"]}"
 echo
-echo "added latency at c=1 (p50 dgate - p50 direct): $(awk -v a="$g50" -v b="$d50" 'BEGIN { printf "%.0f", a - b }') µs"
-echo "dgate idle RSS after start and one route: $((idle_rss_kib / 1024)) MiB; after building (in the admin API), compiling and running one module: $((module_rss_kib / 1024)) MiB"
-
-# Modules: the same c=32 point through the route whose JS module sets a request and a response
-# header, against the plain route measured above.
-echo "bench: dgate+modules body=small c=32 ..." >&2
-read -r mrps m50 m99 <<<"$(run_point dgate+modules "$DG_PORT" /mod 32)"
-read -r prps _ p99 <<<"${result["dgate/small/32"]}"
-njs_ratio=""
-if [ "$have_njs" = 1 ]; then
-    echo "bench: nginx+njs body=small c=32 ..." >&2
-    read -r jrps j50 j99 <<<"$(run_point nginx+njs "$NG_PORT" /mod 32)"
-    read -r nrps _ n99 <<<"${result["nginx/small/32"]}"
-    njs_ratio=$(awk -v a="$mrps" -v b="$jrps" 'BEGIN { printf "%.2f", a / b }')
-fi
-echo
-echo "| target | body | conns | req/s | p50 µs | p99 µs | ÷ plain (req/s) | p99 ÷ plain p99 | dgate ÷ nginx+njs (req/s) |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-printf '| dgate + JS request/response modifiers | small | 32 | %.0f | %.0f | %.0f | %s | %s | %s |\n' "$mrps" "$m50" "$m99" \
-    "$(awk -v a="$mrps" -v b="$prps" 'BEGIN { printf "%.2f", a / b }')" \
-    "$(awk -v a="$m99" -v b="$p99" 'BEGIN { printf "%.2f", a / b }')" "$njs_ratio"
-if [ "$have_njs" = 1 ]; then
-    printf '| nginx + njs request/response header edits | small | 32 | %.0f | %.0f | %.0f | %s | %s | |\n' "$jrps" "$j50" "$j99" \
-        "$(awk -v a="$jrps" -v b="$nrps" 'BEGIN { printf "%.2f", a / b }')" \
-        "$(awk -v a="$j99" -v b="$n99" 'BEGIN { printf "%.2f", a / b }')"
-fi
-# The proxy core is saturated at c=32, so CPU per request is 1 / req/s.
-echo "added CPU per request with the module (1/req/s with - without): $(awk -v a="$mrps" -v b="$prps" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }') µs"
-
-# Paired: the VM's speed drifts during a run by more than the module route's cost, so the plain
-# and module routes are also measured back to back, PAIRS times; quote the medians.
-PAIRS=${PAIRS:-3}
-echo
-echo "| pair | plain req/s | p99 µs | modules req/s | p99 µs | ÷ plain (req/s) | p99 ÷ plain p99 | added CPU µs |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-pair_rows=()
-for i in $(seq 1 "$PAIRS"); do
-    echo "bench: pair $i of $PAIRS: dgate plain, then dgate+modules, c=32 ..." >&2
-    read -r a _ a99 <<<"$(run_point dgate "$DG_PORT" / 32)"
-    read -r b _ b99 <<<"$(run_point dgate+modules "$DG_PORT" /mod 32)"
-    row=$(awk -v a="$a" -v b="$b" -v a99="$a99" -v b99="$b99" \
-        'BEGIN { printf "%.3f %.3f %.2f", b / a, b99 / a99, 1e6 / b - 1e6 / a }')
-    pair_rows+=("$row")
-    read -r r q c <<<"$row"
-    printf '| %d | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %s |\n' "$i" "$a" "$a99" "$b" "$b99" "$r" "$q" "$c"
-done
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-printf 'medians of %d pairs: ÷ plain %.2f, p99 ÷ plain p99 %.2f, added CPU %.1f µs\n' "$PAIRS" \
-    "$(printf '%s\n' "${pair_rows[@]}" | awk '{print $1}' | median)" \
-    "$(printf '%s\n' "${pair_rows[@]}" | awk '{print $2}' | median)" \
-    "$(printf '%s\n' "${pair_rows[@]}" | awk '{print $3}' | median)"
+echo "dgate RSS: idle after start and one route $((idle_rss_kib / 1024)) MiB; peak of the plain proxy under c=256 $((plain_peak_kib / 1024)) MiB; after building and running two modules $((module_rss_kib / 1024)) MiB"
+echo "nginx peak RSS (master + worker): $(( ( $(awk '/VmHWM/ {print $2}' /proc/$nginx_pid/status) + $(for p in $(pgrep -P $nginx_pid); do awk '/VmHWM/ {print $2}' /proc/$p/status; done | awk '{s+=$1} END {print s}') ) / 1024 )) MiB"
