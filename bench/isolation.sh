@@ -36,7 +36,6 @@ YAML
 "$DGATE" server --config "$work/dgate.yaml" >/dev/null &
 pids+=($!)
 wait_port "$DG_ADMIN"
-admin() { curl -sf -X PUT "http://127.0.0.1:$DG_ADMIN/api/v1/$1" -d "$2" >/dev/null; }
 module() { # name, JS source, limits JSON
     admin module "{\"name\":\"$1\",\"moduleType\":\"javascript\",\"payload\":\"$(printf '%s' "$2" | base64 -w0)\",\"limits\":$3}"
 }

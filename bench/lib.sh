@@ -38,3 +38,38 @@ wait_port() {
 
 # "1.23ms" -> microseconds
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'; }
+
+# Starts the upstream on core LOAD_CPU and dgate (memory storage, pinned to
+# PROXY_CPU, with any extra environment given as arguments) on UP_PORT / DG_PORT / DG_ADMIN, with
+# the service `up` and the plain `/*` route; sets `up_pid` and `dgate_pid`.
+start_dgate() {
+    taskset -c "$LOAD_CPU" "$UPSTREAM" "127.0.0.1:$UP_PORT" &
+    up_pid=$!
+    pids+=($up_pid)
+    wait_port "$UP_PORT"
+    cat >"$work/dgate.yaml" <<YAML
+log_level: warn
+storage: {type: memory}
+proxy: {port: $DG_PORT}
+admin: {port: $DG_ADMIN}
+YAML
+    env "$@" taskset -c "$PROXY_CPU" "$DGATE" server --config "$work/dgate.yaml" >/dev/null &
+    dgate_pid=$!
+    pids+=($dgate_pid)
+    wait_port "$DG_ADMIN"
+    admin service "{\"name\":\"up\",\"urls\":[\"http://127.0.0.1:$UP_PORT\"]}"
+    admin route '{"name":"all","paths":["/*"],"methods":["*"],"service":"up"}'
+}
+
+admin() { curl -sf -X PUT "http://127.0.0.1:$DG_ADMIN/api/v1/$1" -d "$2" >/dev/null; }
+
+# The module routes: /two (bench/modules/two-edits.ts) and /real/{id} (realistic.ts), both built
+# by the admin API on upload.
+add_module_routes() {
+    local m
+    for m in two-edits realistic; do
+        admin module "{\"name\":\"$m\",\"moduleType\":\"typescript\",\"payload\":\"$(base64 -w0 "bench/modules/$m.ts")\"}"
+    done
+    admin route '{"name":"two-edits","paths":["/two","/two/*"],"methods":["*"],"service":"up","modules":["two-edits"]}'
+    admin route '{"name":"realistic","paths":["/real/{id}"],"methods":["*"],"service":"up","modules":["realistic"]}'
+}

@@ -22,27 +22,8 @@ UP_PORT=18090 DG_PORT=18091 DG_ADMIN=18092
 command -v perf >/dev/null || { echo "bench: perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
 build_release
 
-taskset -c "$LOAD_CPU" "$UPSTREAM" "127.0.0.1:$UP_PORT" &
-pids+=($!)
-wait_port "$UP_PORT"
-cat >"$work/dgate.yaml" <<YAML
-log_level: warn
-storage: {type: memory}
-proxy: {port: $DG_PORT}
-admin: {port: $DG_ADMIN}
-YAML
-DGATE_WASM_PERFMAP=1 taskset -c "$PROXY_CPU" "$DGATE" server --config "$work/dgate.yaml" >/dev/null &
-dgate_pid=$!
-pids+=($dgate_pid)
-wait_port "$DG_ADMIN"
-admin() { curl -sf -X PUT "http://127.0.0.1:$DG_ADMIN/api/v1/$1" -d "$2" >/dev/null; }
-admin service "{\"name\":\"up\",\"urls\":[\"http://127.0.0.1:$UP_PORT\"]}"
-admin route '{"name":"all","paths":["/*"],"methods":["*"],"service":"up"}'
-for m in two-edits realistic; do
-    admin module "{\"name\":\"$m\",\"moduleType\":\"typescript\",\"payload\":\"$(base64 -w0 "bench/modules/$m.ts")\"}"
-done
-admin route '{"name":"two-edits","paths":["/two","/two/*"],"methods":["*"],"service":"up","modules":["two-edits"]}'
-admin route '{"name":"realistic","paths":["/real/{id}"],"methods":["*"],"service":"up","modules":["realistic"]}'
+start_dgate DGATE_WASM_PERFMAP=1
+add_module_routes
 curl -sf -H "x-user: alice" "http://127.0.0.1:$DG_PORT$path" >/dev/null
 # Warm up, then record while loading.
 taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d2s -H "x-user: alice" "http://127.0.0.1:$DG_PORT$path" >/dev/null
@@ -51,4 +32,4 @@ wrk_pid=$!
 perf record -e cpu-clock -F 4000 -g -p "$dgate_pid" -o perf.data -- sleep "${DURATION%s}" 2>/dev/null
 wait "$wrk_pid"
 grep -E 'Requests/sec|Non-2xx' "$work/wrk.txt" >&2
-perf report -i perf.data --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60
+perf report -i perf.data --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 || true

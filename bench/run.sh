@@ -38,24 +38,7 @@ if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_http_js_mo
 fi
 build_release
 
-taskset -c "$LOAD_CPU" "$UPSTREAM" "127.0.0.1:$UP_PORT" &
-up_pid=$!
-pids+=($up_pid)
-wait_port "$UP_PORT"
-
-cat >"$work/dgate.yaml" <<YAML
-log_level: warn
-storage: {type: memory}
-proxy: {port: $DG_PORT}
-admin: {port: $DG_ADMIN}
-YAML
-taskset -c "$PROXY_CPU" "$DGATE" server --config "$work/dgate.yaml" >/dev/null &
-dgate_pid=$!
-pids+=($dgate_pid)
-wait_port "$DG_ADMIN"
-admin() { curl -sf -X PUT "http://127.0.0.1:$DG_ADMIN/api/v1/$1" -d "$2" >/dev/null; }
-admin service "{\"name\":\"up\",\"urls\":[\"http://127.0.0.1:$UP_PORT\"]}"
-admin route '{"name":"all","paths":["/*"],"methods":["*"],"service":"up"}'
+start_dgate
 curl -sf "http://127.0.0.1:$DG_PORT/" >/dev/null
 status_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$dgate_pid/status"; }
 idle_rss_kib=$(status_kib VmRSS)
@@ -63,11 +46,7 @@ idle_rss_kib=$(status_kib VmRSS)
 taskset -c "$LOAD_CPU" wrk -t1 -c256 -d"$DURATION" "http://127.0.0.1:$DG_PORT/" >/dev/null
 plain_peak_kib=$(status_kib VmHWM)
 
-for m in two-edits realistic; do
-    admin module "{\"name\":\"$m\",\"moduleType\":\"typescript\",\"payload\":\"$(base64 -w0 "bench/modules/$m.ts")\"}"
-done
-admin route '{"name":"two-edits","paths":["/two","/two/*"],"methods":["*"],"service":"up","modules":["two-edits"]}'
-admin route '{"name":"realistic","paths":["/real/{id}"],"methods":["*"],"service":"up","modules":["realistic"]}'
+add_module_routes
 curl -sf "http://127.0.0.1:$DG_PORT/two" >/dev/null
 curl -sf -H "x-user: alice" "http://127.0.0.1:$DG_PORT/real/42" >/dev/null
 module_rss_kib=$(status_kib VmRSS)
