@@ -28,7 +28,7 @@ use serde_json::json;
 pub use auth::AccessPolicy;
 pub use error::AppError;
 pub use metrics::Metrics;
-pub use openapi::{document as openapi_document, standalone as standalone_schema};
+pub use openapi::document as openapi_document;
 pub use resources::write;
 
 use crate::cluster::{Cluster, MembershipChange};

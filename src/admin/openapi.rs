@@ -8,7 +8,7 @@
 
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post, put};
-use schemars::{JsonSchema, SchemaGenerator, generate::SchemaSettings};
+use schemars::{SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
 
 use super::views::{
@@ -447,13 +447,4 @@ fn path_params(path: &str) -> impl Iterator<Item = &str> {
 async fn openapi_json() -> axum::Json<Value> {
     static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     axum::Json(DOCUMENT.get_or_init(document).clone())
-}
-
-/// The JSON Schema of `T` on its own (`$defs` inside), as `dgate schema` prints it.
-pub fn standalone<T: JsonSchema>() -> Value {
-    SchemaSettings::draft2020_12()
-        .for_deserialize()
-        .into_generator()
-        .into_root_schema_for::<T>()
-        .to_value()
 }

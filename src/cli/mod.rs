@@ -232,7 +232,7 @@ pub enum SchemaKind {
 pub fn schema(what: SchemaKind) -> serde_json::Value {
     match what {
         SchemaKind::Openapi => crate::admin::openapi_document(),
-        SchemaKind::Config => crate::admin::standalone_schema::<crate::config::Config>(),
+        SchemaKind::Config => crate::resources::schema_of::<crate::config::Config>(),
     }
 }
 

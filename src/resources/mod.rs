@@ -52,13 +52,7 @@ impl Kind {
     /// The JSON Schema of a resource of this kind as the admin API reads it (JSON Schema
     /// 2020-12; field descriptions are the types' doc comments).
     pub fn schema(self) -> serde_json::Value {
-        fn of<T: schemars::JsonSchema>() -> serde_json::Value {
-            schemars::generate::SchemaSettings::draft2020_12()
-                .for_deserialize()
-                .into_generator()
-                .into_root_schema_for::<T>()
-                .to_value()
-        }
+        use schema_of as of;
         match self {
             Kind::Namespace => of::<Namespace>(),
             Kind::Service => of::<Service>(),
@@ -100,6 +94,16 @@ impl FromStr for Kind {
             .find(|k| k.as_str() == s)
             .ok_or_else(|| format!("unknown resource kind {s:?}"))
     }
+}
+
+/// The JSON Schema of `T` as it is read (JSON Schema 2020-12, named parts under `$defs`): what
+/// [`Kind::schema`] and `dgate schema config` give.
+pub fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
+    schemars::generate::SchemaSettings::draft2020_12()
+        .for_deserialize()
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value()
 }
 
 /// Now, as the `createdAt`/`updatedAt` the server stamps on documents and secrets (RFC 3339, ms).
