@@ -28,14 +28,16 @@
       this._seq = seq;
       this._h = undefined;
       this._s = undefined;
+      this._m = undefined;
     }
-    // What a hook touched of the call's method, URI and body, made on first use (so a call
-    // that touches none of it resets one field).
+    // What a hook changed or read of the call's URI and body, and whether it set the method,
+    // made on first use (so a call that touches none of it resets one field). The method is
+    // kept apart (`_m`): reading it, the most common read, would otherwise make this object
+    // and send the call through `finish`'s slow path.
     _st() {
       let s = this._s;
       if (s === undefined) {
         s = {
-          m: undefined,
           mset: false,
           path: undefined,
           rawQuery: "",
@@ -49,14 +51,13 @@
       return s;
     }
     get method() {
-      const s = this._st();
-      if (s.m === undefined) s.m = N.field(this._seq, 5);
-      return s.m;
+      let m = this._m;
+      if (m === undefined) m = this._m = N.field(this._seq, 5);
+      return m;
     }
     set method(v) {
-      const s = this._st();
-      s.m = v;
-      s.mset = true;
+      this._st().mset = true;
+      this._m = v;
     }
     _split(s) {
       const uri = N.field(this._seq, 6);
@@ -129,7 +130,7 @@
       const edits = this._h === undefined ? undefined : this._h._edits();
       const s = this._s;
       if (s === undefined) return edits === undefined ? undefined : [undefined, undefined, undefined, edits];
-      const method = s.mset ? String(s.m).toUpperCase() : undefined;
+      const method = s.mset ? String(this._m).toUpperCase() : undefined;
       const uri = s.queryDirty || (s.path !== undefined && s.path !== s.origPath) ? this.uri : undefined;
       return [undefined, method, uri, edits];
     }
@@ -425,6 +426,7 @@
           h._ops = null;
           if (hook <= 1) {
             inner._s = undefined;
+            inner._m = undefined;
             h._f = seq * 2;
           } else if (hook === 2) {
             ctx._req = undefined;

@@ -11,6 +11,7 @@ pub(crate) struct Atoms {
     seq: qjs::JSAtom,
     ops: qjs::JSAtom,
     s: qjs::JSAtom,
+    m: qjs::JSAtom,
     f: qjs::JSAtom,
     req: qjs::JSAtom,
     body: qjs::JSAtom,
@@ -29,6 +30,7 @@ impl Atoms {
             seq: atom(c"_seq"),
             ops: atom(c"_ops"),
             s: atom(c"_s"),
+            m: atom(c"_m"),
             f: atom(c"_f"),
             req: atom(c"_req"),
             body: atom(c"_body"),
@@ -160,7 +162,11 @@ pub(crate) unsafe fn run_reused(
         && set(inner, a.seq, seq_value)
         && set(h, a.ops, qjs::JS_NULL)
         && match hook {
-            0 | 1 => set(inner, a.s, qjs::JS_UNDEFINED) && set(h, a.f, number(2 * u64::from(seq))),
+            0 | 1 => {
+                set(inner, a.s, qjs::JS_UNDEFINED)
+                    && set(inner, a.m, qjs::JS_UNDEFINED)
+                    && set(h, a.f, number(2 * u64::from(seq)))
+            }
             2 => {
                 set(ctx, a.req, qjs::JS_UNDEFINED)
                     && set(inner, a.status_code, number(status.into()))
