@@ -406,3 +406,6 @@ fn normalize_uri<B>(req: &mut Request<B>) -> Result<(), ProxyError> {
         .map_err(|e| ProxyError::new(ErrorKind::BadRequest, e.to_string()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

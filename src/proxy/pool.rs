@@ -95,7 +95,8 @@ pub async fn send(
             },
         }
     }
-    let mut sender = connect(authority, connect_timeout).await?;
+    // Boxed: a connect's state is kilobytes, and most requests find an idle connection.
+    let mut sender = Box::pin(connect(authority, connect_timeout)).await?;
     match sender.send_request(req).await {
         Ok(res) => Ok(wrap(res, authority, sender)),
         Err(e) => Err(PoolError::Http(e)),

@@ -42,6 +42,17 @@ pub fn take(req: &mut Request<Incoming>) -> (OnUpgrade, Option<HeaderValue>) {
 /// answers the client: the upstream's 101 with the connections joined, or whatever else it said.
 pub async fn forward(
     upstream: &Upstream,
+    out: Outgoing,
+    client: OnUpgrade,
+    protocol: Option<HeaderValue>,
+) -> Result<Response<RespBody>, ProxyError> {
+    // Boxed: the handshake's state (a connect, maybe TLS) is kilobytes, and every request's
+    // future would otherwise carry room for it (and hyper moves that future once a request).
+    Box::pin(forward_boxed(upstream, out, client, protocol)).await
+}
+
+async fn forward_boxed(
+    upstream: &Upstream,
     mut out: Outgoing,
     client: OnUpgrade,
     protocol: Option<HeaderValue>,

@@ -282,23 +282,24 @@ impl Upstream {
     /// Sends `out` to the next URL, retrying on the following URL when that is safe: only a
     /// request without a body is retried (a streamed body cannot be replayed), after a connection
     /// failure for any method, after a timeout or a broken response for idempotent methods.
-    pub async fn send(
+    /// (Not `async`: a wrapper's future would hold its arguments a second time.)
+    pub fn send(
         &self,
         out: Outgoing,
         body: Incoming,
-    ) -> Result<Response<UpstreamBody>, ProxyError> {
+    ) -> impl Future<Output = Result<Response<UpstreamBody>, ProxyError>> + Send + '_ {
         let replayable = body.is_end_stream();
-        self.send_body(out, Some(body), None, replayable).await
+        self.send_body(out, Some(body), None, replayable)
     }
 
     /// Like [`Upstream::send`] with a body already in memory (a module read or replaced it); it
     /// can be sent again on a retry.
-    pub async fn send_bytes(
+    pub fn send_bytes(
         &self,
         out: Outgoing,
         body: bytes::Bytes,
-    ) -> Result<Response<UpstreamBody>, ProxyError> {
-        self.send_body(out, None, Some(body), true).await
+    ) -> impl Future<Output = Result<Response<UpstreamBody>, ProxyError>> + Send + '_ {
+        self.send_body(out, None, Some(body), true)
     }
 
     async fn send_body(
@@ -340,7 +341,20 @@ impl Upstream {
                 out.headers.clone()
             };
             let req = self.request(target, &out, headers, this_body)?;
-            let err = match self.attempt(target, req, deadline).await {
+            let mut limit = Instant::now() + self.request_timeout;
+            if let Some(d) = deadline {
+                limit = limit.min(d);
+            }
+            // Each awaited here rather than through a shared async fn, which would hold the
+            // request a second time in every request's future.
+            let sent = if target.pooled {
+                self.attempt_pooled(target, req, limit).await
+            } else {
+                // Boxed, as the rarer road (TLS and HTTP/2 upstreams): its connect state
+                // would make every request's future kilobytes larger.
+                Box::pin(self.attempt_shared(target, req, limit)).await
+            };
+            let err = match sent {
                 Ok(res) => return Ok(res),
                 Err(e) => e,
             };
@@ -353,19 +367,14 @@ impl Upstream {
         }
     }
 
-    async fn attempt(
+    /// One attempt on hyper-util's shared client (the upstreams this thread's pool does not
+    /// serve: TLS, HTTP/2).
+    async fn attempt_shared(
         &self,
         target: &Target,
         req: Request<ReqBody>,
-        deadline: Option<Instant>,
+        limit: Instant,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
-        let mut limit = Instant::now() + self.request_timeout;
-        if let Some(d) = deadline {
-            limit = limit.min(d);
-        }
-        if target.pooled {
-            return self.attempt_pooled(target, req, limit).await;
-        }
         match tokio::time::timeout_at(limit, self.client.request(req)).await {
             Ok(Ok(res)) => Ok(res.map(UpstreamBody::unpooled)),
             Err(_) => Err(ProxyError::new(
@@ -458,10 +467,15 @@ impl Upstream {
         if let Some(origin) = origin {
             *req.uri_mut() = origin;
         }
-        let sent = pool::send(&target.authority, self.connect_timeout, req);
         let err =
             |kind, detail: String| ProxyError::new(kind, format!("{}: {detail}", target.authority));
-        match tokio::time::timeout_at(limit, sent).await {
+        // Made in place: a named future moved into the timeout would take its room twice.
+        match tokio::time::timeout_at(
+            limit,
+            pool::send(&target.authority, self.connect_timeout, req),
+        )
+        .await
+        {
             Ok(Ok(res)) => Ok(res),
             Err(_) => Err(err(
                 ErrorKind::UpstreamTimeout,
