@@ -65,12 +65,22 @@ impl Offload {
 
     /// Runs `call` here until it has used [`SLICE`] of this thread; then on the hooks' threads.
     /// Dropping the returned future (the client left) stops the call at its next yield.
-    pub async fn run<F>(&self, call: F) -> Result<F::Output, Gone>
+    ///
+    /// The call is boxed at once (it may have to move to another thread), and the future
+    /// returned holds only the box: an `async fn` would also keep `call` itself, unused, in its
+    /// state, and every request's future on the module road would carry room for it.
+    pub fn run<F>(&self, call: F) -> impl Future<Output = Result<F::Output, Gone>> + Send + '_
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let mut call = Box::pin(call);
+        self.run_boxed(Box::pin(call))
+    }
+
+    async fn run_boxed<O: Send + 'static>(
+        &self,
+        mut call: std::pin::Pin<Box<dyn Future<Output = O> + Send>>,
+    ) -> Result<O, Gone> {
         let mut spent = Duration::ZERO;
         let here = std::future::poll_fn(|cx| {
             let started = Instant::now();

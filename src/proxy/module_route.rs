@@ -29,16 +29,16 @@ macro_rules! on_instance {
     ($modules:expr, $target:expr, $loaded:expr, $hook:ident($($arg:expr),*)) => {{
         let mut lease = lease($loaded, $target).await?;
         let loaded = Arc::clone($loaded);
-        let call = async move {
-            let started = std::time::Instant::now();
-            let out = lease.instance.$hook($($arg),*).await;
-            loaded.record(out.1.hook, started, &lease.instance, out.0.as_ref().err());
-            loaded.give_back(lease);
-            out
-        };
+        // Made in place: a named future moved into `run` would take its room twice.
         $modules
             .offload()
-            .run(call)
+            .run(async move {
+                let started = std::time::Instant::now();
+                let out = lease.instance.$hook($($arg),*).await;
+                loaded.record(out.1.hook, started, &lease.instance, out.0.as_ref().err());
+                loaded.give_back(lease);
+                out
+            })
             .await
             .map_err(|_| refused($target, CallError::ShuttingDown))?
     }};
