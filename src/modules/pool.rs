@@ -143,7 +143,7 @@ pub struct Loaded {
     pub module: Arc<Module>,
     host: Arc<Host>,
     /// Idle instances: at most as many as the module may run at once.
-    idle: Mutex<Vec<(Instance, u32, Live)>>,
+    idle: Mutex<Vec<(Box<Instance>, u32, Live)>>,
     limits: Limits,
     /// One permit per call the module may run at once (`modules.max_concurrency`).
     calls: Arc<tokio::sync::Semaphore>,
@@ -156,7 +156,10 @@ pub struct Loaded {
 /// An instance on loan from a module's pool, and the module's permit for the call; give it
 /// back with [`Loaded::give_back`].
 pub struct Lease {
-    pub instance: Instance,
+    /// Boxed once, when made: a hook call's future holds its lease, and with the instance in
+    /// it that future is past the 1 KiB up to which the allocator serves a box from its
+    /// per-thread cache.
+    pub instance: Box<Instance>,
     uses: u32,
     live: Live,
     _permit: tokio::sync::OwnedSemaphorePermit,
@@ -193,7 +196,7 @@ impl Loaded {
             }
             .inspect_err(|e| self.metrics.refused(e))?;
         Ok(Lease {
-            instance,
+            instance: Box::new(instance),
             uses: 0,
             live: Live::new(&self.metrics.instances),
             _permit: permit,
