@@ -60,10 +60,6 @@ for rep in $(seq 1 "$REPS"); do
     done
 done
 
-median() {
-    tr ';' '\n' <<<"$2" | awk -v c="$1" 'NF { print $c }' | sort -g |
-        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 echo
 echo "A = $DGATE_A"
 echo "B = $DGATE_B"

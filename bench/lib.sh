@@ -36,6 +36,12 @@ wait_port() {
     exit 1
 }
 
+# median COLUMN SAMPLES ("a b c;a b c;..."): of one column over the reps; "-" when it has none
+median() {
+    tr ';' '\n' <<<"$2" | awk -v c="$1" 'NF { print $c }' | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR == 0 || v[1] == "-") print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 # "1.23ms" -> microseconds
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'; }
 

@@ -167,11 +167,6 @@ for rep in $(seq 1 "$REPS"); do
     done
 done
 
-# median COLUMN SAMPLES ("a b c;a b c;...")
-median() {
-    tr ';' '\n' <<<"$2" | awk -v c="$1" 'NF { print $c }' | sort -g |
-        awk '{ v[NR] = $1 } END { if (NR == 0 || v[1] == "-") print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print ""; else printf "%.2f", a / b }'; }
 
 echo
