@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,7 +28,67 @@ type Sender = SendRequest<ReqBody>;
 const MAX_IDLE_PER_HOST: usize = 1024;
 
 thread_local! {
-    static IDLE: RefCell<HashMap<Authority, Vec<Sender>>> = RefCell::new(HashMap::new());
+    static IDLE: RefCell<HashMap<Key, Vec<Sender>, BuildHasherDefault<KeyHasher>>> =
+        RefCell::new(HashMap::default());
+}
+
+/// An upstream address as the pool's key, hashed once when its service is loaded: `Authority`
+/// hashes byte by byte (to fold case), which cost two SipHash runs over the address in every
+/// request (checkout and return).
+#[derive(Debug, Clone)]
+pub struct Key {
+    hash: u64,
+    authority: Authority,
+}
+
+impl Key {
+    pub fn new(authority: Authority) -> Key {
+        let mut h = std::hash::DefaultHasher::new();
+        authority.hash(&mut h);
+        Key {
+            hash: h.finish(),
+            authority,
+        }
+    }
+
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.hash == other.hash && self.authority == other.authority
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// Passes a [`Key`]'s precomputed hash through.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `Key`; anything else still hashes, slowly.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(5) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// Why a pooled send failed.
@@ -39,17 +100,17 @@ pub enum PoolError {
     Http(hyper::Error),
 }
 
-fn take_idle(authority: &Authority) -> Option<Sender> {
-    IDLE.with(|p| p.borrow_mut().get_mut(authority).and_then(Vec::pop))
+fn take_idle(key: &Key) -> Option<Sender> {
+    IDLE.with(|p| p.borrow_mut().get_mut(key).and_then(Vec::pop))
 }
 
-fn put_idle(authority: Authority, sender: Sender) {
+fn put_idle(key: Key, sender: Sender) {
     if sender.is_closed() {
         return;
     }
     IDLE.with(|p| {
         let mut pool = p.borrow_mut();
-        let list = pool.entry(authority).or_default();
+        let list = pool.entry(key).or_default();
         if list.len() < MAX_IDLE_PER_HOST {
             list.push(sender);
         }
@@ -75,19 +136,19 @@ async fn connect(authority: &Authority, timeout: Duration) -> Result<Sender, Poo
     Ok(sender)
 }
 
-/// Sends `req` on an idle connection to `authority` (or a new one). A reused connection that
+/// Sends `req` on an idle connection to `key`'s address (or a new one). A reused connection that
 /// turns out closed before the request was written is replaced once, transparently.
 pub async fn send(
-    authority: &Authority,
+    key: &Key,
     connect_timeout: Duration,
     mut req: Request<ReqBody>,
 ) -> Result<Response<UpstreamBody>, PoolError> {
-    while let Some(mut sender) = take_idle(authority) {
+    while let Some(mut sender) = take_idle(key) {
         if sender.ready().await.is_err() {
             continue;
         }
         match sender.try_send_request(req).await {
-            Ok(res) => return Ok(wrap(res, authority, sender)),
+            Ok(res) => return Ok(wrap(res, key, sender)),
             Err(mut e) => match e.take_message() {
                 // Not written: the idle connection was stale. Try the next one.
                 Some(back) => req = back,
@@ -96,17 +157,17 @@ pub async fn send(
         }
     }
     // Boxed: a connect's state is kilobytes, and most requests find an idle connection.
-    let mut sender = Box::pin(connect(authority, connect_timeout)).await?;
+    let mut sender = Box::pin(connect(&key.authority, connect_timeout)).await?;
     match sender.send_request(req).await {
-        Ok(res) => Ok(wrap(res, authority, sender)),
+        Ok(res) => Ok(wrap(res, key, sender)),
         Err(e) => Err(PoolError::Http(e)),
     }
 }
 
-fn wrap(res: Response<Incoming>, authority: &Authority, sender: Sender) -> Response<UpstreamBody> {
+fn wrap(res: Response<Incoming>, key: &Key, sender: Sender) -> Response<UpstreamBody> {
     res.map(|inner| UpstreamBody {
         inner,
-        give_back: Some((authority.clone(), sender)),
+        give_back: Some((key.clone(), sender)),
         home: Some(std::thread::current().id()),
     })
 }
@@ -115,7 +176,7 @@ fn wrap(res: Response<Incoming>, authority: &Authority, sender: Sender) -> Respo
 /// returns the connection to this thread's pool.
 pub struct UpstreamBody {
     inner: Incoming,
-    give_back: Option<(Authority, Sender)>,
+    give_back: Option<(Key, Sender)>,
     /// The thread whose pool the connection belongs to: a body read to the end elsewhere (by a
     /// hook that moved to the hook threads) closes its connection instead.
     home: Option<std::thread::ThreadId>,
@@ -132,10 +193,10 @@ impl UpstreamBody {
     }
 
     fn release(&mut self) {
-        if let Some((authority, sender)) = self.give_back.take()
+        if let Some((key, sender)) = self.give_back.take()
             && self.home == Some(std::thread::current().id())
         {
-            put_idle(authority, sender);
+            put_idle(key, sender);
         }
     }
 }

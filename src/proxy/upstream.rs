@@ -112,12 +112,19 @@ impl Default for Clients {
 #[derive(Debug)]
 struct Target {
     scheme: Scheme,
-    authority: Authority,
+    /// The URL's authority, as this thread's connection pool knows it.
+    address: pool::Key,
     host_header: HeaderValue,
     /// The URL's path without a trailing slash (`""` for the root).
     base_path: String,
     /// Plain HTTP/1.1: served from this thread's connection pool rather than the shared client.
     pooled: bool,
+}
+
+impl Target {
+    fn authority(&self) -> &Authority {
+        self.address.authority()
+    }
 }
 
 /// A service, ready to forward to.
@@ -151,14 +158,18 @@ impl Upstream {
     /// `name: host:port, ...`, for tests.
     #[cfg(test)]
     pub fn describe(&self) -> String {
-        let targets: Vec<&str> = self.targets.iter().map(|t| t.authority.as_str()).collect();
+        let targets: Vec<&str> = self
+            .targets
+            .iter()
+            .map(|t| t.authority().as_str())
+            .collect();
         format!("{}: {}", self.name, targets.join(", "))
     }
 
     /// Whether `url`'s scheme and authority are one of this service's URLs.
     pub fn has_url(&self, url: &Uri) -> bool {
         self.targets.iter().any(|t| {
-            url.scheme() == Some(&t.scheme) && url.authority().is_some_and(|a| *a == t.authority)
+            url.scheme() == Some(&t.scheme) && url.authority().is_some_and(|a| a == t.authority())
         })
     }
 
@@ -184,7 +195,7 @@ impl Upstream {
             scheme,
             host_header: HeaderValue::from_str(named.as_str()).ok()?,
             base_path: uri.path().trim_end_matches('/').to_string(),
-            authority,
+            address: pool::Key::new(authority),
         };
         Some(Upstream {
             name: self.name.clone(),
@@ -212,7 +223,7 @@ impl Upstream {
                     pooled: uri.scheme() == Some(&Scheme::HTTP) && !s.http2_only,
                     scheme: uri.scheme()?.clone(),
                     host_header: HeaderValue::from_str(authority.as_str()).ok()?,
-                    authority,
+                    address: pool::Key::new(authority),
                     base_path: uri.path().trim_end_matches('/').to_string(),
                 })
             })
@@ -262,12 +273,17 @@ impl Upstream {
         let pq = PathAndQuery::from_maybe_shared(pq).map_err(|e| {
             ProxyError::new(ErrorKind::BadRequest, format!("invalid request path: {e}"))
         })?;
-        let uri = Uri::builder()
-            .scheme(target.scheme.clone())
-            .authority(target.authority.clone())
-            .path_and_query(pq)
-            .build()
-            .map_err(|e| ProxyError::new(ErrorKind::Internal, format!("upstream URI: {e}")))?;
+        let uri = if target.pooled {
+            // A request on one of the pool's connections carries the origin form (`/path?query`).
+            Uri::from(pq)
+        } else {
+            Uri::builder()
+                .scheme(target.scheme.clone())
+                .authority(target.authority().clone())
+                .path_and_query(pq)
+                .build()
+                .map_err(|e| ProxyError::new(ErrorKind::Internal, format!("upstream URI: {e}")))?
+        };
         let mut req = Request::new(body);
         *req.method_mut() = out.method.clone();
         *req.uri_mut() = uri;
@@ -381,7 +397,8 @@ impl Upstream {
                 ErrorKind::UpstreamTimeout,
                 format!(
                     "{}: no response within {:?}",
-                    target.authority, self.request_timeout
+                    target.authority(),
+                    self.request_timeout
                 ),
             )),
             Ok(Err(e)) => {
@@ -392,7 +409,7 @@ impl Upstream {
                 } else {
                     ErrorKind::UpstreamProtocol
                 };
-                Err(ProxyError::new(kind, format!("{}: {e:?}", target.authority)).caused_by(e))
+                Err(ProxyError::new(kind, format!("{}: {e:?}", target.authority())).caused_by(e))
             }
         }
     }
@@ -409,18 +426,19 @@ impl Upstream {
         if let Some(origin) = origin {
             *req.uri_mut() = origin;
         }
-        let err =
-            |kind, detail: String| ProxyError::new(kind, format!("{}: {detail}", target.authority));
+        let err = |kind, detail: String| {
+            ProxyError::new(kind, format!("{}: {detail}", target.authority()))
+        };
         let limit = Instant::now() + self.request_timeout;
         let port = target
-            .authority
+            .authority()
             .port_u16()
             .unwrap_or(if target.scheme == Scheme::HTTPS {
                 443
             } else {
                 80
             });
-        let connect = tokio::net::TcpStream::connect((target.authority.host(), port));
+        let connect = tokio::net::TcpStream::connect((target.authority().host(), port));
         let tcp = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(Ok(tcp)) => tcp,
             Ok(Err(e)) => return Err(err(ErrorKind::UpstreamConnect, e.to_string()).caused_by(e)),
@@ -435,7 +453,7 @@ impl Upstream {
         let sent = async {
             if target.scheme == Scheme::HTTPS {
                 let name =
-                    rustls_pki_types::ServerName::try_from(target.authority.host().to_string())
+                    rustls_pki_types::ServerName::try_from(target.authority().host().to_string())
                         .map_err(|e| err(ErrorKind::UpstreamConnect, e.to_string()))?;
                 let tls = tokio_rustls::TlsConnector::from(self.upgrade_tls.clone())
                     .connect(name, tcp)
@@ -459,20 +477,16 @@ impl Upstream {
     async fn attempt_pooled(
         &self,
         target: &Target,
-        mut req: Request<ReqBody>,
+        req: Request<ReqBody>,
         limit: Instant,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
-        // A connection-level request carries the origin form (`/path?query`).
-        let origin = req.uri().path_and_query().cloned().map(Uri::from);
-        if let Some(origin) = origin {
-            *req.uri_mut() = origin;
-        }
-        let err =
-            |kind, detail: String| ProxyError::new(kind, format!("{}: {detail}", target.authority));
+        let err = |kind, detail: String| {
+            ProxyError::new(kind, format!("{}: {detail}", target.authority()))
+        };
         // Made in place: a named future moved into the timeout would take its room twice.
         match tokio::time::timeout_at(
             limit,
-            pool::send(&target.authority, self.connect_timeout, req),
+            pool::send(&target.address, self.connect_timeout, req),
         )
         .await
         {
