@@ -91,7 +91,8 @@ impl Proxy {
             // Routing was the last use of the host.
             host: std::mem::take(&mut ctx.host),
             tls: ctx.conn.tls,
-            path_params: ctx.params.clone(),
+            // As is the route's match.
+            path_params: std::mem::take(&mut ctx.params),
             error_message: None,
         };
         let defined = &loaded.module.defined;
