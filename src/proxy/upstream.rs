@@ -256,12 +256,15 @@ impl Upstream {
         &self.targets[i % self.targets.len()]
     }
 
+    /// The request for `target`: in origin form (`/path?query`) when it goes on a connection of
+    /// dgate's own (the pool's, an upgrade's), absolute for hyper-util's client.
     fn request(
         &self,
         target: &Target,
         out: &Outgoing,
         headers: http::HeaderMap,
         body: ReqBody,
+        origin_form: bool,
     ) -> Result<Request<ReqBody>, ProxyError> {
         let mut pq = String::with_capacity(target.base_path.len() + out.path.len() + 16);
         pq.push_str(&target.base_path);
@@ -273,8 +276,7 @@ impl Upstream {
         let pq = PathAndQuery::from_maybe_shared(pq).map_err(|e| {
             ProxyError::new(ErrorKind::BadRequest, format!("invalid request path: {e}"))
         })?;
-        let uri = if target.pooled {
-            // A request on one of the pool's connections carries the origin form (`/path?query`).
+        let uri = if origin_form {
             Uri::from(pq)
         } else {
             Uri::builder()
@@ -356,7 +358,7 @@ impl Upstream {
             } else {
                 out.headers.clone()
             };
-            let req = self.request(target, &out, headers, this_body)?;
+            let req = self.request(target, &out, headers, this_body, target.pooled)?;
             let mut limit = Instant::now() + self.request_timeout;
             if let Some(d) = deadline {
                 limit = limit.min(d);
@@ -421,11 +423,7 @@ impl Upstream {
     /// Not retried: the client's handshake is answered by the one upstream that took it.
     pub async fn send_upgrade(&self, out: Outgoing) -> Result<Response<Incoming>, ProxyError> {
         let target = self.pick();
-        let mut req = self.request(target, &out, out.headers.clone(), empty_request())?;
-        let origin = req.uri().path_and_query().cloned().map(Uri::from);
-        if let Some(origin) = origin {
-            *req.uri_mut() = origin;
-        }
+        let req = self.request(target, &out, out.headers.clone(), empty_request(), true)?;
         let err = |kind, detail: String| {
             ProxyError::new(kind, format!("{}: {detail}", target.authority()))
         };
