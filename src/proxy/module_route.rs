@@ -91,7 +91,7 @@ impl Proxy {
             // Routing was the last use of the host.
             host: std::mem::take(&mut ctx.host),
             tls: ctx.conn.tls,
-            // As is the route's match.
+            // Nothing reads the route's parameters after this either.
             path_params: std::mem::take(&mut ctx.params),
             error_message: None,
         };
