@@ -1,35 +1,59 @@
 //! A per-thread pool of HTTP/1.1 connections to plain-`http` upstreams.
 //!
-//! Each proxy worker thread runs its own runtime, so its connections, their tasks and this pool stay
-//! on that thread: no lock, no cross-thread hand-off. A connection goes back to the pool when the
-//! response body it carried has been read to the end (see [`UpstreamBody`]); one dropped mid-body
-//! is closed. `https` and HTTP/2-only upstreams use hyper-util's shared client instead.
+//! Each proxy worker thread runs its own runtime, so its connections and this pool stay on that
+//! thread: no lock, no cross-thread hand-off. A request without a body (most of them) goes over a
+//! connection of the pool's own, exchanged in the request's task ([`lean`]); a request with a body
+//! goes over a hyper client connection, whose dispatcher reads an early answer while the body is
+//! still being written. Either connection goes back to the pool when the response body it carried
+//! has been read to the end (see [`UpstreamBody`]); one dropped mid-body is closed. `https` and
+//! HTTP/2-only upstreams use hyper-util's shared client instead.
 
-use std::cell::RefCell;
+mod h1;
+mod lean;
+
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::uri::Authority;
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::body::ReqBody;
+pub use lean::BodyError;
+use lean::{Conn, LeanBody};
 
 type Sender = SendRequest<ReqBody>;
 
 /// Idle connections kept per upstream address and thread; more are closed when returned.
 const MAX_IDLE_PER_HOST: usize = 1024;
+/// An idle connection of the pool's own unused this long is closed rather than reused (the
+/// shared client's idle timeout too).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How often returning a connection also sweeps this thread's pool of connections the upstream
+/// closed or that idled out (a connection of the pool's own has no task to notice it).
+const SWEEP_EVERY: Duration = Duration::from_secs(15);
+
+/// One thread's idle connections.
+#[derive(Default)]
+struct Idle {
+    /// Connections of the pool's own, with when each went idle.
+    lean: Vec<(Conn, Instant)>,
+    /// hyper client connections (for requests with a body).
+    hyper: Vec<Sender>,
+}
 
 thread_local! {
-    static IDLE: RefCell<HashMap<Key, Vec<Sender>, BuildHasherDefault<KeyHasher>>> =
+    static IDLE: RefCell<HashMap<Key, Idle, BuildHasherDefault<KeyHasher>>> =
         RefCell::new(HashMap::default());
+    static LAST_SWEEP: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
 /// An upstream address as the pool's key, hashed once when its service is loaded: `Authority`
@@ -96,38 +120,90 @@ pub enum PoolError {
     /// Could not connect (nothing was sent).
     Connect(std::io::Error),
     ConnectTimeout,
-    /// The connection failed while the request was in flight.
-    Http(hyper::Error),
+    /// The connection failed while the request was in flight, or the answer was broken.
+    Exchange(BodyError),
 }
 
-fn take_idle(key: &Key) -> Option<Sender> {
-    IDLE.with(|p| p.borrow_mut().get_mut(key).and_then(Vec::pop))
+fn take_lean(key: &Key) -> Option<Conn> {
+    IDLE.with(|p| {
+        let mut pool = p.borrow_mut();
+        let list = &mut pool.get_mut(key)?.lean;
+        while let Some((mut conn, since)) = list.pop() {
+            if since.elapsed() < IDLE_TIMEOUT && conn.is_idle_open() {
+                return Some(conn);
+            }
+        }
+        None
+    })
 }
 
-fn put_idle(key: Key, sender: Sender) {
+fn put_lean(key: Key, conn: Conn) {
+    let now = Instant::now();
+    IDLE.with(|p| {
+        let mut pool = p.borrow_mut();
+        let list = &mut pool.entry(key).or_default().lean;
+        if list.len() < MAX_IDLE_PER_HOST {
+            list.push((conn, now));
+        }
+        sweep(&mut pool, now);
+    });
+}
+
+/// Every [`SWEEP_EVERY`], closes this thread's idle connections of the pool's own that the
+/// upstream closed or that idled out, and forgets addresses left with nothing idle.
+fn sweep(pool: &mut HashMap<Key, Idle, BuildHasherDefault<KeyHasher>>, now: Instant) {
+    let due = LAST_SWEEP.with(|last| match last.get() {
+        Some(t) if now.duration_since(t) < SWEEP_EVERY => false,
+        _ => {
+            last.set(Some(now));
+            true
+        }
+    });
+    if !due {
+        return;
+    }
+    pool.retain(|_, idle| {
+        idle.lean.retain_mut(|(conn, since)| {
+            now.duration_since(*since) < IDLE_TIMEOUT && conn.is_idle_open()
+        });
+        idle.hyper.retain(|s| !s.is_closed());
+        !(idle.lean.is_empty() && idle.hyper.is_empty())
+    });
+}
+
+fn take_hyper(key: &Key) -> Option<Sender> {
+    IDLE.with(|p| p.borrow_mut().get_mut(key).and_then(|i| i.hyper.pop()))
+}
+
+fn put_hyper(key: Key, sender: Sender) {
     if sender.is_closed() {
         return;
     }
     IDLE.with(|p| {
         let mut pool = p.borrow_mut();
-        let list = pool.entry(key).or_default();
+        let list = &mut pool.entry(key).or_default().hyper;
         if list.len() < MAX_IDLE_PER_HOST {
             list.push(sender);
         }
     });
 }
 
-async fn connect(authority: &Authority, timeout: Duration) -> Result<Sender, PoolError> {
+async fn dial(authority: &Authority, timeout: Duration) -> Result<TcpStream, PoolError> {
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(authority.as_str())).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(PoolError::Connect(e)),
         Err(_) => return Err(PoolError::ConnectTimeout),
     };
     let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+async fn connect_hyper(authority: &Authority, timeout: Duration) -> Result<Sender, PoolError> {
+    let stream = dial(authority, timeout).await?;
     let (sender, conn) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await
-        .map_err(PoolError::Http)?;
+        .map_err(|e| PoolError::Exchange(e.into()))?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "upstream connection ended with an error");
@@ -136,14 +212,57 @@ async fn connect(authority: &Authority, timeout: Duration) -> Result<Sender, Poo
     Ok(sender)
 }
 
-/// Sends `req` on an idle connection to `key`'s address (or a new one). A reused connection that
-/// turns out closed before the request was written is replaced once, transparently.
+/// Sends `req` (in origin form) on an idle connection to `key`'s address, or a new one. A reused
+/// connection found closed before the request was answered is replaced, transparently, when the
+/// request can go again: no body, and for one of the pool's own connections an idempotent method.
 pub async fn send(
+    key: &Key,
+    connect_timeout: Duration,
+    req: Request<ReqBody>,
+) -> Result<Response<UpstreamBody>, PoolError> {
+    if req.body().is_end_stream() {
+        send_lean(key, connect_timeout, req).await
+    } else {
+        // Boxed: the rarer road, whose state would make every request's future larger.
+        Box::pin(send_hyper(key, connect_timeout, req)).await
+    }
+}
+
+async fn send_lean(
+    key: &Key,
+    connect_timeout: Duration,
+    req: Request<ReqBody>,
+) -> Result<Response<UpstreamBody>, PoolError> {
+    // The body is empty: not kept across the exchange's awaits.
+    let (parts, _) = req.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let again = matches!(
+        parts.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    );
+    while let Some(mut conn) = take_lean(key) {
+        match lean::exchange(&mut conn, &parts.method, path, &parts.headers).await {
+            Ok(head) => return Ok(lean::response(head, conn, key).map(UpstreamBody::lean)),
+            Err(e) if e.unanswered && again => {
+                tracing::debug!(error = %e.error, "idle upstream connection was closed; retrying");
+            }
+            Err(e) => return Err(PoolError::Exchange(e.error)),
+        }
+    }
+    // Boxed: a connect's state is kilobytes, and most requests find an idle connection.
+    let mut conn = Conn::new(Box::pin(dial(&key.authority, connect_timeout)).await?);
+    match lean::exchange(&mut conn, &parts.method, path, &parts.headers).await {
+        Ok(head) => Ok(lean::response(head, conn, key).map(UpstreamBody::lean)),
+        Err(e) => Err(PoolError::Exchange(e.error)),
+    }
+}
+
+async fn send_hyper(
     key: &Key,
     connect_timeout: Duration,
     mut req: Request<ReqBody>,
 ) -> Result<Response<UpstreamBody>, PoolError> {
-    while let Some(mut sender) = take_idle(key) {
+    while let Some(mut sender) = take_hyper(key) {
         if sender.ready().await.is_err() {
             continue;
         }
@@ -152,86 +271,121 @@ pub async fn send(
             Err(mut e) => match e.take_message() {
                 // Not written: the idle connection was stale. Try the next one.
                 Some(back) => req = back,
-                None => return Err(PoolError::Http(e.into_error())),
+                None => return Err(PoolError::Exchange(e.into_error().into())),
             },
         }
     }
-    // Boxed: a connect's state is kilobytes, and most requests find an idle connection.
-    let mut sender = Box::pin(connect(&key.authority, connect_timeout)).await?;
+    let mut sender = connect_hyper(&key.authority, connect_timeout).await?;
     match sender.send_request(req).await {
         Ok(res) => Ok(wrap(res, key, sender)),
-        Err(e) => Err(PoolError::Http(e)),
+        Err(e) => Err(PoolError::Exchange(e.into())),
     }
 }
 
 fn wrap(res: Response<Incoming>, key: &Key, sender: Sender) -> Response<UpstreamBody> {
-    res.map(|inner| UpstreamBody {
-        inner,
-        give_back: Some((key.clone(), sender)),
-        home: Some(std::thread::current().id()),
+    res.map(|inner| {
+        UpstreamBody(Inner::Hyper {
+            inner,
+            give_back: Some((key.clone(), sender)),
+            home: Some(std::thread::current().id()),
+        })
     })
 }
 
 /// A response body from an upstream. When it came over a pooled connection, reading it to the end
 /// returns the connection to this thread's pool.
-pub struct UpstreamBody {
-    inner: Incoming,
-    give_back: Option<(Key, Sender)>,
-    /// The thread whose pool the connection belongs to: a body read to the end elsewhere (by a
-    /// hook that moved to the hook threads) closes its connection instead.
-    home: Option<std::thread::ThreadId>,
+pub struct UpstreamBody(Inner);
+
+enum Inner {
+    /// Over a connection of the pool's own.
+    Lean(LeanBody),
+    /// Over a hyper client connection: the pool's (with the connection to give back) or the
+    /// shared client's.
+    Hyper {
+        inner: Incoming,
+        give_back: Option<(Key, Sender)>,
+        /// The thread whose pool the connection belongs to: a body read to the end elsewhere (by
+        /// a hook that moved to the hook threads) closes its connection instead.
+        home: Option<std::thread::ThreadId>,
+    },
 }
 
 impl UpstreamBody {
     /// A body from hyper-util's shared client (nothing to give back).
     pub fn unpooled(inner: Incoming) -> UpstreamBody {
-        UpstreamBody {
+        UpstreamBody(Inner::Hyper {
             inner,
             give_back: None,
             home: None,
-        }
+        })
     }
 
+    fn lean(body: LeanBody) -> UpstreamBody {
+        UpstreamBody(Inner::Lean(body))
+    }
+}
+
+impl Inner {
     fn release(&mut self) {
-        if let Some((key, sender)) = self.give_back.take()
-            && self.home == Some(std::thread::current().id())
+        if let Inner::Hyper {
+            give_back, home, ..
+        } = self
+            && let Some((key, sender)) = give_back.take()
+            && *home == Some(std::thread::current().id())
         {
-            put_idle(key, sender);
+            put_hyper(key, sender);
         }
     }
 }
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => self.release(),
-            Poll::Ready(Some(Err(_))) => self.give_back = None,
-            _ => {}
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut self.0;
+        match this {
+            Inner::Lean(body) => body.poll_frame(cx),
+            Inner::Hyper {
+                inner, give_back, ..
+            } => {
+                let polled = Pin::new(inner).poll_frame(cx);
+                match &polled {
+                    Poll::Ready(None) => this.release(),
+                    Poll::Ready(Some(Err(_))) => *give_back = None,
+                    _ => {}
+                }
+                polled.map(|f| f.map(|r| r.map_err(BodyError::from)))
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.0 {
+            Inner::Lean(body) => body.is_end_stream(),
+            Inner::Hyper { inner, .. } => inner.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.0 {
+            Inner::Lean(body) => body.size_hint(),
+            Inner::Hyper { inner, .. } => inner.size_hint(),
+        }
     }
 }
 
 impl Drop for UpstreamBody {
     fn drop(&mut self) {
         // An empty body (HEAD, 204, 304) may never be polled; it is complete all the same.
-        if self.inner.is_end_stream() {
-            self.release();
+        // (A lean body's own `Drop` does the same.)
+        if let Inner::Hyper { inner, .. } = &self.0
+            && inner.is_end_stream()
+        {
+            self.0.release();
         }
     }
 }

@@ -500,8 +500,14 @@ impl Upstream {
                 ErrorKind::UpstreamTimeout,
                 format!("no connection within {:?}", self.connect_timeout),
             )),
-            Ok(Err(PoolError::Http(e))) => {
-                Err(err(ErrorKind::UpstreamProtocol, e.to_string()).caused_by(e))
+            Ok(Err(PoolError::Exchange(e))) => {
+                let kind = match &e {
+                    pool::BodyError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                        ErrorKind::UpstreamTimeout
+                    }
+                    _ => ErrorKind::UpstreamProtocol,
+                };
+                Err(err(kind, e.to_string()).caused_by(e))
             }
         }
     }

@@ -628,3 +628,181 @@ async fn stopping_lets_requests_in_flight_finish() {
         .unwrap();
     assert_eq!(in_flight.await.unwrap().expect("the request was cut"), 200);
 }
+
+/// An HTTP/1.1 upstream that answers with exact bytes, chosen by path, and counts the connections
+/// it accepted: the wire cases hyper's test upstream would never produce.
+async fn raw_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        let mut more = [0u8; 4096];
+                        match conn.read(&mut more).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&more[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    buf.drain(..end + 4);
+                    let mut line = head.split(' ');
+                    let (method, path) = (line.next().unwrap_or(""), line.next().unwrap_or(""));
+                    let parts: Vec<&[u8]> = match (method, path) {
+                        ("HEAD", _) => vec![b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"],
+                        (_, "/len") => vec![b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"],
+                        (_, "/chunked") => vec![
+                            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;e=1\r\nhel",
+                            b"lo\r\n6\r\n world\r",
+                            b"\n0\r\nx-sum: 11\r\n\r\n",
+                        ],
+                        (_, "/continue") => vec![
+                            b"HTTP/1.1 100 Continue\r\n\r\n",
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+                        ],
+                        (_, "/empty") => vec![b"HTTP/1.1 204 No Content\r\n\r\n"],
+                        (_, "/eof") | (_, "/close") => vec![b"HTTP/1.1 200 OK\r\n\r\nuntil close"],
+                        (_, "/drop") => vec![b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nbye"],
+                        (_, "/short") => vec![b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc"],
+                        _ => vec![
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nx",
+                        ],
+                    };
+                    for part in parts {
+                        if conn.write_all(part).await.is_err() {
+                            return;
+                        }
+                        let _ = conn.flush().await;
+                        tokio::task::yield_now().await;
+                    }
+                    // `/drop` closes the connection without saying so: the next request finds
+                    // a pooled connection the upstream has closed.
+                    if matches!(path, "/eof" | "/close" | "/drop" | "/short") {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+/// A client on one keep-alive connection to the proxy, so that every request lands on the same
+/// proxy thread and its pool (reqwest may open a second connection while returning the first).
+struct OneConn(hyper::client::conn::http1::SendRequest<Empty<bytes::Bytes>>);
+
+impl OneConn {
+    async fn open(proxy: &str) -> OneConn {
+        let stream = TcpStream::connect(proxy.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        OneConn(sender)
+    }
+
+    /// Status, `content-length` and body text; `Err` when the exchange broke.
+    async fn fetch(
+        &mut self,
+        method: http::Method,
+        path: &str,
+    ) -> Result<(u16, Option<String>, String), hyper::Error> {
+        self.0.ready().await?;
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "x")
+            .body(Empty::new())
+            .unwrap();
+        let res = self.0.send_request(req).await?;
+        let status = res.status().as_u16();
+        let length = res
+            .headers()
+            .get("content-length")
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = res.into_body().collect().await?.to_bytes();
+        Ok((status, length, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    async fn get(&mut self, path: &str) -> (u16, String) {
+        let (status, _, body) = self.fetch(http::Method::GET, path).await.unwrap();
+        (status, body)
+    }
+}
+
+#[tokio::test]
+async fn pooled_connections_read_every_response_framing_and_are_reused() {
+    use std::sync::atomic::Ordering;
+    let (url, accepted) = raw_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path(), None);
+    let api = gw.client();
+    ok_put(&api, "service", json!({"name": "s", "urls": [url]})).await;
+    ok_put(
+        &api,
+        "route",
+        json!({"name": "r", "paths": ["/*"], "methods": ["*"], "service": "s"}),
+    )
+    .await;
+    let hello = (200, "hello".to_string());
+    let mut client = OneConn::open(&gw.proxy).await;
+
+    for _ in 0..5 {
+        assert_eq!(client.get("/len").await, hello);
+    }
+    // The proxy thread's pool kept the upstream connection.
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "the connection was not reused"
+    );
+
+    assert_eq!(
+        client.get("/chunked").await,
+        (200, "hello world".to_string())
+    );
+    assert_eq!(client.get("/continue").await, (200, "ok".to_string()));
+    let head = client.fetch(http::Method::HEAD, "/len").await.unwrap();
+    assert_eq!(head, (200, Some("5".to_string()), String::new()));
+    assert_eq!(client.get("/empty").await, (204, String::new()));
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "a complete exchange lost its connection"
+    );
+
+    // A close-delimited body ends with its connection, which is not reused.
+    assert_eq!(client.get("/eof").await, (200, "until close".to_string()));
+    assert_eq!(client.get("/len").await, hello);
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+
+    // The upstream closes a kept connection while it is idle: the next request still gets through.
+    for _ in 0..3 {
+        assert_eq!(client.get("/drop").await, (200, "bye".to_string()));
+        assert_eq!(client.get("/len").await, hello);
+    }
+
+    // Broken answers: conflicting lengths are a 502; a body cut short breaks the client's
+    // exchange (after the head, or before it when the head was still in the proxy's write buffer
+    // as the body broke).
+    assert_eq!(client.get("/bad").await.0, 502);
+    let short = client.fetch(http::Method::GET, "/short").await;
+    assert!(
+        short.is_err(),
+        "a truncated body read as complete: {short:?}"
+    );
+    let mut client = OneConn::open(&gw.proxy).await;
+    assert_eq!(client.get("/len").await, hello);
+    gw.stop();
+}

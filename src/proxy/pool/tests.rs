@@ -24,3 +24,216 @@ fn keys_of_different_addresses_differ() {
     assert_ne!(a, b);
     assert_ne!(hash(&a), hash(&b));
 }
+
+mod wire {
+    use bytes::BytesMut;
+    use http::{HeaderMap, Method, StatusCode, Version};
+
+    use super::super::h1::*;
+
+    fn head(text: &str, method: &Method) -> Result<Option<Head>, WireError> {
+        parse_response(&mut BytesMut::from(text.as_bytes()), method)
+    }
+
+    #[test]
+    fn a_request_head_is_written_in_origin_form() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "up:8080".parse().unwrap());
+        headers.append("x-a", "1".parse().unwrap());
+        headers.append("x-a", "2".parse().unwrap());
+        let mut out = Vec::new();
+        encode_head(&mut out, &Method::GET, "/p?q=1", &headers);
+        assert_eq!(
+            out,
+            b"GET /p?q=1 HTTP/1.1\r\nhost: up:8080\r\nx-a: 1\r\nx-a: 2\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn response_heads_are_framed_as_rfc_9112_says() {
+        let get = Method::GET;
+        let cases: &[(&str, &Method, Framing, bool)] = &[
+            (
+                "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n",
+                &get,
+                Framing::Length(5),
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n",
+                &get,
+                Framing::Length(5),
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+                &get,
+                Framing::Chunked,
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\ncontent-length: 3\r\n\r\n",
+                &get,
+                Framing::Chunked,
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n",
+                &get,
+                Framing::Eof,
+                false,
+            ),
+            ("HTTP/1.1 200 OK\r\n\r\n", &get, Framing::Eof, false),
+            (
+                "HTTP/1.1 204 No Content\r\n\r\n",
+                &get,
+                Framing::Empty,
+                true,
+            ),
+            (
+                "HTTP/1.1 304 Not Modified\r\ncontent-length: 9\r\n\r\n",
+                &get,
+                Framing::Empty,
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n",
+                &Method::HEAD,
+                Framing::Empty,
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\ncontent-length: 1\r\nconnection: close\r\n\r\n",
+                &get,
+                Framing::Length(1),
+                false,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n",
+                &get,
+                Framing::Length(1),
+                false,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\ncontent-length: 1\r\nConnection: Keep-Alive\r\n\r\n",
+                &get,
+                Framing::Length(1),
+                true,
+            ),
+        ];
+        for (text, method, framing, keep_alive) in cases {
+            let h = head(text, method)
+                .unwrap()
+                .unwrap_or_else(|| panic!("incomplete: {text}"));
+            assert_eq!((h.framing, h.keep_alive), (*framing, *keep_alive), "{text}");
+        }
+    }
+
+    #[test]
+    fn interim_responses_are_skipped_and_partial_heads_wait() {
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nx-k: v\r\ncontent-length: 2\r\n\r\nok"[..],
+        );
+        let h = parse_response(&mut buf, &Method::POST).unwrap().unwrap();
+        assert_eq!(
+            (h.status, h.version),
+            (StatusCode::CREATED, Version::HTTP_11)
+        );
+        assert_eq!(h.headers["x-k"], "v");
+        assert_eq!(&buf[..], b"ok", "the head is consumed, the body left");
+
+        let full = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+        for cut in 0..full.len() {
+            assert!(
+                head(std::str::from_utf8(&full[..cut]).unwrap(), &Method::GET)
+                    .unwrap()
+                    .is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn broken_response_heads_are_refused() {
+        for text in [
+            "HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: 1x\r\n\r\n",
+            "HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+            "HTTP/1.1 999999 No\r\n\r\n",
+            "SMTP ready\r\n\r\n",
+        ] {
+            assert!(head(text, &Method::GET).is_err(), "{text}");
+        }
+        let huge = format!("HTTP/1.1 200 OK\r\nx: {}\r\n", "a".repeat(MAX_HEAD + 1));
+        assert!(head(&huge, &Method::GET).is_err());
+    }
+
+    /// A chunked body's data, its trailers, and what followed it.
+    type Decoded = (Vec<u8>, Option<HeaderMap>, Vec<u8>);
+
+    /// Decodes `wire` fed `step` bytes at a time.
+    fn decode(wire: &[u8], step: usize) -> Result<Decoded, WireError> {
+        let mut buf = BytesMut::new();
+        let mut fed = 0;
+        let mut state = Chunk::Size;
+        let mut data = Vec::new();
+        loop {
+            match step_chunked(&mut buf, &mut state)? {
+                Step::Data(d) => data.extend_from_slice(&d),
+                Step::End(trailers) => return Ok((data, trailers, buf.to_vec())),
+                Step::More => {
+                    if fed == wire.len() {
+                        return Err(WireError("ran out of input"));
+                    }
+                    let next = (fed + step).min(wire.len());
+                    buf.extend_from_slice(&wire[fed..next]);
+                    fed = next;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_bodies_decode_however_they_are_split() {
+        let wire = b"5;name=value\r\nhello\r\n6 \r\n world\r\n0\r\nx-sum: 11\r\n\r\nNEXT";
+        for step in 1..=wire.len() {
+            let (data, trailers, rest) = decode(wire, step).unwrap();
+            assert_eq!(data, b"hello world", "step {step}");
+            assert_eq!(trailers.unwrap()["x-sum"], "11");
+            assert!(b"NEXT".starts_with(&rest), "step {step}: {rest:?}");
+        }
+        let (data, trailers, _) = decode(b"A\r\n0123456789\r\n0\r\n\r\n", 3).unwrap();
+        assert_eq!((data, trailers.is_none()), (b"0123456789".to_vec(), true));
+    }
+
+    #[test]
+    fn broken_chunked_bodies_are_refused() {
+        for wire in [
+            &b"5\r\nhelloXX0\r\n\r\n"[..],
+            b"g\r\n",
+            b"\r\n",
+            b"5\nhello\r\n0\r\n\r\n",
+            b"11111111111111111\r\n",
+            b"5 x\r\nhello\r\n",
+            b"0\r\nbad header\r\n\r\n",
+        ] {
+            assert!(
+                decode(wire, wire.len()).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(wire)
+            );
+        }
+    }
+
+    #[test]
+    fn small_data_is_copied_so_the_read_buffer_stays_the_connections() {
+        let mut buf = BytesMut::with_capacity(8192);
+        buf.extend_from_slice(b"hello");
+        let ptr = buf.as_ptr();
+        let data = take_data(&mut buf, 5);
+        assert_eq!(&data[..], b"hello");
+        assert!(buf.is_empty());
+        buf.reserve(8192);
+        assert_eq!(buf.as_ptr(), ptr, "the buffer was reallocated");
+    }
+}

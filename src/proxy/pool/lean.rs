@@ -1,0 +1,280 @@
+//! The pool's own HTTP/1.1 exchange, for a request without a body (most proxied requests): the
+//! head is written and the response read in the request's own task. hyper's client connection
+//! puts a connection task, a request channel, a oneshot and a body channel between the request
+//! and its socket, and reallocates its 8 KiB read buffer for every response whose header values
+//! still hold the previous one; here there is none of that, and the read buffer is the
+//! connection's own from one response to the next. Requests with a body still go through hyper
+//! (`super::send`), whose dispatcher reads an early answer while the body is being written.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker, ready};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, Response};
+use hyper::body::{Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::Key;
+use super::h1::{self, Chunk, Framing, Head, Step, WireError};
+
+/// Read buffer room for a response head, and the least a body read asks for.
+const READ_MIN: usize = 8 * 1024;
+/// The most one body read asks for.
+const READ_MAX: usize = 64 * 1024;
+
+/// A connection of the pool's own: idle in the pool, or carrying one exchange.
+pub struct Conn {
+    io: TcpStream,
+    /// Bytes read and not yet consumed; empty between exchanges.
+    buf: BytesMut,
+    /// The request head being written, kept for its capacity.
+    out: Vec<u8>,
+}
+
+/// Why an exchange failed, and whether the upstream answered anything before it did.
+#[derive(Debug)]
+pub struct ExchangeError {
+    pub error: BodyError,
+    /// Nothing came back: on a reused connection, most likely one the upstream closed while it
+    /// was idle, so the request can go again on a new connection when its method allows.
+    pub unanswered: bool,
+}
+
+/// What can break a response from one of the pool's connections.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Wire(#[from] WireError),
+    #[error("{0}")]
+    Hyper(#[from] hyper::Error),
+}
+
+impl Conn {
+    pub fn new(io: TcpStream) -> Conn {
+        Conn {
+            io,
+            buf: BytesMut::with_capacity(READ_MIN),
+            out: Vec::with_capacity(512),
+        }
+    }
+
+    /// Whether an idle connection is still open with nothing to read. The reactor has already
+    /// marked a connection the upstream closed as readable (end of file), so this costs a system
+    /// call only when the last read left the readiness set.
+    pub fn is_idle_open(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut probe = [0u8; 1];
+        let mut probe = ReadBuf::new(&mut probe);
+        matches!(
+            Pin::new(&mut self.io).poll_read(&mut cx, &mut probe),
+            Poll::Pending
+        )
+    }
+
+    /// Reads into the buffer, asking for at least `want` bytes of room; 0 at end of file.
+    fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < want {
+            self.buf.reserve(want);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+    }
+
+    async fn fill(&mut self, want: usize) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_fill(cx, want)).await
+    }
+}
+
+/// Writes a request without a body on `conn` and reads the response head.
+pub async fn exchange(
+    conn: &mut Conn,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Head, ExchangeError> {
+    let unanswered = |error: BodyError| ExchangeError {
+        error,
+        unanswered: true,
+    };
+    conn.out.clear();
+    h1::encode_head(&mut conn.out, method, path, headers);
+    conn.io
+        .write_all(&conn.out)
+        .await
+        .map_err(|e| unanswered(e.into()))?;
+    let mut answered = false;
+    loop {
+        match h1::parse_response(&mut conn.buf, method) {
+            Ok(Some(head)) => return Ok(head),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(ExchangeError {
+                    error: e.into(),
+                    unanswered: false,
+                });
+            }
+        }
+        match conn.fill(READ_MIN).await {
+            Ok(0) if !answered && conn.buf.is_empty() => {
+                return Err(unanswered(
+                    WireError("connection closed before a response").into(),
+                ));
+            }
+            Ok(0) => {
+                return Err(ExchangeError {
+                    error: WireError("connection closed in the response head").into(),
+                    unanswered: false,
+                });
+            }
+            Ok(_) => answered = true,
+            Err(e) => {
+                return Err(ExchangeError {
+                    error: e.into(),
+                    unanswered: !answered,
+                });
+            }
+        }
+    }
+}
+
+/// Where a body's decoding stands.
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Length(u64),
+    Chunked(Chunk),
+    Eof,
+    Done,
+}
+
+/// A response body read from one of the pool's connections, which goes back to the pool once
+/// the body has been read to its end (on the thread whose pool it came from).
+pub struct LeanBody {
+    conn: Option<Conn>,
+    state: State,
+    keep_alive: bool,
+    key: Key,
+    home: std::thread::ThreadId,
+}
+
+/// The response for `head`, its body read from `conn`.
+pub fn response(head: Head, conn: Conn, key: &Key) -> Response<LeanBody> {
+    let state = match head.framing {
+        Framing::Empty => State::Length(0),
+        Framing::Length(n) => State::Length(n),
+        Framing::Chunked => State::Chunked(Chunk::Size),
+        Framing::Eof => State::Eof,
+    };
+    let mut res = Response::new(LeanBody {
+        conn: Some(conn),
+        state,
+        keep_alive: head.keep_alive,
+        key: key.clone(),
+        home: std::thread::current().id(),
+    });
+    *res.status_mut() = head.status;
+    *res.version_mut() = head.version;
+    *res.headers_mut() = head.headers;
+    res
+}
+
+impl LeanBody {
+    /// The body ended: its connection goes back to the pool if it can carry another exchange.
+    fn finish(&mut self) {
+        self.state = State::Done;
+        if let Some(conn) = self.conn.take()
+            && self.keep_alive
+            && conn.buf.is_empty()
+            && self.home == std::thread::current().id()
+        {
+            super::put_lean(self.key.clone(), conn);
+        }
+    }
+
+    /// The body broke: its connection is closed.
+    fn fail(&mut self, e: impl Into<BodyError>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        self.state = State::Done;
+        self.conn = None;
+        Poll::Ready(Some(Err(e.into())))
+    }
+
+    pub fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let step = match &mut self.state {
+                State::Done => return Poll::Ready(None),
+                State::Length(0) => Step::End(None),
+                State::Length(_) if conn.buf.is_empty() => Step::More,
+                State::Length(left) => {
+                    let data = h1::take_data(&mut conn.buf, *left);
+                    *left -= data.len() as u64;
+                    Step::Data(data)
+                }
+                State::Chunked(chunk) => match h1::step_chunked(&mut conn.buf, chunk) {
+                    Ok(step) => step,
+                    Err(e) => return self.fail(e),
+                },
+                State::Eof if conn.buf.is_empty() => Step::More,
+                State::Eof => Step::Data(h1::take_data(&mut conn.buf, u64::MAX)),
+            };
+            match step {
+                Step::Data(data) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Step::End(trailers) => {
+                    self.finish();
+                    return Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))));
+                }
+                Step::More => {
+                    let want = match self.state {
+                        State::Length(left) | State::Chunked(Chunk::Data(left)) => {
+                            usize::try_from(left).map_or(READ_MAX, |l| l.clamp(READ_MIN, READ_MAX))
+                        }
+                        _ => READ_MIN,
+                    };
+                    match ready!(conn.poll_fill(cx, want)) {
+                        Ok(0) if matches!(self.state, State::Eof) => {
+                            // A close-delimited body ends with its connection.
+                            self.state = State::Done;
+                            self.conn = None;
+                            return Poll::Ready(None);
+                        }
+                        Ok(0) => {
+                            return self.fail(WireError(
+                                "upstream closed the connection before the body ended",
+                            ));
+                        }
+                        Ok(_) => {}
+                        Err(e) => return self.fail(e),
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn is_end_stream(&self) -> bool {
+        matches!(self.state, State::Done | State::Length(0))
+    }
+
+    pub fn size_hint(&self) -> SizeHint {
+        match self.state {
+            State::Length(n) => SizeHint::with_exact(n),
+            State::Done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for LeanBody {
+    fn drop(&mut self) {
+        // An empty body (HEAD, 204, 304) may never be polled; it is complete all the same.
+        if matches!(self.state, State::Length(0)) {
+            self.finish();
+        }
+    }
+}
