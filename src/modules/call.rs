@@ -168,6 +168,8 @@ pub enum EditError {
     Value { name: String, value: String },
     #[error("a value of header {0:?} that is not valid HTTP")]
     UnnamedValue(String),
+    #[error("more headers than a message can hold")]
+    TooMany,
 }
 
 /// Applies a hook's header edits, in order; a name or value that is not valid HTTP is refused.
@@ -188,16 +190,25 @@ pub fn apply_edits(map: &mut ::http::HeaderMap, edits: Vec<HeaderEdit>) -> Resul
         HeaderValue::from_maybe_shared(bytes::Bytes::from(v))
             .map_err(|_| EditError::UnnamedValue(n.to_string()))
     };
+    // Grown at most once for the headers that may go in, rather than by doubling as they do.
+    let adding = edits
+        .iter()
+        .filter(|e| matches!(e, HeaderEdit::Set(_) | HeaderEdit::Append(_)))
+        .count();
+    let _ = map.try_reserve(adding);
     for edit in edits {
         match edit {
             HeaderEdit::Clear => map.clear(),
+            // `insert` and `append` would panic past the map's limit (32 Ki entries).
             HeaderEdit::Set((n, v)) => {
                 let v = value(&n, v)?;
-                map.insert(name(&n)?, v);
+                map.try_insert(name(&n)?, v)
+                    .map_err(|_| EditError::TooMany)?;
             }
             HeaderEdit::Append((n, v)) => {
                 let v = value(&n, v)?;
-                map.append(name(&n)?, v);
+                map.try_append(name(&n)?, v)
+                    .map_err(|_| EditError::TooMany)?;
             }
             HeaderEdit::Remove(n) => {
                 map.remove(name(&n)?);
@@ -233,3 +244,6 @@ fn unread<B: 'static>(source: &mut Option<LazyBody>, replaced: bool) -> Option<B
     }
     source.take()
 }
+
+#[cfg(test)]
+mod tests;
