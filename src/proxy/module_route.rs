@@ -83,6 +83,9 @@ impl Proxy {
         // A WebSocket handshake: its request modifiers run, then it switches (no responseModifier).
         let upgrade = super::upgrade::is_upgrade(&req).then(|| super::upgrade::take(&mut req));
         let (mut parts, body) = req.into_parts();
+        // Room, once, for a hook's request headers and the forwarding ones added before the
+        // upstream call (see `upstream_request`): the parser sized the map for its own.
+        let _ = parts.headers.try_reserve(8);
         let call = CallInfo {
             route: target.info.clone(),
             method: parts.method.clone(),
