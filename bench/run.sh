@@ -8,8 +8,8 @@
 # At c=1, 32 and 256. The targets are interleaved (each rep runs every target once, in turn) and
 # the tables give medians over the reps, so drift of this shared VM hits every target alike.
 # The proxy under test is pinned to core 0; wrk and the upstream share core 1. CPU µs a request
-# is the proxy's own CPU time (user + system, from /proc, every nginx process counted) over the
-# requests wrk completed.
+# is the proxy's own CPU time (user + system, and each apart; from /proc, every nginx process
+# counted) over the requests wrk completed.
 #
 #   bench/run.sh                  # 5 s per point, 3 reps
 #   DURATION=3s REPS=1 bench/run.sh   # a quick look
@@ -110,18 +110,20 @@ for check in "$NG_PORT/two" "$DG_PORT/two"; do
         { echo "bench: $check does not set x-res" >&2; exit 1; }
 done
 
-# CPU time (user + system, in clock ticks) of a process and its children's threads: nginx's
+# CPU time ("user system", in clock ticks) of a process and its children's threads: nginx's
 # master and worker, dgate's one process.
 ticks() {
-    local total=0 p
+    local user=0 sys=0 p u s
     for p in "$@" $(pgrep -P "$1" || true); do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+        read -r u s < <(awk '{print $14, $15}' "/proc/$p/stat")
+        user=$((user + u)) sys=$((sys + s))
     done
-    echo "$total"
+    echo "$user $sys"
 }
 hz=$(getconf CLK_TCK)
 
-# run_point PID PORT PATH CONNS -> "rps p99us cpu_us_per_request" (cpu "-" without a PID)
+# run_point PID PORT PATH CONNS -> "rps p99us cpu_us user_us system_us" (a request's CPU; "-"
+# without a PID)
 run_point() {
     local pid=$1 port=$2 path=$3 conns=$4 before after out
     [ "$pid" = - ] || before=$(ticks "$pid")
@@ -129,14 +131,17 @@ run_point() {
         "http://127.0.0.1:$port$path")
     [ "$pid" = - ] || after=$(ticks "$pid")
     if grep -q "Non-2xx" <<<"$out"; then echo "bench: $port$path answered errors:" >&2; echo "$out" >&2; fi
-    local rps p99 n cpu=-
+    local rps p99 n cpu=- user=- sys=-
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
     n=$(awk '/requests in/ {print $1}' <<<"$out")
     if [ "$pid" != - ]; then
-        cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+        read -r user sys < <(awk -v b="$before" -v a="$after" -v hz="$hz" -v n="$n" 'BEGIN {
+            split(b, x, " "); split(a, y, " ")
+            printf "%.1f %.1f", (y[1] - x[1]) / hz * 1e6 / n, (y[2] - x[2]) / hz * 1e6 / n }')
+        cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f", u + s }')
     fi
-    echo "$rps $p99 $cpu"
+    echo "$rps $p99 $cpu $user $sys"
 }
 
 # name:pid:port:path
@@ -172,20 +177,22 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) p
 echo
 echo "dgate $("$DGATE" --version | awk '{print $2}'), $(date -u +%Y-%m-%d), $(nproc) cores, proxy on cpu $PROXY_CPU, wrk + upstream on cpu $LOAD_CPU, $DURATION per point, medians of $REPS interleaved reps"
 echo
-echo "| target | conns | req/s | p99 µs | CPU µs/req | ÷ reference req/s | ÷ reference CPU |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| target | conns | req/s | p99 µs | CPU µs/req | user | system | ÷ reference req/s | ÷ reference CPU |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for conns in $CONNS; do
     for t in "${targets[@]}"; do
         name=${t%%:*}
         s=${samples["$name/$conns"]}
         rps=$(median 1 "$s") p99=$(median 2 "$s") cpu=$(median 3 "$s")
+        user=$(median 4 "$s") sys=$(median 5 "$s")
         r_rps="" r_cpu=""
         if [ -n "${reference[$name]:-}" ]; then
             rs=${samples["${reference[$name]}/$conns"]}
             r_rps=$(ratio "$rps" "$(median 1 "$rs")")
             r_cpu=$(ratio "$cpu" "$(median 3 "$rs")")
         fi
-        printf '| %s | %s | %.0f | %.0f | %s | %s | %s |\n' "$name" "$conns" "$rps" "$p99" "$cpu" "$r_rps" "$r_cpu"
+        printf '| %s | %s | %.0f | %.0f | %s | %s | %s | %s | %s |\n' "$name" "$conns" "$rps" "$p99" "$cpu" \
+            "$user" "$sys" "$r_rps" "$r_cpu"
     done
 done
 echo
