@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use super::Proxy;
 use super::body::{RespBody, full};
 use super::error::{ErrorKind, ProxyError};
-use super::pipeline::{Ctx, strip_hop_by_hop, to_client};
+use super::pipeline::{ADDED_UPSTREAM_HEADERS, Ctx, strip_hop_by_hop, to_client};
 use super::pool::UpstreamBody;
 use super::snapshot::RouteTarget;
 use super::upstream::Upstream;
@@ -83,9 +83,9 @@ impl Proxy {
         // A WebSocket handshake: its request modifiers run, then it switches (no responseModifier).
         let upgrade = super::upgrade::is_upgrade(&req).then(|| super::upgrade::take(&mut req));
         let (mut parts, body) = req.into_parts();
-        // Room, once, for a hook's request headers and the forwarding ones added before the
-        // upstream call (see `upstream_request`): the parser sized the map for its own.
-        let _ = parts.headers.try_reserve(8);
+        // Room, once, for a few headers a hook adds and those added before the upstream call:
+        // the parser sized the map for its own.
+        let _ = parts.headers.try_reserve(ADDED_UPSTREAM_HEADERS + 3);
         let call = CallInfo {
             route: target.info.clone(),
             method: parts.method.clone(),

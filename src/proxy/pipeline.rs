@@ -81,6 +81,8 @@ static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-prot
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// How many headers [`Proxy::upstream_request`] may add: the four forwarding ones and `Via`.
+pub(super) const ADDED_UPSTREAM_HEADERS: usize = 5;
 
 impl Proxy {
     /// Runs every phase for one request; never fails (errors become JSON responses).
@@ -262,9 +264,9 @@ impl Proxy {
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
         strip_hop_by_hop(&mut headers);
-        // The client's parser sized the map for its own headers: grown once here for the five
-        // below, not twice or three times as they go in.
-        let _ = headers.try_reserve(5);
+        // The client's parser sized the map for its own headers: grown once here for those
+        // added below, not twice or three times as they go in.
+        let _ = headers.try_reserve(ADDED_UPSTREAM_HEADERS);
         if !self.settings.disable_x_forwarded_headers {
             let ip = &ctx.conn.peer_ip;
             let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
