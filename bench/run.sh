@@ -136,10 +136,9 @@ run_point() {
     p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
     n=$(awk '/requests in/ {print $1}' <<<"$out")
     if [ "$pid" != - ]; then
-        read -r user sys < <(awk -v b="$before" -v a="$after" -v hz="$hz" -v n="$n" 'BEGIN {
-            split(b, x, " "); split(a, y, " ")
-            printf "%.1f %.1f", (y[1] - x[1]) / hz * 1e6 / n, (y[2] - x[2]) / hz * 1e6 / n }')
-        cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f", u + s }')
+        read -r cpu user sys < <(awk -v b="$before" -v a="$after" -v k="$hz" -v n="$n" 'BEGIN {
+            split(b, x, " "); split(a, y, " "); u = y[1] - x[1]; s = y[2] - x[2]
+            printf "%.1f %.1f %.1f", (u + s) / k * 1e6 / n, u / k * 1e6 / n, s / k * 1e6 / n }')
     fi
     echo "$rps $p99 $cpu $user $sys"
 }
