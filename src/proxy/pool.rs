@@ -45,7 +45,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(15);
 #[derive(Default)]
 struct Idle {
     /// Connections of the pool's own, with when each went idle.
-    lean: Vec<(Conn, Instant)>,
+    lean: Vec<(Box<Conn>, Instant)>,
     /// hyper client connections (for requests with a body).
     hyper: Vec<Sender>,
 }
@@ -124,7 +124,7 @@ pub enum PoolError {
     Exchange(BodyError),
 }
 
-fn take_lean(key: &Key) -> Option<Conn> {
+fn take_lean(key: &Key) -> Option<Box<Conn>> {
     IDLE.with(|p| {
         let mut pool = p.borrow_mut();
         let list = &mut pool.get_mut(key)?.lean;
@@ -137,11 +137,18 @@ fn take_lean(key: &Key) -> Option<Conn> {
     })
 }
 
-fn put_lean(key: Key, conn: Conn) {
+fn put_lean(conn: Box<Conn>) {
     let now = Instant::now();
     IDLE.with(|p| {
         let mut pool = p.borrow_mut();
-        let list = &mut pool.entry(key).or_default().lean;
+        // Looked up first: the key is cloned only for an address new to this thread's pool.
+        if !pool.contains_key(conn.key()) {
+            pool.insert(conn.key().clone(), Idle::default());
+        }
+        let Some(idle) = pool.get_mut(conn.key()) else {
+            return;
+        };
+        let list = &mut idle.lean;
         if list.len() < MAX_IDLE_PER_HOST {
             list.push((conn, now));
         }
@@ -242,7 +249,7 @@ async fn send_lean(
     );
     while let Some(mut conn) = take_lean(key) {
         match lean::exchange(&mut conn, &parts.method, path, &parts.headers).await {
-            Ok(head) => return Ok(lean::response(head, conn, key).map(UpstreamBody::lean)),
+            Ok(head) => return Ok(lean::response(head, conn).map(UpstreamBody::lean)),
             Err(e) if e.unanswered && again => {
                 tracing::debug!(error = %e.error, "idle upstream connection was closed; retrying");
             }
@@ -250,9 +257,10 @@ async fn send_lean(
         }
     }
     // Boxed: a connect's state is kilobytes, and most requests find an idle connection.
-    let mut conn = Conn::new(Box::pin(dial(&key.authority, connect_timeout)).await?);
+    let io = Box::pin(dial(&key.authority, connect_timeout)).await?;
+    let mut conn = Conn::new(io, key.clone());
     match lean::exchange(&mut conn, &parts.method, path, &parts.headers).await {
-        Ok(head) => Ok(lean::response(head, conn, key).map(UpstreamBody::lean)),
+        Ok(head) => Ok(lean::response(head, conn).map(UpstreamBody::lean)),
         Err(e) => Err(PoolError::Exchange(e.error)),
     }
 }
@@ -284,11 +292,11 @@ async fn send_hyper(
 
 fn wrap(res: Response<Incoming>, key: &Key, sender: Sender) -> Response<UpstreamBody> {
     res.map(|inner| {
-        UpstreamBody(Inner::Hyper {
+        UpstreamBody(Inner::Hyper(Box::new(HyperBody {
             inner,
             give_back: Some((key.clone(), sender)),
-            home: Some(std::thread::current().id()),
-        })
+            home: Some(this_thread()),
+        })))
     })
 }
 
@@ -300,24 +308,44 @@ enum Inner {
     /// Over a connection of the pool's own.
     Lean(LeanBody),
     /// Over a hyper client connection: the pool's (with the connection to give back) or the
-    /// shared client's.
-    Hyper {
-        inner: Incoming,
-        give_back: Option<(Key, Sender)>,
-        /// The thread whose pool the connection belongs to: a body read to the end elsewhere (by
-        /// a hook that moved to the hook threads) closes its connection instead.
-        home: Option<std::thread::ThreadId>,
-    },
+    /// shared client's. Boxed, as the rarer road (requests with a body, TLS and HTTP/2
+    /// upstreams): inline, it made every response a hundred bytes larger to move.
+    Hyper(Box<HyperBody>),
+}
+
+struct HyperBody {
+    inner: Incoming,
+    give_back: Option<(Key, Sender)>,
+    /// The thread whose pool the connection belongs to: a body read to the end elsewhere (by a
+    /// hook that moved to the hook threads) closes its connection instead.
+    home: Option<std::thread::ThreadId>,
+}
+
+thread_local! {
+    static THREAD_ID: std::thread::ThreadId = std::thread::current().id();
+}
+
+/// This thread's id, without `thread::current()`'s reference count traffic.
+fn this_thread() -> std::thread::ThreadId {
+    THREAD_ID
+        .try_with(|id| *id)
+        .unwrap_or_else(|_| std::thread::current().id())
+}
+
+/// Whether this is the thread `home`; false while the thread's locals are being torn down (a
+/// connection given back then would go nowhere).
+fn on_thread(home: std::thread::ThreadId) -> bool {
+    THREAD_ID.try_with(|id| *id == home).unwrap_or(false)
 }
 
 impl UpstreamBody {
     /// A body from hyper-util's shared client (nothing to give back).
     pub fn unpooled(inner: Incoming) -> UpstreamBody {
-        UpstreamBody(Inner::Hyper {
+        UpstreamBody(Inner::Hyper(Box::new(HyperBody {
             inner,
             give_back: None,
             home: None,
-        })
+        })))
     }
 
     fn lean(body: LeanBody) -> UpstreamBody {
@@ -327,11 +355,9 @@ impl UpstreamBody {
 
 impl Inner {
     fn release(&mut self) {
-        if let Inner::Hyper {
-            give_back, home, ..
-        } = self
-            && let Some((key, sender)) = give_back.take()
-            && *home == Some(std::thread::current().id())
+        if let Inner::Hyper(body) = self
+            && let Some((key, sender)) = body.give_back.take()
+            && body.home.is_some_and(on_thread)
         {
             put_hyper(key, sender);
         }
@@ -349,13 +375,11 @@ impl Body for UpstreamBody {
         let this = &mut self.0;
         match this {
             Inner::Lean(body) => body.poll_frame(cx),
-            Inner::Hyper {
-                inner, give_back, ..
-            } => {
-                let polled = Pin::new(inner).poll_frame(cx);
+            Inner::Hyper(body) => {
+                let polled = Pin::new(&mut body.inner).poll_frame(cx);
                 match &polled {
                     Poll::Ready(None) => this.release(),
-                    Poll::Ready(Some(Err(_))) => *give_back = None,
+                    Poll::Ready(Some(Err(_))) => body.give_back = None,
                     _ => {}
                 }
                 polled.map(|f| f.map(|r| r.map_err(BodyError::from)))
@@ -366,14 +390,14 @@ impl Body for UpstreamBody {
     fn is_end_stream(&self) -> bool {
         match &self.0 {
             Inner::Lean(body) => body.is_end_stream(),
-            Inner::Hyper { inner, .. } => inner.is_end_stream(),
+            Inner::Hyper(body) => body.inner.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
             Inner::Lean(body) => body.size_hint(),
-            Inner::Hyper { inner, .. } => inner.size_hint(),
+            Inner::Hyper(body) => body.inner.size_hint(),
         }
     }
 }
@@ -382,8 +406,8 @@ impl Drop for UpstreamBody {
     fn drop(&mut self) {
         // An empty body (HEAD, 204, 304) may never be polled; it is complete all the same.
         // (A lean body's own `Drop` does the same.)
-        if let Inner::Hyper { inner, .. } = &self.0
-            && inner.is_end_stream()
+        if let Inner::Hyper(body) = &self.0
+            && body.inner.is_end_stream()
         {
             self.0.release();
         }

@@ -24,9 +24,12 @@ const READ_MIN: usize = 8 * 1024;
 /// The most one body read asks for.
 const READ_MAX: usize = 64 * 1024;
 
-/// A connection of the pool's own: idle in the pool, or carrying one exchange.
+/// A connection of the pool's own: idle in the pool, or carrying one exchange. Boxed once, when
+/// made: a response moves through the proxy many times, and its body holds the connection.
 pub struct Conn {
     io: TcpStream,
+    /// The address it goes to: its place in the pool.
+    key: Key,
     /// Bytes read and not yet consumed; empty between exchanges.
     buf: BytesMut,
     /// The request head being written, kept for its capacity.
@@ -54,12 +57,17 @@ pub enum BodyError {
 }
 
 impl Conn {
-    pub fn new(io: TcpStream) -> Conn {
-        Conn {
+    pub fn new(io: TcpStream, key: Key) -> Box<Conn> {
+        Box::new(Conn {
             io,
+            key,
             buf: BytesMut::with_capacity(READ_MIN),
             out: Vec::with_capacity(512),
-        }
+        })
+    }
+
+    pub fn key(&self) -> &Key {
+        &self.key
     }
 
     /// Whether an idle connection is still open with nothing to read. The reactor has already
@@ -152,15 +160,14 @@ enum State {
 /// A response body read from one of the pool's connections, which goes back to the pool once
 /// the body has been read to its end (on the thread whose pool it came from).
 pub struct LeanBody {
-    conn: Option<Conn>,
+    conn: Option<Box<Conn>>,
     state: State,
     keep_alive: bool,
-    key: Key,
     home: std::thread::ThreadId,
 }
 
 /// The response for `head`, its body read from `conn`.
-pub fn response(head: Head, conn: Conn, key: &Key) -> Response<LeanBody> {
+pub fn response(head: Head, conn: Box<Conn>) -> Response<LeanBody> {
     let state = match head.framing {
         Framing::Empty => State::Length(0),
         Framing::Length(n) => State::Length(n),
@@ -171,8 +178,7 @@ pub fn response(head: Head, conn: Conn, key: &Key) -> Response<LeanBody> {
         conn: Some(conn),
         state,
         keep_alive: head.keep_alive,
-        key: key.clone(),
-        home: std::thread::current().id(),
+        home: super::this_thread(),
     });
     *res.status_mut() = head.status;
     *res.version_mut() = head.version;
@@ -187,9 +193,9 @@ impl LeanBody {
         if let Some(conn) = self.conn.take()
             && self.keep_alive
             && conn.buf.is_empty()
-            && self.home == std::thread::current().id()
+            && super::on_thread(self.home)
         {
-            super::put_lean(self.key.clone(), conn);
+            super::put_lean(conn);
         }
     }
 
