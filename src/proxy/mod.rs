@@ -8,6 +8,7 @@
 mod access_log;
 mod body;
 mod error;
+mod front;
 mod metrics;
 mod module_route;
 mod pipeline;
@@ -18,7 +19,6 @@ mod upgrade;
 mod upstream;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,6 +75,8 @@ pub struct Proxy {
     unmatched: Arc<RouteMetrics>,
     settings: Settings,
     http: auto::Builder<TokioExecutor>,
+    /// The lean HTTP/1.1 path's settings.
+    front: front::Front,
     /// Runs route modules; set once by the server with [`Proxy::enable_modules`].
     modules: std::sync::OnceLock<Arc<ModuleSet>>,
 }
@@ -169,6 +171,7 @@ impl Proxy {
             metrics,
             settings,
             http,
+            front: front::Front::new(config),
             modules: std::sync::OnceLock::new(),
         }))
     }
@@ -230,6 +233,7 @@ impl Proxy {
             let proxy = self.clone();
             let tls = tls.clone();
             let watcher = graceful.watcher();
+            let stop = shutdown.clone();
             tokio::spawn(async move {
                 // hyper's header timer starts only once it knows the protocol: a client that
                 // connects and sends nothing (or stalls in the TLS handshake) is dropped here.
@@ -244,15 +248,20 @@ impl Proxy {
                         .await
                     {
                         Ok(Ok(s)) => {
-                            let io = TokioIo::new(s);
-                            proxy.serve_connection(io, peer, true, watcher).await
+                            let conn = ConnInfo::new(peer, true);
+                            // HTTP/2 (by ALPN) is hyper's; HTTP/1.x starts on the lean path.
+                            if s.get_ref().1.alpn_protocol() == Some(b"h2") {
+                                proxy.serve_connection(TokioIo::new(s), conn, watcher).await
+                            } else {
+                                proxy.serve_lean(s, conn, stop, watcher).await
+                            }
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     },
                     None => {
-                        let io = TokioIo::new(stream);
-                        proxy.serve_connection(io, peer, false, watcher).await
+                        let conn = ConnInfo::new(peer, false);
+                        proxy.serve_lean(stream, conn, stop, watcher).await
                     }
                 }
             });
@@ -266,20 +275,18 @@ impl Proxy {
         }
     }
 
-    async fn serve_connection<I>(
-        self: Arc<Self>,
-        io: I,
-        peer: SocketAddr,
-        tls: bool,
-        watcher: Watcher,
-    ) where
+    /// Serves a connection with hyper: HTTP/2, and HTTP/1.x from the first request the lean
+    /// path (`front.rs`) does not take.
+    async fn serve_connection<I>(self: Arc<Self>, io: I, conn: ConnInfo, watcher: Watcher)
+    where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
-        let conn = ConnInfo::new(peer, tls);
+        let peer = conn.peer;
         let proxy = self.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let proxy = proxy.clone();
             let conn = conn.clone();
+            let req = req.map(body::ClientBody::Hyper);
             async move { Ok::<_, Infallible>(proxy.handle(req, conn).await) }
         });
         // With upgrades: a WebSocket handshake's connection is handed over once answered 101.

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::Either;
-use hyper::body::Incoming;
 
 use super::Proxy;
-use super::body::{RespBody, full};
+use super::body::{ClientBody, RespBody, full};
 use super::error::{ErrorKind, ProxyError};
 use super::pipeline::{ADDED_UPSTREAM_HEADERS, Ctx, strip_hop_by_hop, to_client};
 use super::pool::UpstreamBody;
@@ -50,7 +49,7 @@ impl Proxy {
     /// fails. Bodies are read into memory (up to `modules.max_body_size`) so hooks can use them.
     pub(super) async fn run_modules(
         &self,
-        req: Request<Incoming>,
+        req: Request<ClientBody>,
         ctx: &mut Ctx,
         target: Arc<RouteTarget>,
         path: String,
@@ -234,7 +233,7 @@ impl Proxy {
             HeaderMap::new()
         };
         // Unread and unchanged, the client's body streams to the upstream as it came.
-        let unread = io.take_unread_request::<Incoming>();
+        let unread = io.take_unread_request::<ClientBody>();
         let head = std::mem::replace(parts, Request::new(()).into_parts().0);
         let mut out = self.upstream_request(head, path, target, upstream.disable_query_params, ctx);
         if let Some((client, protocol)) = upgrade {

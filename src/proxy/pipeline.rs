@@ -10,10 +10,9 @@ use std::time::Instant;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::Either;
-use hyper::body::Incoming;
 
 use super::Proxy;
-use super::body::{RespBody, full};
+use super::body::{ClientBody, RespBody, full};
 use super::error::{ErrorKind, ProxyError};
 use super::snapshot::{RouteTarget, Snapshot};
 use super::upstream::Outgoing;
@@ -86,7 +85,7 @@ pub(super) const ADDED_UPSTREAM_HEADERS: usize = 5;
 
 impl Proxy {
     /// Runs every phase for one request; never fails (errors become JSON responses).
-    pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<RespBody> {
+    pub async fn handle(&self, req: Request<ClientBody>, conn: ConnInfo) -> Response<RespBody> {
         let snapshot = self.snapshot.load_full();
         let mut ctx = Ctx {
             started: Instant::now(),
@@ -109,7 +108,7 @@ impl Proxy {
 
     async fn run(
         &self,
-        req: Request<Incoming>,
+        req: Request<ClientBody>,
         ctx: &mut Ctx,
         snapshot: &Snapshot,
     ) -> Result<Response<RespBody>, ProxyError> {
@@ -163,7 +162,7 @@ impl Proxy {
     /// Refuses hosts outside `allowed_domains` and redirects to TLS when asked to.
     fn request_filter(
         &self,
-        req: &Request<Incoming>,
+        req: &Request<ClientBody>,
         ctx: &Ctx,
     ) -> Result<Option<Response<RespBody>>, ProxyError> {
         let s = &self.settings;
@@ -206,7 +205,7 @@ impl Proxy {
     /// Finds the route; returns it and the path to send upstream (after `stripPath`).
     fn route(
         &self,
-        req: &Request<Incoming>,
+        req: &Request<ClientBody>,
         ctx: &mut Ctx,
         snapshot: &Snapshot,
     ) -> Result<(Arc<RouteTarget>, String), ProxyError> {

@@ -5,7 +5,6 @@
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
@@ -33,7 +32,7 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 
 /// Takes what the upgrade needs from the client's request before it is taken apart: the
 /// pending upgrade of its connection and the protocol asked for.
-pub fn take(req: &mut Request<Incoming>) -> (OnUpgrade, Option<HeaderValue>) {
+pub fn take<B>(req: &mut Request<B>) -> (OnUpgrade, Option<HeaderValue>) {
     let protocol = req.headers().get(header::UPGRADE).cloned();
     (hyper::upgrade::on(req), protocol)
 }

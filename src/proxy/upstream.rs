@@ -19,7 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::ClientConfig;
 use tokio::time::Instant;
 
-use super::body::{ReqBody, empty_request};
+use super::body::{ClientBody, ReqBody, empty_request};
 use super::error::{ErrorKind, ProxyError};
 use super::pool::{self, PoolError, UpstreamBody};
 use crate::config::defaults;
@@ -304,7 +304,7 @@ impl Upstream {
     pub fn send(
         &self,
         out: Outgoing,
-        body: Incoming,
+        body: ClientBody,
     ) -> impl Future<Output = Result<Response<UpstreamBody>, ProxyError>> + Send + '_ {
         let replayable = body.is_end_stream();
         self.send_body(out, Some(body), None, replayable)
@@ -323,7 +323,7 @@ impl Upstream {
     async fn send_body(
         &self,
         mut out: Outgoing,
-        body: Option<Incoming>,
+        body: Option<ClientBody>,
         bytes: Option<bytes::Bytes>,
         replayable: bool,
     ) -> Result<Response<UpstreamBody>, ProxyError> {

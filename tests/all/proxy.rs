@@ -605,6 +605,107 @@ async fn silent_and_slow_clients_are_disconnected() {
     gw.stop();
 }
 
+/// Reads from `conn` the responses to requests with `methods` (each framed by `content-length`)
+/// until all have come or the connection closes; returns their statuses and bodies.
+async fn read_responses(conn: &mut TcpStream, methods: &[&str]) -> Vec<(u16, String)> {
+    let n = methods.len();
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while out.len() < n {
+        let mut chunk = [0u8; 8192];
+        let read = tokio::time::timeout_at(deadline.into(), conn.read(&mut chunk))
+            .await
+            .expect("responses in time")
+            .unwrap();
+        if read == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..read]);
+        while out.len() < n {
+            let mut fields = [httparse::EMPTY_HEADER; 32];
+            let mut res = httparse::Response::new(&mut fields);
+            let Ok(httparse::Status::Complete(len)) = res.parse(&buf) else {
+                break;
+            };
+            let announced: usize = res
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |h| {
+                    std::str::from_utf8(h.value).unwrap().parse().unwrap()
+                });
+            let body_len = if methods[out.len()] == "HEAD" {
+                0
+            } else {
+                announced
+            };
+            if buf.len() < len + body_len {
+                break;
+            }
+            let body = String::from_utf8_lossy(&buf[len..len + body_len]).to_string();
+            out.push((res.code.unwrap(), body));
+            buf.drain(..len + body_len);
+        }
+    }
+    out
+}
+
+/// The lean HTTP/1.1 path serves pipelined requests in order, and hands the connection to hyper
+/// at the first request with a body, which is then served with the bytes already read.
+#[tokio::test]
+async fn pipelined_requests_and_a_body_on_one_connection() {
+    let up = upstream::start("a").await;
+    let (_dir, gw) = gateway_to(&up).await;
+    let addr = gw.proxy.trim_start_matches("http://").to_string();
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    let pipelined = "GET /one HTTP/1.1\r\nhost: x\r\n\r\n\
+                     HEAD /two HTTP/1.1\r\nhost: x\r\n\r\n\
+                     GET /status?code=404 HTTP/1.1\r\nhost: x\r\n\r\n\
+                     POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello\
+                     GET /three HTTP/1.1\r\nhost: x\r\n\r\n";
+    conn.write_all(pipelined.as_bytes()).await.unwrap();
+    let got = read_responses(&mut conn, &["GET", "HEAD", "GET", "POST"]).await;
+    assert_eq!(got.len(), 4, "{got:?}");
+    let body = |i: usize| serde_json::from_str::<Value>(&got[i].1).unwrap();
+    assert_eq!((got[0].0, body(0)["path"].clone()), (200, json!("/one")));
+    // HEAD: no body, and the next response follows right after the head.
+    assert_eq!(got[1], (200, String::new()));
+    assert_eq!(got[2].0, 404);
+    assert_eq!(got[3].0, 200);
+    assert_eq!(body(3)["received"], 5);
+    // hyper serves the rest of the connection: the request pipelined behind the body too.
+    let more = read_responses(&mut conn, &["GET"]).await;
+    assert_eq!(more.len(), 1);
+    let last: Value = serde_json::from_str(&more[0].1).unwrap();
+    assert_eq!(last["path"], "/three");
+
+    // `Connection: close` is honoured on the lean path: the answer, then the end of the stream.
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(b"GET /bye HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let got = read_responses(&mut conn, &["GET", "GET"]).await;
+    assert_eq!(
+        got.len(),
+        1,
+        "the connection was not closed after the answer"
+    );
+    // HTTP/1.0 goes to hyper, and is answered in kind.
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(b"GET /old HTTP/1.0\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut text))
+        .await
+        .expect("an HTTP/1.0 answer and close")
+        .unwrap();
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.starts_with("HTTP/1.0 200"), "{text}");
+    gw.stop();
+}
+
 #[tokio::test]
 async fn stopping_lets_requests_in_flight_finish() {
     let up = upstream::start("a").await;

@@ -1,7 +1,6 @@
 use std::future::Future;
 
 use http::Request;
-use hyper::body::Incoming;
 
 use super::ConnInfo;
 use crate::config::ProxyConfig;
@@ -20,6 +19,8 @@ fn future_size<A, B, F: Future>(_make: impl Fn(A, B) -> F) -> usize {
 #[test]
 fn a_plain_request_future_stays_small() {
     let proxy = Proxy::new(&ProxyConfig::default(), None, &prometheus::Registry::new()).unwrap();
-    let size = future_size(|req: Request<Incoming>, conn: ConnInfo| proxy.handle(req, conn));
+    let size = future_size(
+        |req: Request<super::super::body::ClientBody>, conn: ConnInfo| proxy.handle(req, conn),
+    );
     assert!(size <= 4096, "a request's future grew to {size} bytes");
 }
