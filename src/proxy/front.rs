@@ -217,6 +217,7 @@ async fn write_response<I: AsyncWrite + Unpin>(
     out.clear();
     let plan = wire::encode_response(out, parts.status, &parts.headers, exact, method, keep_alive)
         .map_err(io::Error::other)?;
+    super::maps::give(parts.headers);
     let mut left = match plan.framing {
         Framing::Length(0) => {
             drop(body);

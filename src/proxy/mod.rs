@@ -9,6 +9,7 @@ mod access_log;
 mod body;
 mod error;
 mod front;
+mod maps;
 mod metrics;
 mod module_route;
 mod pipeline;

@@ -249,7 +249,10 @@ async fn send_lean(
     );
     while let Some(mut conn) = take_lean(key) {
         match lean::exchange(&mut conn, &parts.method, path, &parts.headers).await {
-            Ok(head) => return Ok(lean::response(head, conn).map(UpstreamBody::lean)),
+            Ok(head) => {
+                super::maps::give(parts.headers);
+                return Ok(lean::response(head, conn).map(UpstreamBody::lean));
+            }
             Err(e) if e.unanswered && again => {
                 tracing::debug!(error = %e.error, "idle upstream connection was closed; retrying");
             }
@@ -260,7 +263,10 @@ async fn send_lean(
     let io = Box::pin(dial(&key.authority, connect_timeout)).await?;
     let mut conn = Conn::new(io, key.clone());
     match lean::exchange(&mut conn, &parts.method, path, &parts.headers).await {
-        Ok(head) => Ok(lean::response(head, conn).map(UpstreamBody::lean)),
+        Ok(head) => {
+            super::maps::give(parts.headers);
+            Ok(lean::response(head, conn).map(UpstreamBody::lean))
+        }
         Err(e) => Err(PoolError::Exchange(e.error)),
     }
 }

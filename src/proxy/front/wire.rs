@@ -86,7 +86,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Parsed {
     let Ok(uri) = Uri::from_maybe_shared(slice(path.as_bytes())) else {
         return Parsed::Hyper;
     };
-    let mut headers = HeaderMap::with_capacity(req.headers.len() + limits.spare_headers);
+    let mut headers = super::super::maps::take(req.headers.len() + limits.spare_headers);
     let mut close = false;
     for h in req.headers.iter() {
         let Ok(name) = HeaderName::from_bytes(h.name.as_bytes()) else {

@@ -95,7 +95,7 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Option<Head
         let base = buf.as_ptr() as usize;
         // Room for what the proxy adds on the way back (`Via`, a module's headers) without
         // growing the map, which moves every entry.
-        let mut headers = HeaderMap::with_capacity(res.headers.len() + 4);
+        let mut headers = super::super::maps::take(res.headers.len() + 4);
         let mut keep_alive = version == Version::HTTP_11;
         let mut close = false;
         for h in res.headers.iter() {
