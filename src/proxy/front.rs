@@ -15,6 +15,7 @@ mod wire;
 use std::io;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -137,9 +138,6 @@ impl Proxy {
                     if let Poll::Ready(res) = handling.as_mut().poll(cx) {
                         return Poll::Ready(Some(res));
                     }
-                    if !stopping && stop_signal.as_mut().poll(cx).is_ready() {
-                        stopping = true;
-                    }
                     while buf.len() <= max_head {
                         match poll_fill(&mut io, &mut buf, cx) {
                             Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(None),
@@ -154,6 +152,8 @@ impl Proxy {
             let Some(res) = res else {
                 return;
             };
+            // Noticed here rather than by polling the signal while the request is handled.
+            stopping |= self.stopping.load(Ordering::Relaxed);
             match write_response(&mut io, &mut out, res, &method, keep_alive && !stopping).await {
                 Ok(true) if !stopping => {}
                 Ok(_) => {

@@ -78,6 +78,8 @@ pub struct Proxy {
     http: auto::Builder<TokioExecutor>,
     /// The lean HTTP/1.1 path's settings.
     front: front::Front,
+    /// Set once the proxy is stopping: a connection closes after the request it is serving.
+    stopping: std::sync::atomic::AtomicBool,
     /// Runs route modules; set once by the server with [`Proxy::enable_modules`].
     modules: std::sync::OnceLock<Arc<ModuleSet>>,
 }
@@ -173,6 +175,7 @@ impl Proxy {
             settings,
             http,
             front: front::Front::new(config),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             modules: std::sync::OnceLock::new(),
         }))
     }
@@ -228,7 +231,10 @@ impl Proxy {
                         continue;
                     }
                 },
-                _ = shutdown.changed() => break,
+                _ = shutdown.changed() => {
+                    self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+                    break;
+                }
             };
             let _ = stream.set_nodelay(true);
             let proxy = self.clone();
