@@ -8,8 +8,10 @@ use std::cell::RefCell;
 
 use http::HeaderMap;
 
-/// Maps kept per thread: as many as requests in flight on it that finish together, roughly.
-const KEEP: usize = 64;
+/// Maps kept per thread: two for each request in flight on it at c=256 with two threads (with 64,
+/// `take` showed 0.2 µs a request under perf there: many maps were made anew). The list only grows
+/// to the thread's peak of requests in flight, each map about 1.3 KiB.
+const KEEP: usize = 512;
 /// A map grown past this many fields (a request with very many headers) is not kept.
 const KEEP_FIELDS: usize = 64;
 
