@@ -85,7 +85,7 @@ impl Proxy {
         let mut stop = stop;
         let mut stop_signal = pin!(stop.changed());
         let mut stopping = false;
-        // One timer for the connection, moved on only when it fires: see `wait_for_head`.
+        // One timer for the connection, moved on only when it fires: see `poll_deadline`.
         let mut timer = pin!(tokio::time::sleep(header_read_timeout));
         let mut buf = BytesMut::with_capacity(READ_MIN * 2);
         let mut out = Vec::with_capacity(READ_MIN);
