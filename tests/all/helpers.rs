@@ -66,7 +66,7 @@ impl Gateway {
         let stderr = child.stderr.take().ok_or("no stderr")?;
         let logs = Arc::new(Mutex::new(String::new()));
         let sink = logs.clone();
-        std::thread::spawn(move || {
+        let drain = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 let mut logs = sink.lock().unwrap();
@@ -107,6 +107,13 @@ impl Gateway {
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait().map_err(|e| e.to_string())?;
+                // The process is gone, so its stderr ends: read the rest before reporting (the
+                // ready channel closes as soon as stdout does, maybe before stderr was read).
+                // Bounded: a child process of its own could hold the pipe open.
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while !drain.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 Err(format!(
                     "no ready line; exit {:?}, stderr: {}",
                     status.code(),
