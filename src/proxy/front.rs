@@ -73,7 +73,7 @@ impl Proxy {
         self: Arc<Self>,
         mut io: I,
         conn: ConnInfo,
-        stop: watch::Receiver<bool>,
+        mut stop: watch::Receiver<bool>,
         watcher: Watcher,
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -82,7 +82,6 @@ impl Proxy {
             limits,
             header_read_timeout,
         } = self.front;
-        let mut stop = stop;
         let mut stop_signal = pin!(stop.changed());
         let mut stopping = false;
         // One timer for the connection, moved on only when it fires: see `poll_deadline`.

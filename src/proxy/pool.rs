@@ -8,7 +8,7 @@
 //! has been read to the end (see [`UpstreamBody`]); one dropped mid-body is closed. `https` and
 //! HTTP/2-only upstreams use hyper-util's shared client instead.
 
-mod h1;
+pub(super) mod h1;
 mod lean;
 
 use std::cell::{Cell, RefCell};

@@ -9,6 +9,8 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri, Version};
 
+use super::super::pool::h1::{has_token, parse_decimal, put_field};
+
 /// The most header fields the lean path parses; a request with more (when `max_headers` allows
 /// them) goes to hyper.
 const MAX_FIELDS: usize = 128;
@@ -123,12 +125,6 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Parsed {
     })
 }
 
-fn has_token(value: &HeaderValue, token: &str) -> bool {
-    value
-        .to_str()
-        .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-}
-
 /// How a response's body goes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -189,7 +185,7 @@ pub fn encode_response(
             if bodiless || (exact == Some(0) && !head_only) {
                 continue;
             }
-            let len = match (exact, parse_length(value.as_bytes())) {
+            let len = match (exact, value.to_str().ok().and_then(parse_decimal)) {
                 (Some(n), _) => n,
                 (None, Some(n)) => n,
                 (None, None) => return Err(HeadError("invalid content-length")),
@@ -219,10 +215,7 @@ pub fn encode_response(
                 );
             }
         }
-        dst.extend_from_slice(name.as_str().as_bytes());
-        dst.extend_from_slice(b": ");
-        dst.extend_from_slice(value.as_bytes());
-        dst.extend_from_slice(b"\r\n");
+        put_field(dst, name, value);
     }
     let framing = match framing {
         Some(f) => f,
@@ -267,13 +260,6 @@ pub fn encode_response(
     })
 }
 
-fn parse_length(value: &[u8]) -> Option<u64> {
-    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(value).ok()?.parse().ok()
-}
-
 /// A chunk's size line.
 pub fn chunk_head(dst: &mut Vec<u8>, len: usize) {
     use std::io::Write as _;
@@ -290,10 +276,7 @@ pub fn chunked_end(
     if let (Some(trailers), Some(allowed)) = (trailers, allowed) {
         for (name, value) in trailers {
             if allowed.contains(name) {
-                dst.extend_from_slice(name.as_str().as_bytes());
-                dst.extend_from_slice(b": ");
-                dst.extend_from_slice(value.as_bytes());
-                dst.extend_from_slice(b"\r\n");
+                put_field(dst, name, value);
             }
         }
     }

@@ -1,6 +1,8 @@
 //! HTTP/1.1 on the wire for the pool's own exchanges (RFC 9112): a request head written, a
 //! response head parsed, a response body's framing decoded. Pure: no I/O here, so each rule is
-//! tested on bytes (`tests.rs`); `super::lean` drives it over a connection.
+//! tested on bytes (`tests.rs`); `super::lean` drives it over a connection. The client side's
+//! lean path (`proxy::front::wire`) shares the field-level rules: [`put_field`], [`has_token`],
+//! [`parse_decimal`].
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -27,11 +29,16 @@ pub fn encode_head(dst: &mut Vec<u8>, method: &Method, path: &str, headers: &Hea
     dst.extend_from_slice(path.as_bytes());
     dst.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in headers {
-        dst.extend_from_slice(name.as_str().as_bytes());
-        dst.extend_from_slice(b": ");
-        dst.extend_from_slice(value.as_bytes());
-        dst.extend_from_slice(b"\r\n");
+        put_field(dst, name, value);
     }
+    dst.extend_from_slice(b"\r\n");
+}
+
+/// Writes one field line: `name: value` and CRLF.
+pub fn put_field(dst: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
+    dst.extend_from_slice(name.as_str().as_bytes());
+    dst.extend_from_slice(b": ");
+    dst.extend_from_slice(value.as_bytes());
     dst.extend_from_slice(b"\r\n");
 }
 
@@ -126,7 +133,8 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Option<Head
     }
 }
 
-fn has_token(value: &HeaderValue, token: &str) -> bool {
+/// Whether a comma-separated field value lists `token` (case-insensitive), as `Connection` does.
+pub fn has_token(value: &HeaderValue, token: &str) -> bool {
     value
         .to_str()
         .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
@@ -178,7 +186,8 @@ fn framing(
     Ok(length.map_or(Framing::Eof, Framing::Length))
 }
 
-fn parse_decimal(s: &str) -> Option<u64> {
+/// A `Content-Length` value: ASCII digits only.
+pub fn parse_decimal(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
