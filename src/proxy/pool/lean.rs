@@ -19,8 +19,10 @@ use tokio::net::TcpStream;
 use super::Key;
 use super::h1::{self, Chunk, Framing, Head, Step, WireError};
 
-/// Read buffer room for a response head, and the least a body read asks for.
-const READ_MIN: usize = 8 * 1024;
+/// Read buffer room for a response head, and the least a body read asks for: the connection's
+/// whole buffer at first, so a read after a consumed response begins at its start again
+/// (`BytesMut::reserve` takes back the consumed front when nothing unread is left).
+const READ_MIN: usize = 4 * 1024;
 /// The most one body read asks for.
 const READ_MAX: usize = 64 * 1024;
 
