@@ -14,6 +14,8 @@ use http_body_util::Either;
 use super::Proxy;
 use super::body::{ClientBody, RespBody, full};
 use super::error::{ErrorKind, ProxyError};
+use super::pool::h1::via;
+use super::pool::{Added, Forwarded};
 use super::snapshot::{RouteTarget, Snapshot};
 use super::upstream::Outgoing;
 use crate::router::{Miss, normalize_host};
@@ -74,12 +76,19 @@ impl Drop for Ctx {
     }
 }
 
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// The hop-by-hop fields (RFC 9110 §7.6.1), `TE` last (it stays when it says `trailers`).
+static HOP_BY_HOP: [&HeaderName; 8] = [
+    &header::CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &header::TRANSFER_ENCODING,
+    &header::UPGRADE,
+    &header::TRAILER,
+    &header::PROXY_AUTHORIZATION,
+    &header::TE,
+];
 /// How many headers [`Proxy::upstream_request`] may add: the four forwarding ones and `Via`.
 pub(super) const ADDED_UPSTREAM_HEADERS: usize = 5;
 
@@ -247,49 +256,49 @@ impl Proxy {
     }
 
     /// The request as the upstream sees it: hop-by-hop headers gone, forwarding headers added.
-    pub(super) fn upstream_request(
+    /// The added ones stay out of the map ([`Outgoing::added`]) in the common case, a request
+    /// with a `Host`, no hop-by-hop field and none of the forwarding names: one scan over the
+    /// names instead of a hash and a probe for each field added.
+    pub(super) fn upstream_request<'c>(
         &self,
         parts: http::request::Parts,
         path: String,
         target: &RouteTarget,
         disable_query: bool,
-        ctx: &Ctx,
-    ) -> Outgoing {
+        ctx: &'c Ctx,
+    ) -> Outgoing<'c> {
         let mut headers = parts.headers;
-        let original_host = headers.get(header::HOST).cloned().or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        let forwarded = (!self.settings.disable_x_forwarded_headers).then_some(Forwarded {
+            ip: &ctx.conn.peer_ip,
+            https: ctx.conn.tls,
         });
-        strip_hop_by_hop(&mut headers);
-        // The client's parser sized the map for its own headers: grown once here for those
-        // added below, not twice or three times as they go in.
-        let _ = headers.try_reserve(ADDED_UPSTREAM_HEADERS);
-        if !self.settings.disable_x_forwarded_headers {
-            let ip = &ctx.conn.peer_ip;
-            let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-                Some(prev) => {
-                    HeaderValue::from_str(&format!("{prev}, {}", ip.to_str().unwrap_or("")))
-                        .unwrap_or_else(|_| ip.clone())
-                }
-                None => ip.clone(),
-            };
-            headers.insert(X_FORWARDED_FOR.clone(), xff);
-            headers.insert(X_REAL_IP.clone(), ip.clone());
-            if let Some(h) = &original_host {
-                headers.insert(X_FORWARDED_HOST.clone(), h.clone());
+        let plain = headers.contains_key(header::HOST)
+            && !headers
+                .keys()
+                .any(|k| HOP_BY_HOP.contains(&k) || Forwarded::NAMES.contains(&k));
+        let mut added = Added {
+            host: None,
+            forwarded: None,
+            via: Some(parts.version),
+        };
+        if plain {
+            added.forwarded = forwarded;
+        } else {
+            let original_host = headers.get(header::HOST).cloned().or_else(|| {
+                parts
+                    .uri
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            });
+            strip_hop_by_hop(&mut headers);
+            if let Some(f) = forwarded {
+                f.merge_into(&mut headers, original_host.as_ref());
             }
-            headers.insert(
-                X_FORWARDED_PROTO.clone(),
-                HeaderValue::from_static(if ctx.conn.tls { "https" } else { "http" }),
-            );
-        }
-        headers.append(header::VIA, via(parts.version));
-        if target.preserve_host
-            && let Some(h) = original_host
-        {
-            headers.insert(header::HOST, h);
+            if target.preserve_host
+                && let Some(h) = original_host
+            {
+                headers.insert(header::HOST, h);
+            }
         }
         Outgoing {
             method: parts.method,
@@ -301,6 +310,7 @@ impl Proxy {
                 parts.uri.query().map(str::to_string)
             },
             preserve_host: target.preserve_host,
+            added,
         }
     }
 
@@ -342,29 +352,11 @@ pub(super) fn to_client(parts: &mut http::response::Parts, hide_dgate_headers: b
     parts.version = Version::HTTP_11;
 }
 
-fn via(version: Version) -> HeaderValue {
-    HeaderValue::from_static(match version {
-        Version::HTTP_10 => "1.0 dgate",
-        Version::HTTP_2 => "2 dgate",
-        Version::HTTP_3 => "3 dgate",
-        _ => "1.1 dgate",
-    })
-}
-
 /// Removes the headers that describe one connection rather than the message (RFC 9110 §7.6.1),
 /// including any the `Connection` header names. `TE: trailers` stays (gRPC needs it).
 pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none of them: one scan over the few headers beats a dozen hash lookups.
-    let hop = [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-        &header::TRAILER,
-        &header::PROXY_AUTHORIZATION,
-        &header::TE,
-    ];
+    let hop = &HOP_BY_HOP;
     if !headers.keys().any(|k| hop.contains(&k)) {
         return;
     }

@@ -27,6 +27,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::body::ReqBody;
+pub use h1::{Added, Forwarded};
 pub use lean::BodyError;
 use lean::{Conn, LeanBody};
 
@@ -219,17 +220,20 @@ async fn connect_hyper(authority: &Authority, timeout: Duration) -> Result<Sende
     Ok(sender)
 }
 
-/// Sends `req` (in origin form) on an idle connection to `key`'s address, or a new one. A reused
-/// connection found closed before the request was answered is replaced, transparently, when the
-/// request can go again: no body, and for one of the pool's own connections an idempotent method.
+/// Sends `req` (in origin form) with the fields `added` on an idle connection to `key`'s
+/// address, or a new one. A reused connection found closed before the request was answered is
+/// replaced, transparently, when the request can go again: no body, and for one of the pool's
+/// own connections an idempotent method.
 pub async fn send(
     key: &Key,
     connect_timeout: Duration,
-    req: Request<ReqBody>,
+    mut req: Request<ReqBody>,
+    added: &Added<'_>,
 ) -> Result<Response<UpstreamBody>, PoolError> {
     if req.body().is_end_stream() {
-        send_lean(key, connect_timeout, req).await
+        send_lean(key, connect_timeout, req, added).await
     } else {
+        added.merge_into(req.headers_mut());
         // Boxed: the rarer road, whose state would make every request's future larger.
         Box::pin(send_hyper(key, connect_timeout, req)).await
     }
@@ -239,6 +243,7 @@ async fn send_lean(
     key: &Key,
     connect_timeout: Duration,
     req: Request<ReqBody>,
+    added: &Added<'_>,
 ) -> Result<Response<UpstreamBody>, PoolError> {
     // The body is empty: not kept across the exchange's awaits.
     let (parts, _) = req.into_parts();
@@ -248,7 +253,7 @@ async fn send_lean(
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
     );
     while let Some(mut conn) = take_lean(key) {
-        match lean::exchange(&mut conn, &parts.method, path, &parts.headers).await {
+        match lean::exchange(&mut conn, &parts.method, path, &parts.headers, added).await {
             Ok(head) => {
                 super::maps::give(parts.headers);
                 return Ok(lean::response(head, conn).map(UpstreamBody::lean));
@@ -262,7 +267,7 @@ async fn send_lean(
     // Boxed: a connect's state is kilobytes, and most requests find an idle connection.
     let io = Box::pin(dial(&key.authority, connect_timeout)).await?;
     let mut conn = Conn::new(io, key.clone());
-    match lean::exchange(&mut conn, &parts.method, path, &parts.headers).await {
+    match lean::exchange(&mut conn, &parts.method, path, &parts.headers, added).await {
         Ok(head) => {
             super::maps::give(parts.headers);
             Ok(lean::response(head, conn).map(UpstreamBody::lean))

@@ -41,7 +41,7 @@ pub fn take<B>(req: &mut Request<B>) -> (OnUpgrade, Option<HeaderValue>) {
 /// answers the client: the upstream's 101 with the connections joined, or whatever else it said.
 pub async fn forward(
     upstream: &Upstream,
-    out: Outgoing,
+    out: Outgoing<'_>,
     client: OnUpgrade,
     protocol: Option<HeaderValue>,
 ) -> Result<Response<RespBody>, ProxyError> {
@@ -52,7 +52,7 @@ pub async fn forward(
 
 async fn forward_boxed(
     upstream: &Upstream,
-    mut out: Outgoing,
+    mut out: Outgoing<'_>,
     client: OnUpgrade,
     protocol: Option<HeaderValue>,
 ) -> Result<Response<RespBody>, ProxyError> {

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use super::body::{ClientBody, ReqBody, empty_request};
 use super::error::{ErrorKind, ProxyError};
-use super::pool::{self, PoolError, UpstreamBody};
+use super::pool::{self, Added, PoolError, UpstreamBody};
 use crate::config::defaults;
 use crate::resources::Service;
 
@@ -144,13 +144,15 @@ pub struct Upstream {
 }
 
 /// How one request goes upstream (everything but the body, which is passed on its own).
-pub struct Outgoing {
+pub struct Outgoing<'a> {
     pub method: Method,
     pub headers: http::HeaderMap,
     /// The path after stripping, without the service URL's base path.
     pub path: String,
     pub query: Option<String>,
     pub preserve_host: bool,
+    /// The fields the proxy adds (`Host` is chosen for each attempt's URL).
+    pub added: Added<'a>,
 }
 
 impl Upstream {
@@ -261,7 +263,7 @@ impl Upstream {
     fn request(
         &self,
         target: &Target,
-        out: &Outgoing,
+        out: &Outgoing<'_>,
         headers: http::HeaderMap,
         body: ReqBody,
         origin_form: bool,
@@ -290,11 +292,17 @@ impl Upstream {
         *req.method_mut() = out.method.clone();
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
-        if !out.preserve_host || !req.headers().contains_key(header::HOST) {
-            req.headers_mut()
-                .insert(header::HOST, target.host_header.clone());
-        }
         Ok(req)
+    }
+
+    /// The `Host` a request with `headers` sends to `target` in place of its own: the URL's,
+    /// unless the service preserves the client's and the request has one.
+    fn host_for<'t>(
+        target: &'t Target,
+        out: &Outgoing<'_>,
+        headers: &http::HeaderMap,
+    ) -> Option<&'t HeaderValue> {
+        (!out.preserve_host || !headers.contains_key(header::HOST)).then_some(&target.host_header)
     }
 
     /// Sends `out` to the next URL, retrying on the following URL when that is safe: only a
@@ -303,9 +311,9 @@ impl Upstream {
     /// (Not `async`: a wrapper's future would hold its arguments a second time.)
     pub fn send(
         &self,
-        out: Outgoing,
+        out: Outgoing<'_>,
         body: ClientBody,
-    ) -> impl Future<Output = Result<Response<UpstreamBody>, ProxyError>> + Send + '_ {
+    ) -> impl Future<Output = Result<Response<UpstreamBody>, ProxyError>> + Send {
         let replayable = body.is_end_stream();
         self.send_body(out, Some(body), None, replayable)
     }
@@ -314,15 +322,15 @@ impl Upstream {
     /// can be sent again on a retry.
     pub fn send_bytes(
         &self,
-        out: Outgoing,
+        out: Outgoing<'_>,
         body: bytes::Bytes,
-    ) -> impl Future<Output = Result<Response<UpstreamBody>, ProxyError>> + Send + '_ {
+    ) -> impl Future<Output = Result<Response<UpstreamBody>, ProxyError>> + Send {
         self.send_body(out, None, Some(body), true)
     }
 
     async fn send_body(
         &self,
-        mut out: Outgoing,
+        mut out: Outgoing<'_>,
         body: Option<ClientBody>,
         bytes: Option<bytes::Bytes>,
         replayable: bool,
@@ -358,7 +366,11 @@ impl Upstream {
             } else {
                 out.headers.clone()
             };
-            let req = self.request(target, &out, headers, this_body, target.pooled)?;
+            let added = Added {
+                host: Self::host_for(target, &out, &headers),
+                ..out.added
+            };
+            let mut req = self.request(target, &out, headers, this_body, target.pooled)?;
             let mut limit = Instant::now() + self.request_timeout;
             if let Some(d) = deadline {
                 limit = limit.min(d);
@@ -366,8 +378,9 @@ impl Upstream {
             // Each awaited here rather than through a shared async fn, which would hold the
             // request a second time in every request's future.
             let sent = if target.pooled {
-                self.attempt_pooled(target, req, limit).await
+                self.attempt_pooled(target, req, &added, limit).await
             } else {
+                added.merge_into(req.headers_mut());
                 // Boxed, as the rarer road (TLS and HTTP/2 upstreams): its connect state
                 // would make every request's future kilobytes larger.
                 Box::pin(self.attempt_shared(target, req, limit)).await
@@ -421,9 +434,18 @@ impl Upstream {
     /// Sends an upgrade request (a WebSocket handshake) to the next URL on a connection of its
     /// own, kept for the upgrade: the answer, whose upgrade the caller takes when it is a 101.
     /// Not retried: the client's handshake is answered by the one upstream that took it.
-    pub async fn send_upgrade(&self, out: Outgoing) -> Result<Response<Incoming>, ProxyError> {
+    pub async fn send_upgrade(
+        &self,
+        mut out: Outgoing<'_>,
+    ) -> Result<Response<Incoming>, ProxyError> {
         let target = self.pick();
-        let req = self.request(target, &out, out.headers.clone(), empty_request(), true)?;
+        let headers = std::mem::take(&mut out.headers);
+        let added = Added {
+            host: Self::host_for(target, &out, &headers),
+            ..out.added
+        };
+        let mut req = self.request(target, &out, headers, empty_request(), true)?;
+        added.merge_into(req.headers_mut());
         let err = |kind, detail: String| {
             ProxyError::new(kind, format!("{}: {detail}", target.authority()))
         };
@@ -476,6 +498,7 @@ impl Upstream {
         &self,
         target: &Target,
         req: Request<ReqBody>,
+        added: &Added<'_>,
         limit: Instant,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
         let err = |kind, detail: String| {
@@ -484,7 +507,7 @@ impl Upstream {
         // Made in place: a named future moved into the timeout would take its room twice.
         match tokio::time::timeout_at(
             limit,
-            pool::send(&target.address, self.connect_timeout, req),
+            pool::send(&target.address, self.connect_timeout, req, added),
         )
         .await
         {

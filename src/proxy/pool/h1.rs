@@ -21,15 +21,132 @@ const COPY_MAX: usize = 4096;
 #[error("{0}")]
 pub struct WireError(pub &'static str);
 
-/// Writes a request head without a body: the request line in origin form, the fields, the blank
-/// line. `http`'s types have already refused CR, LF and NUL in every part.
-pub fn encode_head(dst: &mut Vec<u8>, method: &Method, path: &str, headers: &HeaderMap) {
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// The fields the proxy adds to a request on its way upstream, kept out of the request's map:
+/// a connection of the pool's own writes them after the request's own fields ([`encode_head`]),
+/// which costs no map insert (a hash and a probe each); hyper's connections get them merged
+/// into the map first ([`Added::merge_into`]). A few bytes: a request's future holds it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Added<'a> {
+    /// `Host`, sent in place of the map's.
+    pub host: Option<&'a HeaderValue>,
+    /// The forwarding fields, when the map holds none of their names and has a `Host`.
+    pub forwarded: Option<Forwarded<'a>>,
+    /// `Via` for a request that came in this version, sent after any the map holds.
+    pub via: Option<Version>,
+}
+
+/// `X-Forwarded-For` and `X-Real-IP` (the client's IP), `X-Forwarded-Host` (the `Host` the
+/// client sent) and `X-Forwarded-Proto`.
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarded<'a> {
+    pub ip: &'a HeaderValue,
+    pub https: bool,
+}
+
+/// `Via`'s value for a message that came in `version`.
+pub fn via(version: Version) -> HeaderValue {
+    HeaderValue::from_static(match version {
+        Version::HTTP_10 => "1.0 dgate",
+        Version::HTTP_2 => "2 dgate",
+        Version::HTTP_3 => "3 dgate",
+        _ => "1.1 dgate",
+    })
+}
+
+impl Forwarded<'_> {
+    /// The names it sets. A request that already carries one of them has the fields merged
+    /// into its map instead: a previous `X-Forwarded-For` is kept in front of the client's IP.
+    pub const NAMES: [&'static HeaderName; 4] = [
+        &X_FORWARDED_FOR,
+        &X_REAL_IP,
+        &X_FORWARDED_HOST,
+        &X_FORWARDED_PROTO,
+    ];
+
+    fn proto(&self) -> HeaderValue {
+        HeaderValue::from_static(if self.https { "https" } else { "http" })
+    }
+
+    /// Sets the fields in `headers`, replacing theirs, with `X-Forwarded-Host` from `host`;
+    /// `X-Forwarded-For` appends the client's IP to a previous value.
+    pub fn merge_into(&self, headers: &mut HeaderMap, host: Option<&HeaderValue>) {
+        let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(prev) => {
+                HeaderValue::from_str(&format!("{prev}, {}", self.ip.to_str().unwrap_or("")))
+                    .unwrap_or_else(|_| self.ip.clone())
+            }
+            None => self.ip.clone(),
+        };
+        headers.insert(X_FORWARDED_FOR.clone(), xff);
+        headers.insert(X_REAL_IP.clone(), self.ip.clone());
+        if let Some(h) = host {
+            headers.insert(X_FORWARDED_HOST.clone(), h.clone());
+        }
+        headers.insert(X_FORWARDED_PROTO.clone(), self.proto());
+    }
+}
+
+impl Added<'_> {
+    /// Puts the fields into `headers` (`Host` in place of the map's): what a connection that
+    /// writes the map itself needs.
+    pub fn merge_into(&self, headers: &mut HeaderMap) {
+        if let Some(f) = &self.forwarded {
+            let client_host = headers.get(header::HOST).cloned();
+            f.merge_into(headers, client_host.as_ref());
+        }
+        if let Some(h) = self.host {
+            headers.insert(header::HOST, h.clone());
+        }
+        if let Some(v) = self.via {
+            headers.append(header::VIA, via(v));
+        }
+    }
+}
+
+/// Writes a request head without a body: the request line in origin form, `added`'s `Host` in
+/// place of the map's when it has one, the map's fields, then the rest of `added`
+/// (`X-Forwarded-Host` is the map's `Host`). `http`'s types have already refused CR, LF and NUL
+/// in every part.
+pub fn encode_head(
+    dst: &mut Vec<u8>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    added: &Added<'_>,
+) {
+    let host = added.host;
     dst.extend_from_slice(method.as_str().as_bytes());
     dst.push(b' ');
     dst.extend_from_slice(path.as_bytes());
     dst.extend_from_slice(b" HTTP/1.1\r\n");
+    if let Some(h) = host {
+        put_field(dst, &header::HOST, h);
+    }
+    let mut client_host = None;
     for (name, value) in headers {
+        if name == header::HOST {
+            client_host = Some(value);
+            if host.is_some() {
+                continue;
+            }
+        }
         put_field(dst, name, value);
+    }
+    if let Some(f) = &added.forwarded {
+        put_field(dst, &X_FORWARDED_FOR, f.ip);
+        put_field(dst, &X_REAL_IP, f.ip);
+        if let Some(h) = client_host {
+            put_field(dst, &X_FORWARDED_HOST, h);
+        }
+        put_field(dst, &X_FORWARDED_PROTO, &f.proto());
+    }
+    if let Some(v) = added.via {
+        put_field(dst, &header::VIA, &via(v));
     }
     dst.extend_from_slice(b"\r\n");
 }

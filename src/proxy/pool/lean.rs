@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::Key;
-use super::h1::{self, Chunk, Framing, Head, Step, WireError};
+use super::h1::{self, Added, Chunk, Framing, Head, Step, WireError};
 
 /// Read buffer room for a response head, and the least a body read asks for: the connection's
 /// whole buffer at first, so a read after a consumed response begins at its start again
@@ -98,19 +98,21 @@ impl Conn {
     }
 }
 
-/// Writes a request without a body on `conn` and reads the response head.
+/// Writes a request without a body (its fields and `added`) on `conn` and reads the response
+/// head.
 pub async fn exchange(
     conn: &mut Conn,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
+    added: &Added<'_>,
 ) -> Result<Head, ExchangeError> {
     let unanswered = |error: BodyError| ExchangeError {
         error,
         unanswered: true,
     };
     conn.out.clear();
-    h1::encode_head(&mut conn.out, method, path, headers);
+    h1::encode_head(&mut conn.out, method, path, headers, added);
     conn.io
         .write_all(&conn.out)
         .await

@@ -42,11 +42,69 @@ mod wire {
         headers.append("x-a", "1".parse().unwrap());
         headers.append("x-a", "2".parse().unwrap());
         let mut out = Vec::new();
-        encode_head(&mut out, &Method::GET, "/p?q=1", &headers);
+        encode_head(
+            &mut out,
+            &Method::GET,
+            "/p?q=1",
+            &headers,
+            &Added::default(),
+        );
         assert_eq!(
             out,
             b"GET /p?q=1 HTTP/1.1\r\nhost: up:8080\r\nx-a: 1\r\nx-a: 2\r\n\r\n"
         );
+    }
+
+    /// The proxy's own fields are written around the map's: `Host` first in place of the
+    /// client's, the forwarding fields (`X-Forwarded-Host` the client's `Host`) and `Via` after
+    /// the rest; merged into a map, they are the same fields.
+    #[test]
+    fn added_fields_are_written_as_a_merged_map_would_hold_them() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "client.example".parse().unwrap());
+        headers.insert("via", "1.0 edge".parse().unwrap());
+        headers.insert("accept", "*/*".parse().unwrap());
+        let host = "up:8080".parse().unwrap();
+        let ip = "10.0.0.1".parse().unwrap();
+        let added = Added {
+            host: Some(&host),
+            forwarded: Some(Forwarded {
+                ip: &ip,
+                https: true,
+            }),
+            via: Some(Version::HTTP_11),
+        };
+        let mut out = Vec::new();
+        encode_head(&mut out, &Method::GET, "/", &headers, &added);
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "GET / HTTP/1.1\r\nhost: up:8080\r\nvia: 1.0 edge\r\naccept: */*\r\n\
+             x-forwarded-for: 10.0.0.1\r\nx-real-ip: 10.0.0.1\r\n\
+             x-forwarded-host: client.example\r\nx-forwarded-proto: https\r\n\
+             via: 1.1 dgate\r\n\r\n"
+        );
+
+        let mut merged = headers.clone();
+        added.merge_into(&mut merged);
+        let mut written = Vec::new();
+        encode_head(&mut written, &Method::GET, "/", &merged, &Added::default());
+        let fields = |head: &[u8]| {
+            let mut lines: Vec<String> = String::from_utf8(head.to_vec())
+                .unwrap()
+                .split("\r\n")
+                .map(str::to_string)
+                .collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(fields(&out), fields(&written));
+
+        // A previous X-Forwarded-For is kept in front of the client's IP when merged.
+        let mut chained = HeaderMap::new();
+        chained.insert("x-forwarded-for", "192.0.2.7".parse().unwrap());
+        added.forwarded.unwrap().merge_into(&mut chained, None);
+        assert_eq!(chained["x-forwarded-for"], "192.0.2.7, 10.0.0.1");
+        assert_eq!(chained["x-forwarded-proto"], "https");
     }
 
     #[test]
