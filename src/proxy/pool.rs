@@ -121,6 +121,8 @@ pub enum PoolError {
     /// Could not connect (nothing was sent).
     Connect(std::io::Error),
     ConnectTimeout,
+    /// No response head by the request's time limit.
+    Timeout,
     /// The connection failed while the request was in flight, or the answer was broken.
     Exchange(BodyError),
 }
@@ -221,21 +223,26 @@ async fn connect_hyper(authority: &Authority, timeout: Duration) -> Result<Sende
 }
 
 /// Sends `req` (in origin form) with the fields `added` on an idle connection to `key`'s
-/// address, or a new one. A reused connection found closed before the request was answered is
-/// replaced, transparently, when the request can go again: no body, and for one of the pool's
-/// own connections an idempotent method.
+/// address, or a new one; its response head must come by `limit`. A reused connection found
+/// closed before the request was answered is replaced, transparently, when the request can go
+/// again: no body, and for one of the pool's own connections an idempotent method.
 pub async fn send(
     key: &Key,
     connect_timeout: Duration,
     mut req: Request<ReqBody>,
     added: &Added<'_>,
+    limit: tokio::time::Instant,
 ) -> Result<Response<UpstreamBody>, PoolError> {
     if req.body().is_end_stream() {
-        send_lean(key, connect_timeout, req, added).await
+        send_lean(key, connect_timeout, req, added, limit).await
     } else {
         added.merge_into(req.headers_mut());
         // Boxed: the rarer road, whose state would make every request's future larger.
-        Box::pin(send_hyper(key, connect_timeout, req)).await
+        let sent = Box::pin(tokio::time::timeout_at(
+            limit,
+            send_hyper(key, connect_timeout, req),
+        ));
+        sent.await.unwrap_or(Err(PoolError::Timeout))
     }
 }
 
@@ -244,6 +251,7 @@ async fn send_lean(
     connect_timeout: Duration,
     req: Request<ReqBody>,
     added: &Added<'_>,
+    limit: tokio::time::Instant,
 ) -> Result<Response<UpstreamBody>, PoolError> {
     // The body is empty: not kept across the exchange's awaits.
     let (parts, _) = req.into_parts();
@@ -252,8 +260,12 @@ async fn send_lean(
         parts.method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
     );
+    let failed = |e: lean::ExchangeError| match e.error {
+        BodyError::TimedOut => PoolError::Timeout,
+        error => PoolError::Exchange(error),
+    };
     while let Some(mut conn) = take_lean(key) {
-        match lean::exchange(&mut conn, &parts.method, path, &parts.headers, added).await {
+        match lean::exchange(&mut conn, &parts.method, path, &parts.headers, added, limit).await {
             Ok(head) => {
                 super::maps::give(parts.headers);
                 return Ok(lean::response(head, conn).map(UpstreamBody::lean));
@@ -261,18 +273,23 @@ async fn send_lean(
             Err(e) if e.unanswered && again => {
                 tracing::debug!(error = %e.error, "idle upstream connection was closed; retrying");
             }
-            Err(e) => return Err(PoolError::Exchange(e.error)),
+            Err(e) => return Err(failed(e)),
         }
     }
     // Boxed: a connect's state is kilobytes, and most requests find an idle connection.
-    let io = Box::pin(dial(&key.authority, connect_timeout)).await?;
+    let io = Box::pin(tokio::time::timeout_at(
+        limit,
+        dial(&key.authority, connect_timeout),
+    ))
+    .await
+    .unwrap_or(Err(PoolError::Timeout))?;
     let mut conn = Conn::new(io, key.clone());
-    match lean::exchange(&mut conn, &parts.method, path, &parts.headers, added).await {
+    match lean::exchange(&mut conn, &parts.method, path, &parts.headers, added, limit).await {
         Ok(head) => {
             super::maps::give(parts.headers);
             Ok(lean::response(head, conn).map(UpstreamBody::lean))
         }
-        Err(e) => Err(PoolError::Exchange(e.error)),
+        Err(e) => Err(failed(e)),
     }
 }
 

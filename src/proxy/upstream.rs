@@ -504,26 +504,21 @@ impl Upstream {
         let err = |kind, detail: String| {
             ProxyError::new(kind, format!("{}: {detail}", target.authority()))
         };
-        // Made in place: a named future moved into the timeout would take its room twice.
-        match tokio::time::timeout_at(
-            limit,
-            pool::send(&target.address, self.connect_timeout, req, added),
-        )
-        .await
-        {
-            Ok(Ok(res)) => Ok(res),
-            Err(_) => Err(err(
+        // The limit is kept by the pool (a connection's own timer on its lean road).
+        match pool::send(&target.address, self.connect_timeout, req, added, limit).await {
+            Ok(res) => Ok(res),
+            Err(PoolError::Timeout) => Err(err(
                 ErrorKind::UpstreamTimeout,
                 format!("no response within {:?}", self.request_timeout),
             )),
-            Ok(Err(PoolError::Connect(e))) => {
+            Err(PoolError::Connect(e)) => {
                 Err(err(ErrorKind::UpstreamConnect, e.to_string()).caused_by(e))
             }
-            Ok(Err(PoolError::ConnectTimeout)) => Err(err(
+            Err(PoolError::ConnectTimeout) => Err(err(
                 ErrorKind::UpstreamTimeout,
                 format!("no connection within {:?}", self.connect_timeout),
             )),
-            Ok(Err(PoolError::Exchange(e))) => {
+            Err(PoolError::Exchange(e)) => {
                 let kind = match &e {
                     pool::BodyError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
                         ErrorKind::UpstreamTimeout

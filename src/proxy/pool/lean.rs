@@ -13,8 +13,9 @@ use std::task::{Context, Poll, Waker, ready};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Response};
 use hyper::body::{Frame, SizeHint};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 use super::Key;
 use super::h1::{self, Added, Chunk, Framing, Head, Step, WireError};
@@ -36,6 +37,8 @@ pub struct Conn {
     buf: BytesMut,
     /// The request head being written, kept for its capacity.
     out: Vec<u8>,
+    /// Keeps each exchange's time limit (see [`exchange`]); made by the first.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 /// Why an exchange failed, and whether the upstream answered anything before it did.
@@ -56,6 +59,8 @@ pub enum BodyError {
     Wire(#[from] WireError),
     #[error("{0}")]
     Hyper(#[from] hyper::Error),
+    #[error("no response in time")]
+    TimedOut,
 }
 
 impl Conn {
@@ -65,6 +70,7 @@ impl Conn {
             key,
             buf: BytesMut::with_capacity(READ_MIN),
             out: Vec::with_capacity(512),
+            timer: None,
         })
     }
 
@@ -92,35 +98,68 @@ impl Conn {
         }
         tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
     }
-
-    async fn fill(&mut self, want: usize) -> io::Result<usize> {
-        std::future::poll_fn(|cx| self.poll_fill(cx, want)).await
-    }
 }
 
 /// Writes a request without a body (its fields and `added`) on `conn` and reads the response
-/// head.
+/// head, which must have come by `limit` (then the connection, in an unknown state, is not to
+/// be used again).
+///
+/// The limit is kept by the connection's one timer, moved on only when it fires (at most once
+/// a request timeout, for a connection in steady use): setting and clearing a timer for each
+/// request cost two visits to the runtime's timer wheel, each under its lock.
 pub async fn exchange(
     conn: &mut Conn,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
     added: &Added<'_>,
+    limit: Instant,
 ) -> Result<Head, ExchangeError> {
     let unanswered = |error: BodyError| ExchangeError {
         error,
         unanswered: true,
     };
+    let timed_out = || ExchangeError {
+        error: BodyError::TimedOut,
+        unanswered: false,
+    };
+    let mut timer = conn
+        .timer
+        .take()
+        .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(limit)));
+    if timer.deadline() > limit {
+        // Set for a request of a service with a longer timeout.
+        timer.as_mut().reset(limit);
+    }
     conn.out.clear();
     h1::encode_head(&mut conn.out, method, path, headers, added);
-    conn.io
-        .write_all(&conn.out)
-        .await
-        .map_err(|e| unanswered(e.into()))?;
+    let mut written = 0;
+    std::future::poll_fn(|cx| {
+        while written < conn.out.len() {
+            match Pin::new(&mut conn.io).poll_write(cx, &conn.out[written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(unanswered(
+                        io::Error::from(io::ErrorKind::WriteZero).into(),
+                    )));
+                }
+                Poll::Ready(Ok(n)) => written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(unanswered(e.into()))),
+                Poll::Pending if expired(&mut timer, limit, cx) => {
+                    return Poll::Ready(Err(timed_out()));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    })
+    .await?;
     let mut answered = false;
     loop {
         match h1::parse_response(&mut conn.buf, method) {
-            Ok(Some(head)) => return Ok(head),
+            Ok(Some(head)) => {
+                conn.timer = Some(timer);
+                return Ok(head);
+            }
             Ok(None) => {}
             Err(e) => {
                 return Err(ExchangeError {
@@ -129,7 +168,14 @@ pub async fn exchange(
                 });
             }
         }
-        match conn.fill(READ_MIN).await {
+        let read = std::future::poll_fn(|cx| match conn.poll_fill(cx, READ_MIN) {
+            Poll::Ready(r) => Poll::Ready(Some(r)),
+            Poll::Pending if expired(&mut timer, limit, cx) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        })
+        .await
+        .ok_or_else(timed_out)?;
+        match read {
             Ok(0) if !answered && conn.buf.is_empty() => {
                 return Err(unanswered(
                     WireError("connection closed before a response").into(),
@@ -150,6 +196,18 @@ pub async fn exchange(
             }
         }
     }
+}
+
+/// Whether `limit` has passed. The connection's timer may be set for an earlier limit (a
+/// previous request's): then it is moved on to this one when it fires.
+fn expired(timer: &mut Pin<Box<Sleep>>, limit: Instant, cx: &mut Context<'_>) -> bool {
+    while timer.as_mut().poll(cx).is_ready() {
+        if timer.deadline() >= limit {
+            return true;
+        }
+        timer.as_mut().reset(limit);
+    }
+    false
 }
 
 /// Where a body's decoding stands.

@@ -25,6 +25,72 @@ fn keys_of_different_addresses_differ() {
     assert_ne!(hash(&a), hash(&b));
 }
 
+/// A connection's one timer keeps each exchange's limit whatever the previous one set: a
+/// limit that passed (the timer fired, or fires mid-exchange) is moved on, a later one is
+/// brought forward. The upstream answers the first request at once, the second after a pause,
+/// never the third.
+#[tokio::test]
+async fn each_exchange_on_a_connection_keeps_its_own_time_limit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::{Duration, Instant};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upstream = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        for answer_after in [Some(0), Some(300), None] {
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the proxy closed the connection");
+                seen.extend_from_slice(&buf[..n]);
+            }
+            seen.clear();
+            let Some(ms) = answer_after else {
+                // Held open, unanswered, until the test ends.
+                return std::future::pending::<()>().await;
+            };
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            socket
+                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .await
+                .unwrap();
+        }
+    });
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut conn = lean::Conn::new(tcp, Key::new(addr.to_string().parse().unwrap()));
+    async fn exchange(
+        conn: &mut lean::Conn,
+        within: Duration,
+    ) -> Result<h1::Head, lean::ExchangeError> {
+        let limit = Instant::now() + within;
+        let headers = http::HeaderMap::new();
+        lean::exchange(conn, &Method::GET, "/", &headers, &Added::default(), limit).await
+    }
+    let all = async {
+        let head = exchange(&mut conn, Duration::from_millis(100))
+            .await
+            .unwrap();
+        assert_eq!(head.status, http::StatusCode::NO_CONTENT);
+        // The first limit passes while the upstream takes its time: not this request's.
+        let head = exchange(&mut conn, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(head.status, http::StatusCode::NO_CONTENT);
+        // The timer is set 30 s out: this limit is earlier.
+        let started = Instant::now();
+        let e = exchange(&mut conn, Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(matches!(e.error, BodyError::TimedOut), "{e:?}");
+        assert!(!e.unanswered);
+        assert!(started.elapsed() < Duration::from_secs(20));
+    };
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("an exchange outlived its limit");
+    upstream.abort();
+}
+
 mod wire {
     use bytes::BytesMut;
     use http::{HeaderMap, Method, StatusCode, Version};
