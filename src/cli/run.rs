@@ -137,7 +137,7 @@ fn parse_request(v: &Value, call: &mut CallInfo) -> Result<(http::HeaderMap, Vec
     let method = string(v, "method", "GET")?.to_ascii_uppercase();
     call.method = http::Method::from_bytes(method.as_bytes())
         .map_err(|_| CliError::Usage(format!("request method {method:?} is not valid")))?;
-    call.host = string(v, "host", host_header.as_deref().unwrap_or("localhost"))?;
+    call.host = string(v, "host", host_header.as_deref().unwrap_or("localhost"))?.into();
     let remote = string(v, "remoteAddress", "127.0.0.1")?;
     call.remote_address = Some(remote.parse().map_err(|_| {
         CliError::Usage(format!(

@@ -119,7 +119,7 @@ pub struct CallInfo {
     pub uri: ::http::Uri,
     pub remote_address: Option<std::net::IpAddr>,
     /// The host the client asked for, without the port.
-    pub host: String,
+    pub host: compact_str::CompactString,
     pub tls: bool,
     /// The route pattern's parameters, decoded.
     pub path_params: Vec<(String, String)>,
@@ -138,7 +138,7 @@ impl Default for CallInfo {
             method: ::http::Method::default(),
             uri: ::http::Uri::default(),
             remote_address: None,
-            host: String::new(),
+            host: Default::default(),
             tls: false,
             path_params: Vec::new(),
             error_message: None,

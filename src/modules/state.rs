@@ -100,7 +100,7 @@ impl http::Host for CallState {
                     .to_string(),
             ),
             Field::RemoteAddress => c.remote_address.map(|a| a.to_string()),
-            Field::Host => Some(c.host.clone()),
+            Field::Host => Some(c.host.to_string()),
             Field::Proto => Some(if c.tls { "https" } else { "http" }.to_string()),
             Field::ErrorMessage => c.error_message.clone(),
         })

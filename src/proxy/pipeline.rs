@@ -41,7 +41,7 @@ impl ConnInfo {
 pub struct Ctx {
     pub started: Instant,
     pub conn: ConnInfo,
-    pub host: String,
+    pub host: compact_str::CompactString,
     pub target: Option<Arc<RouteTarget>>,
     /// Path parameters of the matched route, for the phases (and hooks) after routing.
     pub params: Vec<(String, String)>,
@@ -99,7 +99,7 @@ impl Proxy {
         let mut ctx = Ctx {
             started: Instant::now(),
             conn,
-            host: String::new(),
+            host: Default::default(),
             target: None,
             params: Vec::new(),
             answered: false,

@@ -1,5 +1,6 @@
 //! Domain patterns: which namespace serves a host.
 
+use compact_str::CompactString;
 use regex::Regex;
 
 /// One compiled domain pattern. Matching ignores ASCII case.
@@ -62,7 +63,7 @@ impl DomainPattern {
 }
 
 /// The host part of a `Host` header or `:authority`, lower-cased, without port or brackets' port.
-pub fn normalize_host(authority: &str) -> String {
+pub fn normalize_host(authority: &str) -> CompactString {
     let a = authority.trim();
     let host = if let Some(rest) = a.strip_prefix('[') {
         // [v6]:port
@@ -76,5 +77,10 @@ pub fn normalize_host(authority: &str) -> String {
             _ => a,
         }
     };
-    host.trim_end_matches('.').to_ascii_lowercase()
+    let host = host.trim_end_matches('.');
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        CompactString::from(host.to_ascii_lowercase())
+    } else {
+        CompactString::from(host)
+    }
 }
