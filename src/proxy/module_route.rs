@@ -52,7 +52,7 @@ impl Proxy {
         req: Request<ClientBody>,
         ctx: &mut Ctx,
         target: Arc<RouteTarget>,
-        path: String,
+        path: Option<String>,
     ) -> Result<Response<RespBody>, ProxyError> {
         let modules = self
             .modules
@@ -177,7 +177,7 @@ impl Proxy {
         defined: &[Hook],
         mut io: Box<Io>,
         parts: &mut http::request::Parts,
-        mut path: String,
+        mut path: Option<String>,
         target: &RouteTarget,
         mut upstream: Arc<Upstream>,
         ctx: &Ctx,
@@ -191,7 +191,8 @@ impl Proxy {
             parts.method = io.call.method.clone();
             if io.call.uri != parts.uri {
                 parts.uri = io.call.uri.clone();
-                path = parts.uri.path().to_string();
+                // The hook's URI goes as it is, unstripped.
+                path = None;
             }
         }
         if defined.contains(&Hook::FetchUpstream) {

@@ -17,7 +17,7 @@ use super::error::{ErrorKind, ProxyError};
 use super::pool::h1::via;
 use super::pool::{Added, Forwarded};
 use super::snapshot::{RouteTarget, Snapshot};
-use super::upstream::Outgoing;
+use super::upstream::{Outgoing, UpstreamPath};
 use crate::router::{Miss, normalize_host};
 
 /// The connection a request came on.
@@ -211,13 +211,14 @@ impl Proxy {
         Ok(None)
     }
 
-    /// Finds the route; returns it and the path to send upstream (after `stripPath`).
+    /// Finds the route; returns it and, when `stripPath` changed it, the path to send upstream
+    /// (`None`: the client's).
     fn route(
         &self,
         req: &Request<ClientBody>,
         ctx: &mut Ctx,
         snapshot: &Snapshot,
-    ) -> Result<(Arc<RouteTarget>, String), ProxyError> {
+    ) -> Result<(Arc<RouteTarget>, Option<String>), ProxyError> {
         let path = req.uri().path();
         let m = snapshot
             .table
@@ -243,14 +244,10 @@ impl Proxy {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let upstream_path = if target.strip_path {
-            match m.path.rest {
-                Some(rest) => format!("/{rest}"),
-                None => "/".to_string(),
-            }
-        } else {
-            path.to_string()
-        };
+        let upstream_path = target.strip_path.then(|| match m.path.rest {
+            Some(rest) => format!("/{rest}"),
+            None => "/".to_string(),
+        });
         ctx.target = Some(target.clone());
         Ok((target, upstream_path))
     }
@@ -262,7 +259,7 @@ impl Proxy {
     pub(super) fn upstream_request<'c>(
         &self,
         parts: http::request::Parts,
-        path: String,
+        path: Option<String>,
         target: &RouteTarget,
         disable_query: bool,
         ctx: &'c Ctx,
@@ -300,15 +297,21 @@ impl Proxy {
                 headers.insert(header::HOST, h);
             }
         }
+        let path = match (path, parts.uri.path_and_query()) {
+            (None, Some(pq)) if !disable_query => UpstreamPath::Client(pq.clone()),
+            (path, _) => UpstreamPath::Other {
+                path: path.unwrap_or_else(|| parts.uri.path().to_string()),
+                query: parts
+                    .uri
+                    .query()
+                    .filter(|_| !disable_query)
+                    .map(str::to_string),
+            },
+        };
         Outgoing {
             method: parts.method,
             headers,
             path,
-            query: if disable_query {
-                None
-            } else {
-                parts.uri.query().map(str::to_string)
-            },
             preserve_host: target.preserve_host,
             added,
         }

@@ -147,12 +147,19 @@ pub struct Upstream {
 pub struct Outgoing<'a> {
     pub method: Method,
     pub headers: http::HeaderMap,
-    /// The path after stripping, without the service URL's base path.
-    pub path: String,
-    pub query: Option<String>,
+    /// The path and query, without the service URL's base path.
+    pub path: UpstreamPath,
     pub preserve_host: bool,
     /// The fields the proxy adds (`Host` is chosen for each attempt's URL).
     pub added: Added<'a>,
+}
+
+/// The path and query a request sends upstream, after the service URL's base path.
+pub enum UpstreamPath {
+    /// The client's, as it came (the common case: no allocation).
+    Client(PathAndQuery),
+    /// A path of the proxy's (`stripPath`, a hook's URI) or the client's without its query.
+    Other { path: String, query: Option<String> },
 }
 
 impl Upstream {
@@ -268,16 +275,25 @@ impl Upstream {
         body: ReqBody,
         origin_form: bool,
     ) -> Result<Request<ReqBody>, ProxyError> {
-        let mut pq = String::with_capacity(target.base_path.len() + out.path.len() + 16);
-        pq.push_str(&target.base_path);
-        pq.push_str(&out.path);
-        if let Some(q) = &out.query {
-            pq.push('?');
-            pq.push_str(q);
-        }
-        let pq = PathAndQuery::from_maybe_shared(pq).map_err(|e| {
-            ProxyError::new(ErrorKind::BadRequest, format!("invalid request path: {e}"))
-        })?;
+        let pq = match &out.path {
+            UpstreamPath::Client(pq) if target.base_path.is_empty() => pq.clone(),
+            path => {
+                let (path, query) = match path {
+                    UpstreamPath::Client(pq) => (pq.path(), pq.query()),
+                    UpstreamPath::Other { path, query } => (path.as_str(), query.as_deref()),
+                };
+                let mut pq = String::with_capacity(target.base_path.len() + path.len() + 16);
+                pq.push_str(&target.base_path);
+                pq.push_str(path);
+                if let Some(q) = query {
+                    pq.push('?');
+                    pq.push_str(q);
+                }
+                PathAndQuery::from_maybe_shared(pq).map_err(|e| {
+                    ProxyError::new(ErrorKind::BadRequest, format!("invalid request path: {e}"))
+                })?
+            }
+        };
         let uri = if origin_form {
             Uri::from(pq)
         } else {
