@@ -157,6 +157,9 @@ pub async fn exchange(
     loop {
         match h1::parse_response(&mut conn.buf, method) {
             Ok(Some(head)) => {
+                // The timer stays set while the connection waits in the pool: it is to hold no
+                // waker of this request's task (a finished task's memory stays while one does).
+                let _ = timer.as_mut().poll(&mut Context::from_waker(Waker::noop()));
                 conn.timer = Some(timer);
                 return Ok(head);
             }
