@@ -77,10 +77,7 @@ pub fn normalize_host(authority: &str) -> CompactString {
             _ => a,
         }
     };
-    let host = host.trim_end_matches('.');
-    if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        CompactString::from(host.to_ascii_lowercase())
-    } else {
-        CompactString::from(host)
-    }
+    let mut host = CompactString::from(host.trim_end_matches('.'));
+    host.make_ascii_lowercase();
+    host
 }
