@@ -94,78 +94,90 @@ pub(super) const ADDED_UPSTREAM_HEADERS: usize = 5;
 
 impl Proxy {
     /// Runs every phase for one request; never fails (errors become JSON responses).
-    pub async fn handle(&self, req: Request<ClientBody>, conn: ConnInfo) -> Response<RespBody> {
-        let snapshot = self.snapshot.load_full();
-        let mut ctx = Ctx {
-            started: Instant::now(),
-            conn,
-            host: Default::default(),
-            target: None,
-            params: Vec::new(),
-            answered: false,
-            access: self.settings.access_log.map(|log| log.capture(&req)),
-        };
-        let res = match self.run(req, &mut ctx, &snapshot).await {
-            Ok(res) => res,
-            Err(e) => e.into_response(),
-        };
-        let res = self.response_filter(res, &ctx);
-        self.log(&ctx, res.status());
-        ctx.answered = true;
-        res
-    }
-
-    async fn run(
+    /// (Functions returning `async move` blocks, here and down the request's road, rather than
+    /// `async fn`s, which hold each argument twice: see [`super::pool::send`].)
+    #[allow(clippy::manual_async_fn)] // an `async fn` would hold each argument twice
+    pub fn handle(
         &self,
         req: Request<ClientBody>,
+        conn: ConnInfo,
+    ) -> impl Future<Output = Response<RespBody>> + Send {
+        async move {
+            let snapshot = self.snapshot.load_full();
+            let mut ctx = Ctx {
+                started: Instant::now(),
+                conn,
+                host: Default::default(),
+                target: None,
+                params: Vec::new(),
+                answered: false,
+                access: self.settings.access_log.map(|log| log.capture(&req)),
+            };
+            let res = match self.run(req, &mut ctx, &snapshot).await {
+                Ok(res) => res,
+                Err(e) => e.into_response(),
+            };
+            let res = self.response_filter(res, &ctx);
+            self.log(&ctx, res.status());
+            ctx.answered = true;
+            res
+        }
+    }
+
+    #[allow(clippy::manual_async_fn)] // an `async fn` would hold each argument twice
+    fn run(
+        &self,
+        mut req: Request<ClientBody>,
         ctx: &mut Ctx,
         snapshot: &Snapshot,
-    ) -> Result<Response<RespBody>, ProxyError> {
-        ctx.host = normalize_host(request_host(&req).unwrap_or_default());
-        let mut req = req;
-        normalize_uri(&mut req)?;
-        if let Some(early) = self.request_filter(&req, ctx)? {
-            return Ok(early);
-        }
-        let (target, path) = self.route(&req, ctx, snapshot)?;
-        if let Some(m) = &target.missing_module {
-            return Err(ProxyError::new(
-                ErrorKind::ModuleFailed,
-                format!(
-                    "module {m:?} of route {:?} has no usable component",
-                    target.name
-                ),
-            ));
-        }
-        if !target.modules.is_empty() {
-            // Boxed: the module pipeline's state (hook calls, the upstream call between them)
-            // made every request's future 16 KiB, the plain route's too, and hyper keeps one
-            // per connection; without it a request's future is about 4 KiB.
-            return Box::pin(self.run_modules(req, ctx, target, path)).await;
-        }
-        let Some(upstream) = target.upstream.clone() else {
-            return Err(ProxyError::new(
-                ErrorKind::NoHandler,
-                format!(
-                    "route {:?} has no service and no request handler",
-                    target.name
-                ),
-            ));
-        };
-        if super::upgrade::is_upgrade(&req) {
-            let mut req = req;
-            let (client, protocol) = super::upgrade::take(&mut req);
-            let (parts, _) = req.into_parts();
+    ) -> impl Future<Output = Result<Response<RespBody>, ProxyError>> + Send {
+        async move {
+            ctx.host = normalize_host(request_host(&req).unwrap_or_default());
+            normalize_uri(&mut req)?;
+            if let Some(early) = self.request_filter(&req, ctx)? {
+                return Ok(early);
+            }
+            let (target, path) = self.route(&req, ctx, snapshot)?;
+            if let Some(m) = &target.missing_module {
+                return Err(ProxyError::new(
+                    ErrorKind::ModuleFailed,
+                    format!(
+                        "module {m:?} of route {:?} has no usable component",
+                        target.name
+                    ),
+                ));
+            }
+            if !target.modules.is_empty() {
+                // Boxed: the module pipeline's state (hook calls, the upstream call between them)
+                // made every request's future 16 KiB, the plain route's too, and hyper keeps one
+                // per connection; without it a request's future is about 4 KiB.
+                return Box::pin(self.run_modules(req, ctx, target, path)).await;
+            }
+            let Some(upstream) = target.upstream.clone() else {
+                return Err(ProxyError::new(
+                    ErrorKind::NoHandler,
+                    format!(
+                        "route {:?} has no service and no request handler",
+                        target.name
+                    ),
+                ));
+            };
+            if super::upgrade::is_upgrade(&req) {
+                let mut req = req;
+                let (client, protocol) = super::upgrade::take(&mut req);
+                let (parts, _) = req.into_parts();
+                let out =
+                    self.upstream_request(parts, path, &target, upstream.disable_query_params, ctx);
+                return super::upgrade::forward(&upstream, out, client, protocol).await;
+            }
+            let (parts, body) = req.into_parts();
             let out =
                 self.upstream_request(parts, path, &target, upstream.disable_query_params, ctx);
-            return super::upgrade::forward(&upstream, out, client, protocol).await;
+            let res = upstream.send(out, body).await?;
+            let (mut parts, body) = res.into_parts();
+            to_client(&mut parts, upstream.hide_dgate_headers);
+            Ok(Response::from_parts(parts, Either::Left(body)))
         }
-        let (parts, body) = req.into_parts();
-        let out = self.upstream_request(parts, path, &target, upstream.disable_query_params, ctx);
-        let res = upstream.send(out, body).await?;
-        let (mut parts, body) = res.into_parts();
-        to_client(&mut parts, upstream.hide_dgate_headers);
-        Ok(Response::from_parts(parts, Either::Left(body)))
     }
 
     /// Refuses hosts outside `allowed_domains` and redirects to TLS when asked to.

@@ -344,73 +344,81 @@ impl Upstream {
         self.send_body(out, None, Some(body), true)
     }
 
-    async fn send_body(
+    /// (An `async move` block rather than an `async fn`, which would hold each argument twice.)
+    #[allow(clippy::manual_async_fn)] // an `async fn` would hold each argument twice
+    fn send_body(
         &self,
         mut out: Outgoing<'_>,
-        body: Option<ClientBody>,
+        mut body: Option<ClientBody>,
         bytes: Option<bytes::Bytes>,
         replayable: bool,
-    ) -> Result<Response<UpstreamBody>, ProxyError> {
-        let idempotent = matches!(
-            out.method,
-            Method::GET
-                | Method::HEAD
-                | Method::OPTIONS
-                | Method::PUT
-                | Method::DELETE
-                | Method::TRACE
-        );
-        let deadline = self.retry_timeout.map(|d| Instant::now() + d);
-        let mut body = body;
-        let mut attempt = 0u32;
-        loop {
-            let target = self.pick();
-            let this_body = if let Some(b) = &bytes {
-                Either::Right(http_body_util::Full::new(b.clone()))
-            } else if replayable {
-                empty_request()
-            } else {
-                match body.take() {
-                    Some(b) => Either::Left(b),
-                    None => return Err(ProxyError::new(ErrorKind::Internal, "body already sent")),
+    ) -> impl Future<Output = Result<Response<UpstreamBody>, ProxyError>> + Send {
+        async move {
+            let idempotent = matches!(
+                out.method,
+                Method::GET
+                    | Method::HEAD
+                    | Method::OPTIONS
+                    | Method::PUT
+                    | Method::DELETE
+                    | Method::TRACE
+            );
+            let deadline = self.retry_timeout.map(|d| Instant::now() + d);
+            let mut attempt = 0u32;
+            loop {
+                let target = self.pick();
+                let this_body = if let Some(b) = &bytes {
+                    Either::Right(http_body_util::Full::new(b.clone()))
+                } else if replayable {
+                    empty_request()
+                } else {
+                    match body.take() {
+                        Some(b) => Either::Left(b),
+                        None => {
+                            return Err(ProxyError::new(ErrorKind::Internal, "body already sent"));
+                        }
+                    }
+                };
+                // The headers are copied only while another attempt may follow.
+                let last_try = !(replayable && attempt < self.retries);
+                let headers = if last_try {
+                    std::mem::take(&mut out.headers)
+                } else {
+                    out.headers.clone()
+                };
+                let added = Added {
+                    host: Self::host_for(target, &out, &headers),
+                    ..out.added
+                };
+                let mut req = self.request(target, &out, headers, this_body, target.pooled)?;
+                let mut limit = Instant::now() + self.request_timeout;
+                if let Some(d) = deadline {
+                    limit = limit.min(d);
                 }
-            };
-            // The headers are copied only while another attempt may follow.
-            let last_try = !(replayable && attempt < self.retries);
-            let headers = if last_try {
-                std::mem::take(&mut out.headers)
-            } else {
-                out.headers.clone()
-            };
-            let added = Added {
-                host: Self::host_for(target, &out, &headers),
-                ..out.added
-            };
-            let mut req = self.request(target, &out, headers, this_body, target.pooled)?;
-            let mut limit = Instant::now() + self.request_timeout;
-            if let Some(d) = deadline {
-                limit = limit.min(d);
+                // Each awaited here rather than through a shared async fn, which would hold the
+                // request a second time in every request's future.
+                let sent = if target.pooled {
+                    // The limit is kept by the pool (a connection's own timer on its lean road).
+                    pool::send(&target.address, self.connect_timeout, req, &added, limit)
+                        .await
+                        .map_err(|e| self.pool_error(target, e))
+                } else {
+                    added.merge_into(req.headers_mut());
+                    // Boxed, as the rarer road (TLS and HTTP/2 upstreams): its connect state
+                    // would make every request's future kilobytes larger.
+                    Box::pin(self.attempt_shared(target, req, limit)).await
+                };
+                let err = match sent {
+                    Ok(res) => return Ok(res),
+                    Err(e) => e,
+                };
+                let in_time = deadline.is_none_or(|d| Instant::now() < d);
+                if !(replayable && err.may_retry(idempotent) && attempt < self.retries && in_time) {
+                    return Err(err);
+                }
+                attempt += 1;
+                tracing::debug!(upstream = %self.name, attempt, error = %err, "retrying");
             }
-            // Each awaited here rather than through a shared async fn, which would hold the
-            // request a second time in every request's future.
-            let sent = if target.pooled {
-                self.attempt_pooled(target, req, &added, limit).await
-            } else {
-                added.merge_into(req.headers_mut());
-                // Boxed, as the rarer road (TLS and HTTP/2 upstreams): its connect state
-                // would make every request's future kilobytes larger.
-                Box::pin(self.attempt_shared(target, req, limit)).await
-            };
-            let err = match sent {
-                Ok(res) => return Ok(res),
-                Err(e) => e,
-            };
-            let in_time = deadline.is_none_or(|d| Instant::now() < d);
-            if !(replayable && err.may_retry(idempotent) && attempt < self.retries && in_time) {
-                return Err(err);
-            }
-            attempt += 1;
-            tracing::debug!(upstream = %self.name, attempt, error = %err, "retrying");
         }
     }
 
@@ -510,38 +518,29 @@ impl Upstream {
         }
     }
 
-    async fn attempt_pooled(
-        &self,
-        target: &Target,
-        req: Request<ReqBody>,
-        added: &Added<'_>,
-        limit: Instant,
-    ) -> Result<Response<UpstreamBody>, ProxyError> {
+    /// What a failure of the pool's attempt at `target` tells the client.
+    fn pool_error(&self, target: &Target, e: PoolError) -> ProxyError {
         let err = |kind, detail: String| {
             ProxyError::new(kind, format!("{}: {detail}", target.authority()))
         };
-        // The limit is kept by the pool (a connection's own timer on its lean road).
-        match pool::send(&target.address, self.connect_timeout, req, added, limit).await {
-            Ok(res) => Ok(res),
-            Err(PoolError::Timeout) => Err(err(
+        match e {
+            PoolError::Timeout => err(
                 ErrorKind::UpstreamTimeout,
                 format!("no response within {:?}", self.request_timeout),
-            )),
-            Err(PoolError::Connect(e)) => {
-                Err(err(ErrorKind::UpstreamConnect, e.to_string()).caused_by(e))
-            }
-            Err(PoolError::ConnectTimeout) => Err(err(
+            ),
+            PoolError::Connect(e) => err(ErrorKind::UpstreamConnect, e.to_string()).caused_by(e),
+            PoolError::ConnectTimeout => err(
                 ErrorKind::UpstreamTimeout,
                 format!("no connection within {:?}", self.connect_timeout),
-            )),
-            Err(PoolError::Exchange(e)) => {
+            ),
+            PoolError::Exchange(e) => {
                 let kind = match &e {
                     pool::BodyError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
                         ErrorKind::UpstreamTimeout
                     }
                     _ => ErrorKind::UpstreamProtocol,
                 };
-                Err(err(kind, e.to_string()).caused_by(e))
+                err(kind, e.to_string()).caused_by(e)
             }
         }
     }
