@@ -266,15 +266,7 @@ fn send_lean(
 ) -> impl Future<Output = Result<Response<UpstreamBody>, PoolError>> + Send {
     async move {
         let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let again = matches!(
-            parts.method,
-            Method::GET
-                | Method::HEAD
-                | Method::OPTIONS
-                | Method::PUT
-                | Method::DELETE
-                | Method::TRACE
-        );
+        let again = idempotent(&parts.method);
         let failed = |e: lean::ExchangeError| match e.error {
             BodyError::TimedOut => PoolError::Timeout,
             error => PoolError::Exchange(error),
@@ -332,6 +324,15 @@ async fn send_hyper(
         Ok(res) => Ok(wrap(res, key, sender)),
         Err(e) => Err(PoolError::Exchange(e.into())),
     }
+}
+
+/// Whether a request with `method` may be sent again after an attempt whose outcome is unknown
+/// (the idempotent methods of RFC 9110 §9.2.2).
+pub fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
 }
 
 fn wrap(res: Response<Incoming>, key: &Key, sender: Sender) -> Response<UpstreamBody> {

@@ -354,15 +354,7 @@ impl Upstream {
         replayable: bool,
     ) -> impl Future<Output = Result<Response<UpstreamBody>, ProxyError>> + Send {
         async move {
-            let idempotent = matches!(
-                out.method,
-                Method::GET
-                    | Method::HEAD
-                    | Method::OPTIONS
-                    | Method::PUT
-                    | Method::DELETE
-                    | Method::TRACE
-            );
+            let idempotent = pool::idempotent(&out.method);
             let deadline = self.retry_timeout.map(|d| Instant::now() + d);
             let mut attempt = 0u32;
             loop {
