@@ -159,6 +159,20 @@ pub fn header_pairs(headers: &::http::HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The values of header `name` (in any case) joined with ", ", as a hook's `Headers.get` reads
+/// them from [`header_pairs`]; `None` when there is none (or `name` is not a header name).
+pub fn header_value(headers: &::http::HeaderMap, name: &str) -> Option<String> {
+    // `from_bytes` lowercases the name.
+    let name = ::http::HeaderName::from_bytes(name.as_bytes()).ok()?;
+    let mut values = headers.get_all(name).iter();
+    let mut out = String::from_utf8_lossy(values.next()?.as_bytes()).into_owned();
+    for v in values {
+        out.push_str(", ");
+        out.push_str(&String::from_utf8_lossy(v.as_bytes()));
+    }
+    Some(out)
+}
+
 /// A header edit that is not valid HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum EditError {

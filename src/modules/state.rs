@@ -11,7 +11,7 @@ use super::bindings::dgate::module::{cache, documents, http, types};
 use super::bindings::{
     Document, FetchRequest, FetchResponse, HeaderEdit, Hook, HostError, LogLevel,
 };
-use super::call::{Io, header_pairs};
+use super::call::{Io, header_pairs, header_value};
 use super::host::Host;
 use super::limits::{Limiter, Limits};
 
@@ -112,6 +112,25 @@ impl http::Host for CallState {
 
     fn path_params(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
         Ok(self.io.call.path_params.clone())
+    }
+
+    fn path_param(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+        Ok(self
+            .io
+            .call
+            .path_params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone()))
+    }
+
+    fn header(&mut self, response: bool, name: String) -> wasmtime::Result<Option<String>> {
+        let headers = if response {
+            &self.io.response_headers
+        } else {
+            &self.io.request_headers
+        };
+        Ok(header_value(headers, &name))
     }
 
     fn request_headers(&mut self) -> wasmtime::Result<Vec<(String, String)>> {

@@ -43,3 +43,28 @@ fn more_headers_than_a_map_holds_is_an_error_not_a_panic() {
     let err = apply_edits(&mut map, edits).unwrap_err();
     assert!(matches!(err, EditError::TooMany), "{err}");
 }
+
+#[test]
+fn one_header_reads_as_the_whole_list_does() {
+    let mut map = ::http::HeaderMap::new();
+    map.append("x-user", "alice".parse().unwrap());
+    map.append("accept", "text/html".parse().unwrap());
+    map.append("accept", "*/*".parse().unwrap());
+    assert_eq!(header_value(&map, "X-User").as_deref(), Some("alice"));
+    // Every value, in order, joined as the hook's `Headers.get` joins the list.
+    assert_eq!(
+        header_value(&map, "accept").as_deref(),
+        Some("text/html, */*")
+    );
+    let pairs = header_pairs(&map);
+    let joined: Vec<_> = pairs
+        .iter()
+        .filter(|(k, _)| k == "accept")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(joined.join(", "), "text/html, */*");
+    assert_eq!(header_value(&map, "x-missing"), None);
+    // Not a header name: nothing has it.
+    assert_eq!(header_value(&map, "bad name"), None);
+    assert_eq!(header_value(&map, ""), None);
+}

@@ -300,11 +300,9 @@
       const name = N.field(this._seq, 2);
       return name === undefined ? undefined : { name, urls: N.field(this._seq, 3) };
     }
-    // Parameters come flat: [name, value, name, value, ...].
+    // One parameter is looked up by the host; all of them come flat: [name, value, ...].
     pathParam(name) {
-      const p = N.field(this._seq, 4);
-      for (let i = 0; i < p.length; i += 2) if (p[i] === name) return p[i + 1];
-      return null;
+      return typeof name === "string" ? N.pathParam(this._seq, name) : null;
     }
     pathParams() {
       const o = {};

@@ -74,6 +74,11 @@
       }
       return this._f;
     }
+    // The one header, from the host; undefined when the name is not ASCII (see `get`).
+    _one(name) {
+      const which = this._f % 2;
+      return N.header((this._f - which) / 2, which, String(name));
+    }
     _edit(code, n, v) {
       if (this._ops === null) this._ops = [code, n, v];
       else if (this._ops !== false) this._ops.push(code, n, v);
@@ -97,7 +102,13 @@
       for (let i = 0; i < f.length; i += 2) ops.push(2, f[i], f[i + 1]);
       return ops;
     }
+    // Tracked headers not loaded nor changed yet ask the host for the one header (the usual
+    // read: a hook that reads a header or two does not take the whole list across).
     get(name) {
+      if (this._ops === null && typeof this._f === "number") {
+        const v = this._one(name);
+        if (v !== undefined) return v;
+      }
       const n = String(name).toLowerCase();
       const f = this._list();
       let out = null;
@@ -112,6 +123,10 @@
       return out;
     }
     has(name) {
+      if (this._ops === null && typeof this._f === "number") {
+        const v = this._one(name);
+        if (v !== undefined) return v !== null;
+      }
       const n = String(name).toLowerCase();
       const f = this._list();
       for (let i = 0; i < f.length; i += 2) if (f[i] === n) return true;

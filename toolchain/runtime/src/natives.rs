@@ -172,6 +172,30 @@ fn headers<'js>(cx: Ctx<'js>, seq: u32, which: u32) -> Result<Array<'js>> {
     pairs_to_js(&cx, &list)
 }
 
+/// One header of the request (0) or the upstream response (1) by name, from the host: its
+/// values joined with ", ", or null; undefined for a name that is not ASCII, which the prelude
+/// lowercases and looks up itself (the host lowercases ASCII only).
+fn header<'js>(cx: Ctx<'js>, seq: u32, which: u32, name: String) -> Result<Value<'js>> {
+    require_call(&cx, seq, "headers")?;
+    if !name.is_ascii() {
+        return Ok(Value::new_undefined(cx.clone()));
+    }
+    optional_string(&cx, http::header(which != 0, &name))
+}
+
+/// One path parameter by name, from the host, or null.
+fn path_param<'js>(cx: Ctx<'js>, seq: u32, name: String) -> Result<Value<'js>> {
+    require_call(&cx, seq, "the request")?;
+    optional_string(&cx, http::path_param(&name))
+}
+
+fn optional_string<'js>(cx: &Ctx<'js>, s: Option<std::string::String>) -> Result<Value<'js>> {
+    match s {
+        Some(s) => Ok(javy::quickjs::String::from_str(cx.clone(), &s)?.into_value()),
+        None => Ok(Value::new_null(cx.clone())),
+    }
+}
+
 /// A change to the client's response headers from a hook before the response exists: `code`
 /// 1 set, 2 append, 3 remove (as the prelude's edit lists).
 fn client_header<'js>(cx: Ctx<'js>, seq: u32, code: u32, name: String, value: String) -> Result<()> {
@@ -374,6 +398,8 @@ pub fn register(cx: &Ctx<'_>) -> Result<()> {
     n.set("keep", Function::new(cx.clone(), crate::keep)?)?;
     n.set("field", Function::new(cx.clone(), field)?)?;
     n.set("headers", Function::new(cx.clone(), headers)?)?;
+    n.set("header", Function::new(cx.clone(), header)?)?;
+    n.set("pathParam", Function::new(cx.clone(), path_param)?)?;
     n.set("requestBody", Function::new(cx.clone(), request_body)?)?;
     n.set(
         "setRequestBody",
