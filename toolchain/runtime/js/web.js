@@ -74,8 +74,12 @@
       }
       return this._f;
     }
-    // The one header, from the host; undefined when the name is not ASCII (see `get`).
+    // Tracked headers not loaded nor changed yet ask the host for the one header (the usual
+    // read: a hook that reads a header or two does not take the whole list across). Undefined
+    // when the list must answer: loaded, changed, or a name that is not ASCII (the host
+    // lowercases ASCII only).
     _one(name) {
+      if (this._ops !== null || typeof this._f !== "number") return undefined;
       const which = this._f % 2;
       return N.header((this._f - which) / 2, which, String(name));
     }
@@ -102,13 +106,9 @@
       for (let i = 0; i < f.length; i += 2) ops.push(2, f[i], f[i + 1]);
       return ops;
     }
-    // Tracked headers not loaded nor changed yet ask the host for the one header (the usual
-    // read: a hook that reads a header or two does not take the whole list across).
     get(name) {
-      if (this._ops === null && typeof this._f === "number") {
-        const v = this._one(name);
-        if (v !== undefined) return v;
-      }
+      const one = this._one(name);
+      if (one !== undefined) return one;
       const n = String(name).toLowerCase();
       const f = this._list();
       let out = null;
@@ -123,10 +123,8 @@
       return out;
     }
     has(name) {
-      if (this._ops === null && typeof this._f === "number") {
-        const v = this._one(name);
-        if (v !== undefined) return v !== null;
-      }
+      const one = this._one(name);
+      if (one !== undefined) return one !== null;
       const n = String(name).toLowerCase();
       const f = this._list();
       for (let i = 0; i < f.length; i += 2) if (f[i] === n) return true;
