@@ -69,13 +69,15 @@ fn port_flags(p: &(String, String)) -> [&str; 4] {
     ["--admin-port", p.0.as_str(), "--proxy-port", p.1.as_str()]
 }
 
-/// Polls `check` until it holds, for up to 30 s (a cluster settling on a loaded machine).
+/// Polls `check` until it holds, for up to 120 s: a cluster settling, or each node compiling a
+/// module in a debug-built child process, on a machine whose cores are busy with other work (30 s
+/// was once too short for the compile while a profiler and other tests held both cores).
 async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    crate::helpers::eventually(what, Duration::from_secs(30), check).await
+    crate::helpers::eventually(what, Duration::from_secs(120), check).await
 }
 
 async fn cluster_status(gw: &Gateway) -> Value {
