@@ -104,7 +104,8 @@ YAML
 one_run memory "storage: {type: memory}"
 one_run file "storage: {type: file, dir: $work/data}"
 
-python3 - "$DGATE" "$work" >packaging/symbol-order.txt <<'PY'
+# written aside first: a failed run leaves the committed file as it was
+python3 - "$DGATE" "$work" >"$work/symbol-order.txt" <<'PY'
 import os, sys
 from collections import defaultdict
 
@@ -150,4 +151,5 @@ for table in (hot, rest):
 print(f"layout: {len(hot)} functions under load, {len(rest)} more at start-up, build and exit",
       file=sys.stderr)
 PY
+mv "$work/symbol-order.txt" packaging/symbol-order.txt
 wc -l packaging/symbol-order.txt
