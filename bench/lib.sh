@@ -27,8 +27,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# wait_port PORT [SECONDS]: until something listens on PORT (10 s unless told)
 wait_port() {
-    for _ in $(seq 1 200); do
+    for _ in $(seq 1 $((${2:-10} * 20))); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
         sleep 0.05
     done
