@@ -547,6 +547,10 @@ pub struct DeployArgs {
     /// This module's outbound fetches per hook call.
     #[arg(long)]
     pub max_fetches: Option<u32>,
+    /// How long to wait for each node of the cluster to have the module compiled and ready,
+    /// e.g. `2m` (`0s`: do not wait or report).
+    #[arg(long, default_value = "60s", value_parser = crate::units::Millis::parse_human)]
+    pub wait: crate::units::Millis,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

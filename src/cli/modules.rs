@@ -270,29 +270,26 @@ pub async fn deploy(cli: &Cli, args: &DeployArgs) -> Result<(), CliError> {
         let how = if attached { "now runs" } else { "already runs" };
         eprintln!("route {route} {how} module {name}");
     }
-    let hash = crate::modules::content_hash(&component);
-    report_ready(
-        &client,
-        &name,
-        &args.namespace,
-        &hash,
-        std::time::Instant::now(),
-    )
-    .await;
+    if args.wait.0 > 0 {
+        let hash = crate::modules::content_hash(&component);
+        let wait = args.wait.as_duration();
+        report_ready(&client, &name, &args.namespace, &hash, wait).await;
+    }
     Ok(())
 }
 
 /// How long each node of the cluster took to have version `hash` of the module compiled and
-/// ready (counted from `since`, the end of the upload), waiting up to [`READY_WAIT`] for each.
-/// Only says what it sees: a node it cannot ask is named with the reason.
+/// ready (counted from now, the end of the upload), waiting up to `wait` for each (`dgate
+/// deploy --wait`). Only says what it sees: a node it cannot ask is named with the reason.
 async fn report_ready(
     client: &super::client::Client,
     name: &str,
     namespace: &str,
     hash: &str,
-    since: std::time::Instant,
+    wait: std::time::Duration,
 ) {
     use reqwest::Method;
+    let since = std::time::Instant::now();
     let status = client.send(Method::GET, "/cluster", &[], None).await;
     let status = status.ok().flatten().unwrap_or(Value::Null);
     let me = status["node"].as_str().unwrap_or_default().to_string();
@@ -320,7 +317,7 @@ async fn report_ready(
     for (i, (node, at)) in nodes.into_iter().enumerate() {
         let (path, query, hash) = (path.clone(), query.clone(), hash.to_string());
         waits.spawn(async move {
-            let deadline = since + READY_WAIT;
+            let deadline = since + wait;
             let mut last: String;
             let said = loop {
                 match at.send(Method::GET, &path, &query, None).await {
@@ -335,7 +332,8 @@ async fn report_ready(
                     Err(e) => last = e.to_string(),
                 }
                 if std::time::Instant::now() >= deadline {
-                    break format!("{node} {last} after {} s", READY_WAIT.as_secs());
+                    let waited = crate::units::Millis(since.elapsed().as_millis() as u64);
+                    break format!("{node} {last} after {waited}");
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             };
@@ -347,9 +345,6 @@ async fn report_ready(
     let said: Vec<String> = said.into_iter().map(|(_, s)| s).collect();
     eprintln!("ready on each node: {}", said.join(", "));
 }
-
-/// How long `dgate deploy` waits for each node to have the module ready.
-const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `route` (as the admin API shows it) with `name` as the module it runs, or `None` when it
 /// already does. Only a route's first module runs; the others are libraries it may import.

@@ -640,10 +640,31 @@ async fn deploy_builds_uploads_and_attaches_a_module() {
     assert!(out.status.success(), "{}", stderr(&out));
     let (_, r) = api.get("/api/v1/route/r").await;
     assert_eq!(r["data"]["modules"], json!(["envelope"]));
-    let out = deploy(&[wasm.to_str().unwrap(), "--name", "envelope", "--route", "r"]);
+    // `--wait 0s`: no readiness report; a wait that is not a duration is refused up front.
+    let out = deploy(&[
+        wasm.to_str().unwrap(),
+        "--name",
+        "envelope",
+        "--route",
+        "r",
+        "--wait",
+        "0s",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("route r already runs module envelope"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("ready on each node"),
+        "{}",
+        stderr(&out)
+    );
+    let out = deploy(&[wasm.to_str().unwrap(), "--wait", "soon"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid duration \"soon\""),
         "{}",
         stderr(&out)
     );

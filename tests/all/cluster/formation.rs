@@ -147,7 +147,19 @@ async fn three_nodes_form_a_cluster_and_replicate_writes_from_any_node() {
         "m.ts",
         "export const requestModifier = (ctx: any): void => { ctx.request().headers.set('x-mod', 'v3'); };\n",
     );
-    let out = crate::helpers::cli(&n2.admin, &["deploy", ts.to_str().unwrap(), "--name", "m"]);
+    // Each node compiles it (in a debug build, while the rest of the suite holds the cores):
+    // wait as long as the other conditions here do.
+    let out = crate::helpers::cli(
+        &n2.admin,
+        &[
+            "deploy",
+            ts.to_str().unwrap(),
+            "--name",
+            "m",
+            "--wait",
+            "2m",
+        ],
+    );
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
     let ready = said
