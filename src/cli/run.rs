@@ -278,7 +278,7 @@ pub async fn run_module(args: &RunArgs) -> Result<(), CliError> {
     .map_err(|e| CliError::Failed(format!("cannot start the engine: {e:#}")))?;
     let loading = std::time::Instant::now();
     let module = engine
-        .load(&component)
+        .load(&component, limits)
         .await
         .map_err(|e| CliError::Failed(format!("{}: {e}", args.file.display())))?;
     if !module.defined.contains(&hook) {

@@ -110,8 +110,14 @@ impl Engine {
         }))
     }
 
-    /// Compiles (or loads from the cache) a component and checks it against the world.
-    pub async fn load(self: &Arc<Self>, bytes: &[u8]) -> Result<Arc<Module>, LoadError> {
+    /// Compiles (or loads from the cache) a component and checks it against the world by
+    /// starting it once under `limits`, the ones its calls will have (a module whose start
+    /// needs more time than the default hook timeout runs where the config gives it that).
+    pub async fn load(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        limits: Limits,
+    ) -> Result<Arc<Module>, LoadError> {
         if !is_component(bytes) {
             return Err(LoadError::Invalid(if bytes.starts_with(b"\0asm") {
                 NOT_A_COMPONENT.into()
@@ -137,13 +143,14 @@ impl Engine {
             cached,
             source: crate::build::SourceInfo::from_component(bytes).map(Arc::new),
         };
-        let mut instance = module
-            .instantiate(Host::local(), Limits::default())
-            .await
-            .map_err(|e| match e {
-                super::CallError::NoSlot(m) => LoadError::NoSlot(m),
-                e => LoadError::Invalid(e.to_string()),
-            })?;
+        let mut instance =
+            module
+                .instantiate(Host::local(), limits)
+                .await
+                .map_err(|e| match e {
+                    super::CallError::NoSlot(m) => LoadError::NoSlot(m),
+                    e => LoadError::Invalid(e.to_string()),
+                })?;
         module.defined = instance
             .defined()
             .await

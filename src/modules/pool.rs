@@ -458,10 +458,13 @@ impl ModuleSet {
         let loaded = cell
             .get_or_try_init(|| async {
                 let started = std::time::Instant::now();
-                let module = match self.engine.load(&src.component).await {
+                let limits = self
+                    .limits
+                    .for_module(&src.name, &src.namespace, &src.limits);
+                let module = match self.engine.load(&src.component, limits).await {
                     Err(LoadError::NoSlot(_)) => {
                         release_idle(&self.loaded);
-                        self.engine.load(&src.component).await
+                        self.engine.load(&src.component, limits).await
                     }
                     other => other,
                 };
@@ -491,9 +494,7 @@ impl ModuleSet {
                         max_calls: self.max_calls,
                         peers: Arc::downgrade(&self.loaded),
                         metrics: self.metrics.module(&src.namespace, &src.name),
-                        limits: self
-                            .limits
-                            .for_module(&src.name, &src.namespace, &src.limits),
+                        limits,
                     }))),
                     Err(e) if e.is_transient() => Err(Arc::new(e)),
                     Err(e) => Ok(Err(Arc::new(e))),

@@ -255,7 +255,7 @@ const FAULTY: &str = include_str!("../fixtures/faulty.js");
 async fn load(name: &str, js: &str) -> Arc<dgate::modules::Module> {
     let component = dgate::build::build(name, js).unwrap();
     let engine = Engine::new(EngineOptions::default()).unwrap();
-    engine.load(&component).await.unwrap()
+    engine.load(&component, Limits::default()).await.unwrap()
 }
 
 /// The call's I/O with the request header `x-mode: mode`.
@@ -309,7 +309,7 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
         ..EngineOptions::default()
     })
     .unwrap();
-    let module = engine.load(&component).await.unwrap();
+    let module = engine.load(&component, Limits::default()).await.unwrap();
     let services = Host::local();
     let limits = Limits {
         fuel: 10_000_000_000,
@@ -437,9 +437,17 @@ async fn loops_allocations_and_throws_fail_only_their_call() {
     let entries = std::fs::read_dir(cache.path()).unwrap().count();
     assert_eq!(entries, 1);
     let started = std::time::Instant::now();
-    let again = engine.load(&component).await.unwrap();
+    let again = engine.load(&component, Limits::default()).await.unwrap();
     eprintln!("cached load took {:?}", started.elapsed());
     assert_eq!(again.hash, module.hash);
+    // Loading starts the module once, under the limits it is given (those its calls will have,
+    // not the defaults): one unit of fuel is not enough to start it.
+    let starved = Limits {
+        fuel: 1,
+        ..Limits::default()
+    };
+    let e = engine.load(&component, starved).await.err().unwrap();
+    assert!(e.to_string().contains("used up its fuel (1 units)"), "{e}");
 }
 
 /// The voluntary context switches of this process's epoch ticker threads.

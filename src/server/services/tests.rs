@@ -122,7 +122,7 @@ async fn the_url_shortener_example_writes_real_documents() {
     .unwrap();
     let component = crate::build::build("url-shortener.ts", &source).unwrap();
     let engine = Engine::new(EngineOptions::default()).unwrap();
-    let module = engine.load(&component).await.unwrap();
+    let module = engine.load(&component, Limits::default()).await.unwrap();
     let services: Arc<Host> = env(&c).host("default", "url-shortener");
     let limits = Limits {
         wall: Duration::from_secs(2),
