@@ -507,7 +507,9 @@ async fn a_mixed_faulty_load_leaves_the_good_routes_whole() {
     )
     .await;
     let faulty = [
-        ("spin", "export function requestHandler(ctx) { while (true) {} }\n".to_string(), "2s"),
+        // Longer than the measured window: a good request that waited for a spinning call
+        // to end would wait seconds, which the bound below tells from a loaded machine's delays.
+        ("spin", "export function requestHandler(ctx) { while (true) {} }\n".to_string(), "8s"),
         (
             "alloc",
             "export function requestHandler(ctx) { const kept = []; while (true) kept.push(new Array(100000).fill(1)); }\n".to_string(),
@@ -595,8 +597,11 @@ async fn a_mixed_faulty_load_leaves_the_good_routes_whole() {
         faulty_statuses.contains_key(&503),
         "slowfetch over its limit: {faulty_statuses:?}"
     );
-    // As in the looping test: "shared the threads", not a latency target.
-    assert!(slowest < Duration::from_millis(1500), "slowest {slowest:?}");
+    // As in the looping test: "shared the threads", not a latency target. Every spinning call
+    // began in the first moments of the 5 s window and runs 8 s, so a request held behind one
+    // would still be waiting at the window's end (or, started later, wait more than 4 s); a
+    // loaded machine was seen to delay one by up to 2.3 s.
+    assert!(slowest < Duration::from_secs(4), "slowest {slowest:?}");
     // Still up, and counting: per module, failures by kind, calls, fuel and instances; no
     // series with an empty label.
     let metrics = gw.metrics().await;
