@@ -18,10 +18,8 @@
 # (bench/README.md has the RSS it should give). The dgate crate's names carry a hash of its
 # Cargo metadata: a dependency or version change renames them all, so regenerate then too.
 #
-# Known limit: the admin API checks an uploaded module by starting it with the default 50 ms time
-# limit whatever the config says (src/modules/engine.rs); under valgrind that start can take
-# longer (it did in two runs of three here, the machine busy in one), and the upload fails with
-# 422 "ran past its time limit". Run it on an idle machine and rerun when that happens.
+# Under valgrind everything runs ~50x slower: the config below gives hook calls (and the start
+# check of an uploaded module, which runs under the same limits) 10 s and builds 5 minutes.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
