@@ -272,8 +272,7 @@ pub async fn deploy(cli: &Cli, args: &DeployArgs) -> Result<(), CliError> {
     }
     if args.wait.0 > 0 {
         let hash = crate::modules::content_hash(&component);
-        let wait = args.wait.as_duration();
-        report_ready(&client, &name, &args.namespace, &hash, wait).await;
+        report_ready(&client, &name, &args.namespace, &hash, args.wait).await;
     }
     Ok(())
 }
@@ -286,7 +285,7 @@ async fn report_ready(
     name: &str,
     namespace: &str,
     hash: &str,
-    wait: std::time::Duration,
+    wait: crate::units::Millis,
 ) {
     use reqwest::Method;
     let since = std::time::Instant::now();
@@ -317,7 +316,7 @@ async fn report_ready(
     for (i, (node, at)) in nodes.into_iter().enumerate() {
         let (path, query, hash) = (path.clone(), query.clone(), hash.to_string());
         waits.spawn(async move {
-            let deadline = since + wait;
+            let deadline = since + wait.as_duration();
             let mut last: String;
             let said = loop {
                 match at.send(Method::GET, &path, &query, None).await {
@@ -332,8 +331,7 @@ async fn report_ready(
                     Err(e) => last = e.to_string(),
                 }
                 if std::time::Instant::now() >= deadline {
-                    let waited = crate::units::Millis(since.elapsed().as_millis() as u64);
-                    break format!("{node} {last} after {waited}");
+                    break format!("{node} {last} after {wait}");
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             };
