@@ -307,7 +307,7 @@ async fn looping_hooks_leave_the_proxy_threads_to_other_requests() {
     .await;
     let spin = "export function requestHandler(ctx) { while (true) {} }\n";
     let quick = "export function requestHandler(ctx) { ctx.response().json({ quick: true }); }\n";
-    handler_route(&api, "spin", spin, json!({"timeout": "4s"})).await;
+    handler_route(&api, "spin", spin, json!({"timeout": "8s"})).await;
     handler_route(&api, "quick", quick, json!({"timeout": "10s"})).await;
     let http = crate::helpers::http();
     let res = http
@@ -324,7 +324,7 @@ async fn looping_hooks_leave_the_proxy_threads_to_other_requests() {
             tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
         })
         .collect();
-    // While they spin (4 s each), every other request is answered, each well within that.
+    // While they spin (8 s each), every other request is answered, each well within that.
     let mut slowest = Duration::ZERO;
     let mut answered = 0;
     while started.elapsed() < Duration::from_secs(3) {
@@ -351,8 +351,10 @@ async fn looping_hooks_leave_the_proxy_threads_to_other_requests() {
     }
     assert!(answered >= 10, "only {answered} answered");
     // Not a performance target (bench/ has those): the bound only tells "shared the thread"
-    // from "waited for a spinning call to hit its 4 s limit" on a loaded machine.
-    assert!(slowest < Duration::from_millis(1500), "slowest {slowest:?}");
+    // from "waited for a spinning call to hit its 8 s limit" (the first request, sent as the
+    // spins began, would wait about that long) on a loaded machine, which was seen to delay a
+    // request by 2.3 s.
+    assert!(slowest < Duration::from_secs(4), "slowest {slowest:?}");
 }
 
 /// The node that takes a module write compiles it before answering, so the request right
