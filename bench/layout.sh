@@ -36,9 +36,7 @@ command -v valgrind >/dev/null || {
 build_release
 trap 'echo "layout: failed: $BASH_COMMAND" >&2' ERR
 
-taskset -c "$LOAD_CPU" "$UPSTREAM" "127.0.0.1:$UP_PORT" &
-pids+=($!)
-wait_port "$UP_PORT"
+start_upstream
 
 # one_run NAME STORAGE_YAML: the server under callgrind; leaves $work/NAME.setup and
 # $work/NAME.load (callgrind dumps of the two phases)
@@ -61,8 +59,7 @@ YAML
     local vg=$!
     pids+=($vg)
     wait_port "$DG_ADMIN" 600 # under valgrind everything is ~50x slower
-    admin service "{\"name\":\"up\",\"urls\":[\"http://127.0.0.1:$UP_PORT\"]}"
-    admin route '{"name":"all","paths":["/*"],"methods":["*"],"service":"up"}'
+    add_plain_route
     add_module_routes
     curl -sf "http://127.0.0.1:$DG_PORT/two" >/dev/null
     curl -sf -H "x-user: alice" "http://127.0.0.1:$DG_PORT/real/42" >/dev/null

@@ -50,10 +50,7 @@ to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~
 # PROXY_CPU, with any extra environment given as arguments) on UP_PORT / DG_PORT / DG_ADMIN, with
 # the service `up` and the plain `/*` route; sets `up_pid` and `dgate_pid`.
 start_dgate() {
-    taskset -c "$LOAD_CPU" "$UPSTREAM" "127.0.0.1:$UP_PORT" &
-    up_pid=$!
-    pids+=($up_pid)
-    wait_port "$UP_PORT"
+    start_upstream
     cat >"$work/dgate.yaml" <<YAML
 log_level: warn
 storage: {type: memory}
@@ -64,6 +61,19 @@ YAML
     dgate_pid=$!
     pids+=($dgate_pid)
     wait_port "$DG_ADMIN"
+    add_plain_route
+}
+
+# start_upstream: the bench upstream on LOAD_CPU, UP_PORT; sets `up_pid`.
+start_upstream() {
+    taskset -c "$LOAD_CPU" "$UPSTREAM" "127.0.0.1:$UP_PORT" &
+    up_pid=$!
+    pids+=($up_pid)
+    wait_port "$UP_PORT"
+}
+
+# add_plain_route: the service `up` (the upstream) and the module-free route `/*` to it.
+add_plain_route() {
     admin service "{\"name\":\"up\",\"urls\":[\"http://127.0.0.1:$UP_PORT\"]}"
     admin route '{"name":"all","paths":["/*"],"methods":["*"],"service":"up"}'
 }
