@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod build;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod constant_time;

@@ -63,19 +63,24 @@ impl Module {
             poisoned: false,
             source: self.source.clone(),
             ticker: self.engine.ticker.clone(),
+            last_call: std::time::Duration::ZERO,
         })
     }
 }
 
-/// Sets the per-call budgets, from now; returns the wall-time deadline (`None`: past the
-/// clock's range, so none).
-fn arm(store: &mut Store<CallState>, limits: Limits) -> Option<std::time::Instant> {
+/// Sets the per-call budgets, from now; returns now and the wall-time deadline (`None`: past
+/// the clock's range, so none).
+fn arm(
+    store: &mut Store<CallState>,
+    limits: Limits,
+) -> (std::time::Instant, Option<std::time::Instant>) {
     // Fuel is always on in this engine's config, so this cannot fail.
     let _ = store.set_fuel(limits.fuel);
-    let deadline = std::time::Instant::now().checked_add(limits.wall);
+    let now = std::time::Instant::now();
+    let deadline = now.checked_add(limits.wall);
     store.data_mut().deadline = deadline;
     store.set_epoch_deadline(1);
-    deadline
+    (now, deadline)
 }
 
 fn classify(store: &Store<CallState>, e: wasmtime::Error, limits: Limits) -> CallError {
@@ -120,12 +125,19 @@ pub struct Instance {
     poisoned: bool,
     source: Option<Arc<crate::build::SourceInfo>>,
     ticker: Arc<Ticker>,
+    /// How long the last call ran (for the metrics: one clock read serves them and the deadline).
+    last_call: std::time::Duration,
 }
 
 impl Instance {
     /// False once a call trapped, ran out of a budget or was cancelled: drop it then.
     pub fn reusable(&self) -> bool {
         !self.poisoned
+    }
+
+    /// How long the last call ran, from its budgets being set to the hook's return.
+    pub fn last_call_time(&self) -> std::time::Duration {
+        self.last_call
     }
 
     /// The fuel the last call burnt.
@@ -144,6 +156,7 @@ impl Instance {
             &mut Store<CallState>,
         ) -> wasmtime::Result<Result<T, HookError>>,
     ) -> (Result<T, CallError>, Box<Io>) {
+        self.last_call = std::time::Duration::ZERO;
         if self.poisoned {
             return (
                 Err(CallError::Instantiate("the instance failed earlier".into())),
@@ -152,11 +165,12 @@ impl Instance {
         }
         let limits = self.limits;
         let _running = self.ticker.enter(limits.wall);
-        let deadline = arm(&mut self.store, limits);
+        let (started, deadline) = arm(&mut self.store, limits);
         self.store.data_mut().begin(&mut io);
         // Poisoned unless the call completes: a timeout drops the call mid-flight.
         self.poisoned = true;
         let outcome = within(deadline, f(&self.bindings, &mut self.store)).await;
+        self.last_call = started.elapsed();
         self.store.data_mut().end(&mut io);
         let result = match outcome {
             None => Err(CallError::Timeout(limits.wall)),

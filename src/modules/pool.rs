@@ -203,18 +203,12 @@ impl Loaded {
         })
     }
 
-    /// Counts one finished call of `hook` that started at `started` on `instance`.
-    pub fn record(
-        &self,
-        hook: Option<Hook>,
-        started: std::time::Instant,
-        instance: &Instance,
-        failure: Option<&CallError>,
-    ) {
+    /// Counts the call of `hook` that `instance` has just finished.
+    pub fn record(&self, hook: Option<Hook>, instance: &Instance, failure: Option<&CallError>) {
         if let Some(hook) = hook {
             self.metrics.record(
                 hook,
-                started.elapsed().as_secs_f64(),
+                instance.last_call_time().as_secs_f64(),
                 instance.fuel_used(),
                 failure,
             );

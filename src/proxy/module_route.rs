@@ -32,9 +32,8 @@ macro_rules! on_instance {
         $modules
             .offload()
             .run(async move {
-                let started = std::time::Instant::now();
                 let out = lease.instance.$hook($($arg),*).await;
-                loaded.record(out.1.hook, started, &lease.instance, out.0.as_ref().err());
+                loaded.record(out.1.hook, &lease.instance, out.0.as_ref().err());
                 loaded.give_back(lease);
                 out
             })

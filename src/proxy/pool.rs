@@ -131,8 +131,9 @@ fn take_lean(key: &Key) -> Option<Box<Conn>> {
     IDLE.with(|p| {
         let mut pool = p.borrow_mut();
         let list = &mut pool.get_mut(key)?.lean;
+        let now = crate::clock::coarse_now();
         while let Some((mut conn, since)) = list.pop() {
-            if since.elapsed() < IDLE_TIMEOUT && conn.is_idle_open() {
+            if now.saturating_duration_since(since) < IDLE_TIMEOUT && conn.is_idle_open() {
                 return Some(conn);
             }
         }
@@ -141,7 +142,7 @@ fn take_lean(key: &Key) -> Option<Box<Conn>> {
 }
 
 fn put_lean(conn: Box<Conn>) {
-    let now = Instant::now();
+    let now = crate::clock::coarse_now();
     IDLE.with(|p| {
         let mut pool = p.borrow_mut();
         // Looked up first: the key is cloned only for an address new to this thread's pool.

@@ -637,5 +637,12 @@ async fn a_mixed_faulty_load_leaves_the_good_routes_whole() {
     assert!(value("dgate_module_fuel_consumed_total{", &good) > 0.0);
     assert!(value("dgate_module_instances{", &good) >= 1.0);
     assert!(value("dgate_module_call_duration_seconds_count{", &good) >= 10.0);
+    // The time a call ran is counted, a timed-out one's too (spin's calls ran to their 8 s).
+    assert!(value("dgate_module_call_duration_seconds_sum{", &good) > 0.0);
+    let spun = value(
+        "dgate_module_call_duration_seconds_sum{",
+        &["module=\"spin\""],
+    );
+    assert!(spun >= 7.0, "spin's calls ran {spun} s in all");
     assert!(!metrics.contains("=\"\""), "an empty label: {metrics}");
 }

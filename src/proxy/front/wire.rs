@@ -289,7 +289,7 @@ thread_local! {
 }
 
 fn extend_date(dst: &mut Vec<u8>) {
-    let now = SystemTime::now();
+    let now = crate::clock::coarse_system_now();
     let second = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
