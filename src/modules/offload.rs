@@ -87,7 +87,7 @@ impl Offload {
             match call.as_mut().poll(cx) {
                 Poll::Ready(out) => Poll::Ready(Some(out)),
                 // The time counts only for a call that goes on (most end in their first
-                // poll, and a clock read costs a VM here 50-80 ns).
+                // poll, and a clock read costs 50-80 ns on a VM).
                 Poll::Pending => {
                     spent += started.elapsed();
                     if spent >= SLICE {
