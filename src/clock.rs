@@ -5,9 +5,9 @@
 //! `Instant::now()` reads `CLOCK_MONOTONIC`, which costs 50-80 ns a read on this project's VMs
 //! (measured); a request on a module route read it about fifteen times, six on the plain route.
 //! `CLOCK_MONOTONIC_COARSE` is the same clock as of the kernel's last tick (1-10 ms ago), read
-//! from the vDSO page without the time-stamp counter: about 20 ns. As nginx does with its cached time, the
-//! timeouts use it; what is measured to the microsecond (hook calls, request durations) keeps
-//! `Instant::now()`.
+//! from the vDSO page without the time-stamp counter: about 20 ns. As nginx does with its cached
+//! time, the timeouts use it; what is measured to the microsecond (hook calls, request
+//! durations) keeps `Instant::now()`.
 
 use std::time::{Instant, SystemTime};
 
@@ -54,6 +54,11 @@ pub fn coarse_now() -> Instant {
 #[cfg(not(target_os = "linux"))]
 pub fn coarse_now() -> Instant {
     Instant::now()
+}
+
+/// [`coarse_now`] as tokio's `Instant`, for deadlines that tokio's timers wait on.
+pub fn coarse_tokio_now() -> tokio::time::Instant {
+    tokio::time::Instant::from_std(coarse_now())
 }
 
 /// The wall clock as of the kernel's last tick (`CLOCK_REALTIME_COARSE`), for what is

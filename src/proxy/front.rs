@@ -94,7 +94,7 @@ impl Proxy {
         let mut buf = BytesMut::with_capacity(READ_MIN);
         let mut out = Vec::with_capacity(OUT_INITIAL);
         loop {
-            let began = Instant::from_std(crate::clock::coarse_now());
+            let began = crate::clock::coarse_tokio_now();
             let head = loop {
                 match wire::parse_request(&buf, &limits) {
                     Parsed::Request(head) => break head,

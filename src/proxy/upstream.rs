@@ -19,15 +19,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::ClientConfig;
 use tokio::time::Instant;
 
-/// The coarse clock (see [`crate::clock`]) as tokio's `Instant`: the upstream's time limits are
-/// seconds, and a request read the precise clock for them at a cost.
-fn coarse_now() -> Instant {
-    Instant::from_std(crate::clock::coarse_now())
-}
-
 use super::body::{ClientBody, ReqBody, empty_request};
 use super::error::{ErrorKind, ProxyError};
 use super::pool::{self, Added, PoolError, UpstreamBody};
+use crate::clock::coarse_tokio_now;
 use crate::config::defaults;
 use crate::resources::Service;
 
@@ -361,7 +356,7 @@ impl Upstream {
     ) -> impl Future<Output = Result<Response<UpstreamBody>, ProxyError>> + Send {
         async move {
             let idempotent = pool::idempotent(&out.method);
-            let deadline = self.retry_timeout.map(|d| coarse_now() + d);
+            let deadline = self.retry_timeout.map(|d| coarse_tokio_now() + d);
             let mut attempt = 0u32;
             loop {
                 let target = self.pick();
@@ -389,7 +384,7 @@ impl Upstream {
                     ..out.added
                 };
                 let mut req = self.request(target, &out, headers, this_body, target.pooled)?;
-                let mut limit = coarse_now() + self.request_timeout;
+                let mut limit = coarse_tokio_now() + self.request_timeout;
                 if let Some(d) = deadline {
                     limit = limit.min(d);
                 }
@@ -410,7 +405,7 @@ impl Upstream {
                     Ok(res) => return Ok(res),
                     Err(e) => e,
                 };
-                let in_time = deadline.is_none_or(|d| coarse_now() < d);
+                let in_time = deadline.is_none_or(|d| coarse_tokio_now() < d);
                 if !(replayable && err.may_retry(idempotent) && attempt < self.retries && in_time) {
                     return Err(err);
                 }
@@ -471,7 +466,7 @@ impl Upstream {
         let err = |kind, detail: String| {
             ProxyError::new(kind, format!("{}: {detail}", target.authority()))
         };
-        let limit = coarse_now() + self.request_timeout;
+        let limit = coarse_tokio_now() + self.request_timeout;
         let port = target
             .authority()
             .port_u16()
