@@ -143,18 +143,8 @@ impl Engine {
             cached,
             source: crate::build::SourceInfo::from_component(bytes).map(Arc::new),
         };
-        let mut instance =
-            module
-                .instantiate(Host::local(), limits)
-                .await
-                .map_err(|e| match e {
-                    super::CallError::NoSlot(m) => LoadError::NoSlot(m),
-                    e => LoadError::Invalid(e.to_string()),
-                })?;
-        module.defined = instance
-            .defined()
-            .await
-            .map_err(|e| LoadError::Invalid(e.to_string()))?;
+        let mut instance = module.instantiate(Host::local(), limits).await?;
+        module.defined = instance.defined().await?;
         Ok(Arc::new(module))
     }
 

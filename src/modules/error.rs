@@ -63,11 +63,59 @@ pub enum LoadError {
     /// Every instance slot of the node was in use when the module was checked.
     #[error("no module instance slot is free on this node: {0}")]
     NoSlot(String),
+    /// Starting the module to check it ran past its wall-time limit. For a module `dgate
+    /// build` made, the start runs none of its code (its top level ran in the build), so this
+    /// says the machine was busy (the thread descheduled past the limit) more than that the
+    /// module is wrong: worth another try. (The node that takes the module's write tries
+    /// twice, then refuses it: see `ModuleSet::warm`.)
+    #[error("starting the module ran past its time limit of {0:?}")]
+    Timeout(Duration),
 }
 
 impl LoadError {
     /// A failure that may not happen again (worth another try later).
     pub fn is_transient(&self) -> bool {
-        matches!(self, LoadError::NoSlot(_) | LoadError::Cache(_))
+        matches!(
+            self,
+            LoadError::NoSlot(_) | LoadError::Cache(_) | LoadError::Timeout(_)
+        )
+    }
+}
+
+/// A failure to start the module (or to ask it which hooks it defines) while loading it.
+impl From<CallError> for LoadError {
+    fn from(e: CallError) -> LoadError {
+        match e {
+            CallError::NoSlot(m) => LoadError::NoSlot(m),
+            CallError::Timeout(limit) => LoadError::Timeout(limit),
+            e => LoadError::Invalid(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CallError, LoadError};
+    use std::time::Duration;
+
+    #[test]
+    fn a_start_past_its_time_limit_is_tried_again_and_a_broken_one_is_not() {
+        let slow = LoadError::from(CallError::Timeout(Duration::from_millis(50)));
+        assert!(matches!(slow, LoadError::Timeout(_)), "{slow:?}");
+        assert!(slow.is_transient());
+        assert_eq!(
+            slow.to_string(),
+            "starting the module ran past its time limit of 50ms"
+        );
+        let full = LoadError::from(CallError::NoSlot("16 instances".into()));
+        assert!(full.is_transient(), "{full:?}");
+        for broken in [
+            CallError::OutOfFuel(1),
+            CallError::OutOfMemory(1 << 20),
+            CallError::Instantiate("unreachable".into()),
+        ] {
+            let e = LoadError::from(broken);
+            assert!(!e.is_transient(), "{e:?}");
+        }
     }
 }
