@@ -41,11 +41,13 @@ fn node_on(
     } else {
         join
     };
+    // Hook calls may take 10 s rather than 50 ms: these tests are about replication, and a
+    // busy machine can deschedule a call for longer than 50 ms.
     let config = write_file(
         dir,
         &format!("{name}.yaml"),
         &format!(
-            "node_id: {name}\nadmin:\n  replication:\n    bootstrap_cluster: {bootstrap}\n    cluster_address: {join}\n    shared_key: {key}\n    raft_config: {{heartbeat_interval: 100ms, election_timeout_min: 1000ms, election_timeout_max: 2000ms{raft_extra}}}\n"
+            "node_id: {name}\nmodules: {{timeout: 10s}}\nadmin:\n  replication:\n    bootstrap_cluster: {bootstrap}\n    cluster_address: {join}\n    shared_key: {key}\n    raft_config: {{heartbeat_interval: 100ms, election_timeout_min: 1000ms, election_timeout_max: 2000ms{raft_extra}}}\n"
         ),
     );
     let mut args = vec!["--config", config.to_str().unwrap()];
