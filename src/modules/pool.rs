@@ -256,6 +256,21 @@ fn release_idle(map: &Mutex<LoadedMap>) {
 
 /// Namespace, name, content hash and limits of a module.
 type ModuleKey = (String, String, String, ModuleLimits);
+
+/// The key of `src`'s versions in the map.
+fn load_key(src: &ModuleSource) -> ModuleKey {
+    (
+        src.namespace.clone(),
+        src.name.clone(),
+        src.hash.clone(),
+        src.limits,
+    )
+}
+
+/// The longest pause between a node's own tries to load a module whose start ran past its
+/// time limit: it tries again after 0.25, 0.5, 1, 2 and 4 s, then leaves it to a request.
+const MAX_SLOW_START_PAUSE: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// A module being (or done being) compiled; every request that needs it waits on the same one.
 type LoadCell = OnceCell<Result<Arc<Loaded>, Arc<LoadError>>>;
 /// The modules of a node, by namespace, name, content hash and limits.
@@ -421,30 +436,49 @@ impl ModuleSet {
         }
         let (set, src) = (self.clone(), src.clone());
         self.offload.spawn(async move {
-            match set.get(&src).await {
-                Ok(_) => src.settle(),
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(module = %src.name, namespace = %src.namespace, error = %e, "module not loaded; the next request tries again");
-                    src.loading.store(false, Ordering::Release);
+            // A start past its time limit (a busy moment) is tried again here a few times, so
+            // that the module becomes ready without waiting for a request (`deploy --wait`).
+            let mut pause = std::time::Duration::from_millis(250);
+            loop {
+                match set.get(&src).await {
+                    Ok(_) => src.settle(),
+                    Err(e)
+                        if matches!(*e, LoadError::Timeout(_))
+                            && pause <= MAX_SLOW_START_PAUSE
+                            && set.wants(&src) =>
+                    {
+                        tracing::warn!(module = %src.name, namespace = %src.namespace, error = %e, "module not loaded; trying again in {pause:?}");
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
+                        continue;
+                    }
+                    Err(e) if e.is_transient() => {
+                        tracing::warn!(module = %src.name, namespace = %src.namespace, error = %e, "module not loaded; the next request tries again");
+                        src.loading.store(false, Ordering::Release);
+                    }
+                    Err(e) => {
+                        tracing::error!(module = %src.name, namespace = %src.namespace, error = %e, "module cannot be loaded on this node");
+                        let _ = src.failed.set(e);
+                        src.settle();
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(module = %src.name, namespace = %src.namespace, error = %e, "module cannot be loaded on this node");
-                    let _ = src.failed.set(e);
-                    src.settle();
-                }
+                return;
             }
         });
+    }
+
+    /// Whether `src` is still a version this node's state has (not replaced or deleted since).
+    fn wants(&self, src: &ModuleSource) -> bool {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&load_key(src))
     }
 
     /// The map's cell for `src`, made if new; older versions of the module leave the map
     /// (requests holding them finish with their `Arc`).
     fn cell(&self, src: &ModuleSource) -> Arc<LoadCell> {
-        let key = (
-            src.namespace.clone(),
-            src.name.clone(),
-            src.hash.clone(),
-            src.limits,
-        );
+        let key = load_key(src);
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         loaded.retain(|(ns, name, hash, limits), _| {
             !(ns == &key.0 && name == &key.1 && (hash != &key.2 || limits != &key.3))
