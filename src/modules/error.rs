@@ -80,6 +80,11 @@ impl LoadError {
             LoadError::NoSlot(_) | LoadError::Cache(_) | LoadError::Timeout(_)
         )
     }
+
+    /// The start ran past its time limit (see [`LoadError::Timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, LoadError::Timeout(_))
+    }
 }
 
 /// A failure to start the module (or to ask it which hooks it defines) while loading it.
@@ -101,7 +106,7 @@ mod tests {
     #[test]
     fn a_start_past_its_time_limit_is_tried_again_and_a_broken_one_is_not() {
         let slow = LoadError::from(CallError::Timeout(Duration::from_millis(50)));
-        assert!(matches!(slow, LoadError::Timeout(_)), "{slow:?}");
+        assert!(slow.is_timeout(), "{slow:?}");
         assert!(slow.is_transient());
         assert_eq!(
             slow.to_string(),

@@ -351,15 +351,14 @@ impl ModuleSet {
                 (src.namespace.clone(), src.name.clone()),
                 (src.hash.clone(), src.limits),
             );
-        let mut slow = None;
-        for _ in 0..2 {
-            match self.get(src).await {
-                Err(e) if matches!(*e, LoadError::Timeout(_)) => slow = Some(e),
-                loaded => return loaded.map(|_| ()),
-            }
+        let mut loaded = self.get(src).await;
+        if matches!(&loaded, Err(e) if e.is_timeout()) {
+            loaded = self.get(src).await;
         }
-        let e = slow.map_or_else(String::new, |e| e.to_string());
-        Err(Arc::new(LoadError::Invalid(e)))
+        match loaded {
+            Err(e) if e.is_timeout() => Err(Arc::new(LoadError::Invalid(e.to_string()))),
+            loaded => loaded.map(|_| ()),
+        }
     }
 
     /// Whether this node has the version `hash` of a module ready to run: `Ok(true)` once
@@ -443,7 +442,7 @@ impl ModuleSet {
                 match set.get(&src).await {
                     Ok(_) => src.settle(),
                     Err(e)
-                        if matches!(*e, LoadError::Timeout(_))
+                        if e.is_timeout()
                             && pause <= MAX_SLOW_START_PAUSE
                             && set.wants(&src) =>
                     {

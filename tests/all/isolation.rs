@@ -634,20 +634,20 @@ async fn a_mixed_faulty_load_leaves_the_good_routes_whole() {
     }
     // Each request to the good route made one call, counted (how many fit in the 5 s depends
     // on the machine's load).
-    let good = ["module=\"good\"", "namespace=\"default\""];
+    let good_labels = ["module=\"good\"", "namespace=\"default\""];
     let calls = value(
         "dgate_module_calls_total{",
-        &[good[0], "hook=\"requestModifier\""],
+        &[good_labels[0], "hook=\"requestModifier\""],
     );
     assert_eq!(calls, f64::from(good_module), "{metrics}");
-    assert!(value("dgate_module_fuel_consumed_total{", &good) > 0.0);
-    assert!(value("dgate_module_instances{", &good) >= 1.0);
+    assert!(value("dgate_module_fuel_consumed_total{", &good_labels) > 0.0);
+    assert!(value("dgate_module_instances{", &good_labels) >= 1.0);
     assert_eq!(
-        value("dgate_module_call_duration_seconds_count{", &good),
+        value("dgate_module_call_duration_seconds_count{", &good_labels),
         f64::from(good_module)
     );
     // The time a call ran is counted, a timed-out one's too (spin's calls ran to their 8 s).
-    assert!(value("dgate_module_call_duration_seconds_sum{", &good) > 0.0);
+    assert!(value("dgate_module_call_duration_seconds_sum{", &good_labels) > 0.0);
     let spun = value(
         "dgate_module_call_duration_seconds_sum{",
         &["module=\"spin\""],
