@@ -7,6 +7,8 @@
 #   bench/profile.sh /two 256        # the two-edits module route at c=256
 #   bench/profile.sh / 32            # the plain route at c=32
 #   DGATE=$CARGO_TARGET_DIR/profiling/dgate bench/profile.sh /real/42 32   # with source lines
+#   CALL_GRAPH=dwarf DURATION=4s bench/profile.sh /two 32   # callers through the binary's unwind
+#                                                           # tables (release builds keep them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -29,7 +31,7 @@ curl -sf -H "x-user: alice" "http://127.0.0.1:$DG_PORT$path" >/dev/null
 taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d2s -H "x-user: alice" "http://127.0.0.1:$DG_PORT$path" >/dev/null
 taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"$DURATION" -H "x-user: alice" "http://127.0.0.1:$DG_PORT$path" >"$work/wrk.txt" &
 wrk_pid=$!
-perf record -e cpu-clock -F 4000 -g -p "$dgate_pid" -o perf.data -- sleep "${DURATION%s}" 2>/dev/null
+perf record -e cpu-clock -F 4000 --call-graph "${CALL_GRAPH:-fp}" -p "$dgate_pid" -o perf.data -- sleep "${DURATION%s}" 2>/dev/null
 wait "$wrk_pid"
 grep -E 'Requests/sec|Non-2xx' "$work/wrk.txt" >&2
 perf report -i perf.data --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 || true
