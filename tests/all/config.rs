@@ -98,7 +98,11 @@ fn dgate(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 }
 
 fn packaging(file: &str) -> String {
-    format!("{}/packaging/{file}", env!("CARGO_MANIFEST_DIR"))
+    crate::helpers::repo()
+        .join("packaging")
+        .join(file)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// `dgate check -c FILE` says what `dgate server -c FILE` would refuse, without starting

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::helpers::{BIN, Gateway, eventually, free_port, write_file};
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    crate::helpers::repo()
         .join("tests/fixtures/dgate")
         .join(name)
         .to_string_lossy()
