@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use crate::helpers::{BIN, write_file};
 
 fn sdk_dir() -> PathBuf {
-    crate::helpers::repo().join("sdk-ts")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk-ts")
 }
 
 /// Runs `program args` in `dir` with the dgate under test first on PATH.

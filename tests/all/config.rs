@@ -98,11 +98,7 @@ fn dgate(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 }
 
 fn packaging(file: &str) -> String {
-    crate::helpers::repo()
-        .join("packaging")
-        .join(file)
-        .to_string_lossy()
-        .into_owned()
+    format!("{}/packaging/{file}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// `dgate check -c FILE` says what `dgate server -c FILE` would refuse, without starting

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::helpers::{BIN, Gateway, eventually, free_port, write_file};
 
 fn fixture(name: &str) -> String {
-    crate::helpers::repo()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/dgate")
         .join(name)
         .to_string_lossy()

@@ -10,14 +10,6 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dgate");
 
-/// The checkout the tests run from. Cargo and nextest name it at run time; the path compiled in
-/// can be another checkout's when several share one target directory (CI's clone and a working
-/// copy): a workspace member's build is keyed by its relative path, so cargo reuses it.
-pub fn repo() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
-}
-
 /// A running `dgate server`.
 pub struct Gateway {
     child: Child,

@@ -37,8 +37,11 @@ fn gateway_with(yaml: &str) -> (tempfile::TempDir, Gateway) {
 
 async fn put_probe(gw: &Gateway, service_url: &str) {
     let api = gw.client();
-    let source =
-        std::fs::read_to_string(crate::helpers::repo().join("tests/fixtures/probe.js")).unwrap();
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/probe.js"
+    ))
+    .unwrap();
     ok_put(
         &api,
         "module",

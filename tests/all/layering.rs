@@ -4,10 +4,11 @@
 //! or around a circle.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 /// Every `crate::<top>` a top-level module of `src/` names, by module.
 fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
-    let src = crate::helpers::repo().join("src");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let tops: BTreeSet<String> = std::fs::read_dir(&src)
         .unwrap()
         .map(|e| e.unwrap().path())

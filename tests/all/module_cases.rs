@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::helpers::BIN;
 
 fn cases_dir() -> PathBuf {
-    crate::helpers::repo().join("tests/modules")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/modules")
 }
 
 /// Whether `actual` contains `expected` (see the module docs); on a mismatch, where.

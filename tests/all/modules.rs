@@ -23,10 +23,7 @@ fn dgate(cache: &Path, args: &[&str]) -> Output {
 }
 
 fn example(name: &str) -> String {
-    crate::helpers::repo()
-        .join(format!("sdk-ts/examples/{name}.ts"))
-        .to_string_lossy()
-        .into_owned()
+    format!("{}/sdk-ts/examples/{name}.ts", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn ok_json(out: Output) -> Value {
@@ -237,10 +234,10 @@ fn module_run_refuses_what_is_not_a_dgate_component() {
         stderr(&out)
     );
     // The runtime itself is a core module, not a component.
-    let core = crate::helpers::repo()
-        .join("toolchain/dgate-runtime.wasm")
-        .to_string_lossy()
-        .into_owned();
+    let core = format!(
+        "{}/toolchain/dgate-runtime.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let out = dgate(d, &["module", "run", &core, "--hook", "requestModifier"]);
     assert!(
         stderr(&out).contains("core WebAssembly module, not a component"),

@@ -9,8 +9,11 @@ use crate::helpers::{Api, Gateway, ok_put};
 use crate::upstream;
 
 fn example(name: &str) -> String {
-    std::fs::read_to_string(crate::helpers::repo().join(format!("sdk-ts/examples/{name}.ts")))
-        .unwrap()
+    std::fs::read_to_string(format!(
+        "{}/sdk-ts/examples/{name}.ts",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 async fn put_module(api: &Api, name: &str, source: &str, ty: &str) {

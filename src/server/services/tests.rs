@@ -115,13 +115,11 @@ async fn documents_go_through_the_state_machine_and_stay_in_the_namespace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_url_shortener_example_writes_real_documents() {
     let c = cluster().await;
-    // The checkout cargo names at run time: the one compiled in may be another that shares
-    // the target directory.
-    let repo = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
-        || env!("CARGO_MANIFEST_DIR").into(),
-        std::path::PathBuf::from,
-    );
-    let source = std::fs::read_to_string(repo.join("sdk-ts/examples/url-shortener.ts")).unwrap();
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sdk-ts/examples/url-shortener.ts"
+    ))
+    .unwrap();
     let component = crate::build::build("url-shortener.ts", &source).unwrap();
     let engine = Engine::new(EngineOptions::default()).unwrap();
     let module = engine.load(&component, Limits::default()).await.unwrap();
